@@ -1,0 +1,871 @@
+/* vz_config: reads the site configuration YAML into a vz_config, checking every key, type, range
+ * and cross-reference, and reporting every problem as "FILE:LINE:COL: message" rather than the
+ * first only. Sections are read in dependency order (connections, nodes, pipelines, jobs,
+ * projects) whatever their order in the file, so references resolve in one pass. */
+#include "vz_config.h"
+
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vz_util.h"
+#include "vz_yaml.h"
+
+#define MAX_ERRORS 200
+
+/* One diagnostic; they are sorted by position before being reported, so the first error in
+ * the file comes first whatever order the checks ran in. */
+typedef struct cdiag {
+	int line, col;
+	int seq;
+	char *text; /* "FILE:LINE:COL: message" */
+} cdiag;
+
+typedef struct cctx {
+	const char *fname;
+	vz_config *c;
+	cdiag *errs;
+	int nerr, cap;
+} cctx;
+
+/* ---- errors ---- */
+
+static void cerr(cctx *x, const vz_ynode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void cerr(cctx *x, const vz_ynode *at, const char *fmt, ...)
+{
+	char msg[VZ_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (x->nerr >= MAX_ERRORS) {
+		x->nerr++;
+		return;
+	}
+	if (x->nerr == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 16;
+		cdiag *n = realloc(x->errs, (size_t)x->cap * sizeof(*n));
+		if (!n)
+			abort();
+		x->errs = n;
+	}
+	cdiag *d = &x->errs[x->nerr];
+	size_t n = strlen(x->fname) + strlen(msg) + 32;
+	d->text = vz_xcalloc(1, n);
+	d->line = at ? at->line : 0;
+	d->col = at ? at->col : 0;
+	d->seq = x->nerr++;
+	if (at)
+		snprintf(d->text, n, "%s:%d:%d: %s", x->fname, at->line, at->col, msg);
+	else
+		snprintf(d->text, n, "%s: %s", x->fname, msg);
+}
+
+static int cdiag_cmp(const void *a, const void *b)
+{
+	const cdiag *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sorts the collected errors, appends them to diags, sets e to the first, frees them. */
+static void report(cctx *x, vz_buf *diags, vz_err *e)
+{
+	int kept = x->nerr < MAX_ERRORS ? x->nerr : MAX_ERRORS;
+	if (kept > 0)
+		qsort(x->errs, (size_t)kept, sizeof(*x->errs), cdiag_cmp);
+	for (int i = 0; i < kept; i++) {
+		if (diags)
+			vz_buf_printf(diags, "%s\n", x->errs[i].text);
+		if (i == 0)
+			vz_err_set(e, VZ_EINVAL, "%s", x->errs[i].text);
+		free(x->errs[i].text);
+	}
+	if (diags && x->nerr > MAX_ERRORS)
+		vz_buf_printf(diags, "%s: %d more errors not shown; fix these first\n", x->fname,
+			      x->nerr - MAX_ERRORS);
+	free(x->errs);
+	x->errs = NULL;
+}
+
+/* ---- typed getters: each reports its own error and leaves *out alone on failure ---- */
+
+static const char *kind_name(const vz_ynode *n)
+{
+	if (n->kind == VZ_Y_MAP)
+		return "a mapping";
+	if (n->kind == VZ_Y_SEQ)
+		return "a list";
+	return "a scalar";
+}
+
+/* A short printable form of a scalar for messages. */
+static const char *shown(const vz_ynode *n, char *buf, size_t len)
+{
+	if (n->kind != VZ_Y_SCALAR)
+		return kind_name(n);
+	size_t j = 0;
+	for (size_t i = 0; i < n->len && j + 4 < len; i++) {
+		unsigned char ch = (unsigned char)n->str[i];
+		buf[j++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	if (n->len > j && j >= 3)
+		buf[j - 3] = buf[j - 2] = buf[j - 1] = '.';
+	buf[j] = '\0';
+	return buf;
+}
+
+/* Allowed keys joined for messages. */
+static void join_keys(char *out, size_t n, const char *const *keys)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; keys[i] && used < n; i++) {
+		int w = snprintf(out + used, n - used, "%s%s", i ? ", " : "", keys[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+static int key_allowed(const vz_ynode *k, const char *const *allowed)
+{
+	for (size_t i = 0; allowed[i]; i++)
+		if (strlen(allowed[i]) == k->len && memcmp(k->str, allowed[i], k->len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Reports each key of map not in allowed. what: "node 'x'", "the scheduler section"... */
+static void check_keys(cctx *x, const vz_ynode *map, const char *const *allowed, const char *what)
+{
+	char list[512], kb[80];
+	for (size_t i = 0; i < map->n; i++) {
+		if (key_allowed(map->keys[i], allowed))
+			continue;
+		join_keys(list, sizeof(list), allowed);
+		cerr(x, map->keys[i], "unknown key '%s' in %s; allowed keys: %s",
+		     shown(map->keys[i], kb, sizeof(kb)), what, list);
+	}
+}
+
+/* Value of key unless absent or null (a key with nothing after it means "use the default"). */
+static const vz_ynode *get(const vz_ynode *map, const char *key)
+{
+	const vz_ynode *v = vz_ymap_get(map, key);
+	return v && !vz_yscalar_is_null(v) ? v : NULL;
+}
+
+static int as_string(cctx *x, const vz_ynode *v, const char *key, char **out)
+{
+	if (v->kind != VZ_Y_SCALAR) {
+		cerr(x, v, "'%s' must be a string, not %s", key, kind_name(v));
+		return -1;
+	}
+	if (strlen(v->str) != v->len) {
+		cerr(x, v, "'%s' must not contain NUL characters", key);
+		return -1;
+	}
+	if (v->len == 0) {
+		cerr(x, v, "'%s' must not be empty", key);
+		return -1;
+	}
+	char *s = vz_xstrdup(v->str);
+	free(*out);
+	*out = s;
+	return 0;
+}
+
+/* Returns 1 when set, 0 when absent, -1 on error. */
+static int get_str(cctx *x, const vz_ynode *map, const char *key, char **out)
+{
+	const vz_ynode *v = get(map, key);
+	if (!v)
+		return 0;
+	return as_string(x, v, key, out) ? -1 : 1;
+}
+
+static void get_int(cctx *x, const vz_ynode *map, const char *key, long long min, long long max,
+		    int *out)
+{
+	const vz_ynode *v = get(map, key);
+	long long n;
+	char b[80];
+	if (!v)
+		return;
+	if (vz_yscalar_int(v, min, max, &n) != 0) {
+		cerr(x, v, "'%s' must be an integer from %lld to %lld, not %s%s%s", key, min, max,
+		     v->kind == VZ_Y_SCALAR ? "'" : "", shown(v, b, sizeof(b)),
+		     v->kind == VZ_Y_SCALAR ? "'" : "");
+		return;
+	}
+	*out = (int)n;
+}
+
+static void get_bool(cctx *x, const vz_ynode *map, const char *key, int *out)
+{
+	const vz_ynode *v = get(map, key);
+	char b[80];
+	if (v && vz_yscalar_bool(v, out) != 0)
+		cerr(x, v, "'%s' must be true or false, not %s%s%s", key, v->kind == VZ_Y_SCALAR ? "'" : "",
+		     shown(v, b, sizeof(b)), v->kind == VZ_Y_SCALAR ? "'" : "");
+}
+
+/* A duration in seconds, possibly fractional, stored as milliseconds. */
+static void get_seconds_ms(cctx *x, const vz_ynode *map, const char *key, double max_s, int *out_ms)
+{
+	const vz_ynode *v = get(map, key);
+	double d;
+	char b[80];
+	if (!v)
+		return;
+	if (vz_yscalar_float(v, &d) != 0 || !(d > 0) || d > max_s || d * 1000.0 + 0.5 < 1.0) {
+		cerr(x, v, "'%s' must be a number of seconds above 0 and at most %g (0.5 is half a "
+		     "second), not %s%s%s", key, max_s, v->kind == VZ_Y_SCALAR ? "'" : "",
+		     shown(v, b, sizeof(b)), v->kind == VZ_Y_SCALAR ? "'" : "");
+		return;
+	}
+	*out_ms = (int)(d * 1000.0 + 0.5);
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* A list of strings; single_ok also takes one string as a one-item list. */
+static void get_strv(cctx *x, const vz_ynode *map, const char *key, int single_ok, char ***out,
+		     size_t *nout)
+{
+	const vz_ynode *v = get(map, key);
+	if (!v)
+		return;
+	if (v->kind == VZ_Y_SCALAR && single_ok) {
+		char *s = NULL;
+		if (as_string(x, v, key, &s) == 0) {
+			free_strv(*out, *nout);
+			*out = vz_xcalloc(1, sizeof(char *));
+			(*out)[0] = s;
+			*nout = 1;
+		}
+		return;
+	}
+	if (v->kind != VZ_Y_SEQ) {
+		cerr(x, v, "'%s' must be a list of strings%s, not %s", key, single_ok ? " or a string" : "",
+		     kind_name(v));
+		return;
+	}
+	char **r = vz_xcalloc(v->n ? v->n : 1, sizeof(char *));
+	size_t n = 0;
+	int bad = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->items[i]->kind != VZ_Y_SCALAR || vz_yscalar_is_null(v->items[i])) {
+			cerr(x, v->items[i], "each item of '%s' must be a string, not %s", key,
+			     v->items[i]->kind == VZ_Y_SCALAR ? "null" : kind_name(v->items[i]));
+			bad = 1;
+			continue;
+		}
+		if (as_string(x, v->items[i], key, &r[n]) == 0)
+			n++;
+		else
+			bad = 1;
+	}
+	if (bad) {
+		free_strv(r, n);
+		return;
+	}
+	free_strv(*out, *nout);
+	*out = r;
+	*nout = n;
+}
+
+/* ---- paths and endpoints ---- */
+
+static char *resolve_path(const vz_config *c, const char *p)
+{
+	if (p[0] == '/')
+		return vz_xstrdup(p);
+	return vz_path_join(c->dir, p);
+}
+
+static void get_path(cctx *x, const vz_ynode *map, const char *key, char **out)
+{
+	char *s = NULL;
+	if (get_str(x, map, key, &s) == 1) {
+		free(*out);
+		*out = resolve_path(x->c, s);
+	}
+	free(s);
+}
+
+static int valid_endpoint(const char *s)
+{
+	static const char *const schemes[] = {"tcp://", "ipc://", "inproc://", NULL};
+	for (size_t i = 0; schemes[i]; i++)
+		if (vz_startswith(s, schemes[i]) && s[strlen(schemes[i])] != '\0')
+			return 1;
+	return 0;
+}
+
+/* Endpoints as libzmq takes them; a relative ipc path is made relative to the config file. */
+static void get_endpoint(cctx *x, const vz_ynode *map, const char *key, char **out)
+{
+	char *s = NULL;
+	if (get_str(x, map, key, &s) != 1)
+		return;
+	if (!valid_endpoint(s)) {
+		char b[80];
+		cerr(x, get(map, key), "'%s' must be a ZeroMQ endpoint starting with tcp://, ipc:// or "
+		     "inproc://, not '%s'", key, shown(get(map, key), b, sizeof(b)));
+		free(s);
+		return;
+	}
+	if (vz_startswith(s, "ipc://") && s[6] != '/' && s[6] != '@') {
+		char *p = vz_path_join(x->c->dir, s + 6);
+		size_t n = strlen(p) + 7;
+		char *r = vz_xcalloc(1, n);
+		snprintf(r, n, "ipc://%s", p);
+		free(p);
+		free(s);
+		s = r;
+	}
+	free(*out);
+	*out = s;
+}
+
+static int one_of(const char *s, const char *const *set)
+{
+	for (; *set; set++)
+		if (strcmp(s, *set) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- sections ---- */
+
+static void read_scheduler(cctx *x, const vz_ynode *root)
+{
+	static const char *const keys[] = {"listen", "admin", "lease", "heartbeat", NULL};
+	const vz_ynode *s = get(root, "scheduler");
+	if (!s)
+		return;
+	if (s->kind != VZ_Y_MAP) {
+		cerr(x, s, "'scheduler' must be a mapping, not %s", kind_name(s));
+		return;
+	}
+	check_keys(x, s, keys, "'scheduler'");
+	get_endpoint(x, s, "listen", &x->c->scheduler.listen);
+	get_endpoint(x, s, "admin", &x->c->scheduler.admin);
+	get_seconds_ms(x, s, "lease", 86400, &x->c->scheduler.lease_ms);
+	get_seconds_ms(x, s, "heartbeat", 3600, &x->c->scheduler.heartbeat_ms);
+	if (x->c->scheduler.heartbeat_ms >= x->c->scheduler.lease_ms) {
+		const vz_ynode *at = get(s, "heartbeat") ? get(s, "heartbeat") : get(s, "lease");
+		cerr(x, at, "scheduler 'heartbeat' (%d ms) must be shorter than 'lease' (%d ms), or "
+		     "executors lose their builds between heartbeats", x->c->scheduler.heartbeat_ms,
+		     x->c->scheduler.lease_ms);
+	}
+}
+
+static void read_executor(cctx *x, const vz_ynode *root)
+{
+	static const char *const keys[] = {"name", "scheduler", "capacity", "labels", "work_dir", NULL};
+	const vz_ynode *s = get(root, "executor");
+	if (!s)
+		return;
+	if (s->kind != VZ_Y_MAP) {
+		cerr(x, s, "'executor' must be a mapping, not %s", kind_name(s));
+		return;
+	}
+	check_keys(x, s, keys, "'executor'");
+	get_str(x, s, "name", &x->c->executor.name);
+	get_endpoint(x, s, "scheduler", &x->c->executor.scheduler);
+	get_int(x, s, "capacity", 1, 1024, &x->c->executor.capacity);
+	get_strv(x, s, "labels", 0, &x->c->executor.labels, &x->c->executor.nlabels);
+	get_path(x, s, "work_dir", &x->c->executor.work_dir);
+}
+
+static void read_connection(cctx *x, const vz_ynode *m, void *ent, const char *what)
+{
+	static const char *const keys[] = {"name", "driver", "baseurl", "canonical_hostname", NULL};
+	static const char *const drivers[] = {"git", NULL};
+	vz_conf_connection *cn = ent;
+	check_keys(x, m, keys, what);
+	if (get_str(x, m, "driver", &cn->driver) == 1 && !one_of(cn->driver, drivers))
+		cerr(x, get(m, "driver"), "unknown driver '%s' in %s; known drivers: git", cn->driver, what);
+	if (!cn->driver)
+		cn->driver = vz_xstrdup("git");
+	char *url = NULL;
+	int r = get_str(x, m, "baseurl", &url);
+	if (r == 0 && strcmp(cn->driver, "git") == 0)
+		cerr(x, m, "%s needs 'baseurl' (a directory or URL holding the repositories)", what);
+	if (r == 1) {
+		/* a URL keeps its scheme; anything else is a path */
+		if (strstr(url, "://") || strchr(url, '@')) {
+			cn->baseurl = url;
+			url = NULL;
+		} else {
+			cn->baseurl = resolve_path(x->c, url);
+		}
+	}
+	free(url);
+	get_str(x, m, "canonical_hostname", &cn->canonical_hostname);
+	if (!cn->canonical_hostname)
+		cn->canonical_hostname = vz_xstrdup(cn->name);
+}
+
+static char *current_user(void)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_name)
+		return vz_xstrdup(res->pw_name);
+	const char *u = getenv("USER");
+	return u && *u ? vz_xstrdup(u) : NULL;
+}
+
+static void read_node(cctx *x, const vz_ynode *m, void *ent, const char *what)
+{
+	static const char *const keys[] = {"name", "connection", "host", "port", "user", "key",
+					   "known_hosts", "host_key", "labels", "max_parallel", NULL};
+	static const char *const conns[] = {"ssh", "local", NULL};
+	vz_conf_node *nd = ent;
+	check_keys(x, m, keys, what);
+	nd->port = 22;
+	nd->max_parallel = 1;
+	get_str(x, m, "host", &nd->host);
+	if (get_str(x, m, "connection", &nd->connection) == 1 && !one_of(nd->connection, conns))
+		cerr(x, get(m, "connection"), "'connection' of %s must be 'ssh' or 'local', not '%s'", what,
+		     nd->connection);
+	if (!nd->connection)
+		nd->connection = vz_xstrdup(nd->host ? "ssh" : "local");
+	get_int(x, m, "port", 1, 65535, &nd->port);
+	get_str(x, m, "user", &nd->user);
+	if (!nd->user)
+		nd->user = current_user();
+	get_path(x, m, "key", &nd->key);
+	get_path(x, m, "known_hosts", &nd->known_hosts);
+	get_str(x, m, "host_key", &nd->host_key);
+	get_strv(x, m, "labels", 0, &nd->labels, &nd->nlabels);
+	get_int(x, m, "max_parallel", 1, 1024, &nd->max_parallel);
+	if (strcmp(nd->connection, "ssh") == 0) {
+		if (!get(m, "host"))
+			cerr(x, m, "ssh %s needs 'host'", what);
+		if (!get(m, "key"))
+			cerr(x, m, "ssh %s needs 'key' (the private key file to log in with)", what);
+		if (!get(m, "known_hosts") && !get(m, "host_key"))
+			cerr(x, m, "ssh %s needs 'known_hosts' or 'host_key' so its host key can be "
+			     "checked", what);
+	}
+}
+
+static void read_pipeline(cctx *x, const vz_ynode *m, void *ent, const char *what)
+{
+	static const char *const keys[] = {"name", "manager", NULL};
+	static const char *const managers[] = {"independent", NULL};
+	vz_conf_pipeline *p = ent;
+	check_keys(x, m, keys, what);
+	if (get_str(x, m, "manager", &p->manager) == 1 && !one_of(p->manager, managers))
+		cerr(x, get(m, "manager"), "unknown manager '%s' in %s; only 'independent' is supported",
+		     p->manager, what);
+	if (!p->manager)
+		p->manager = vz_xstrdup("independent");
+}
+
+static int label_offered(const vz_config *c, const char *label)
+{
+	for (size_t i = 0; i < c->nnodes; i++)
+		for (size_t j = 0; j < c->nodes[i].nlabels; j++)
+			if (strcmp(c->nodes[i].labels[j], label) == 0)
+				return 1;
+	return 0;
+}
+
+static void read_job(cctx *x, const vz_ynode *m, void *ent, const char *what)
+{
+	static const char *const keys[] = {"name", "run", "label", "timeout", "attempts", "voting", NULL};
+	vz_conf_job *j = ent;
+	check_keys(x, m, keys, what);
+	j->timeout = 1800;
+	j->attempts = 3;
+	j->voting = 1;
+	get_strv(x, m, "run", 1, &j->run, &j->nrun);
+	if (!get(m, "run"))
+		cerr(x, m, "%s needs 'run' (a command or a list of commands)", what);
+	else if (get(m, "run")->kind == VZ_Y_SEQ && get(m, "run")->n == 0)
+		cerr(x, get(m, "run"), "'run' of %s is an empty list", what);
+	if (get_str(x, m, "label", &j->label) == 1 && !label_offered(x->c, j->label))
+		cerr(x, get(m, "label"), "label '%s' of %s is not offered by any node; add it to a "
+		     "node's 'labels'", j->label, what);
+	get_int(x, m, "timeout", 1, 86400, &j->timeout);
+	get_int(x, m, "attempts", 1, 100, &j->attempts);
+	get_bool(x, m, "voting", &j->voting);
+}
+
+static void read_project_pipeline(cctx *x, const vz_ynode *v, vz_conf_project_pipeline *pp,
+				  const char *what)
+{
+	static const char *const keys[] = {"jobs", NULL};
+	char w[256];
+	snprintf(w, sizeof(w), "pipeline '%s' of %s", pp->pipeline, what);
+	if (v->kind != VZ_Y_MAP) {
+		cerr(x, v, "%s must be a mapping with 'jobs', not %s", w, kind_name(v));
+		return;
+	}
+	check_keys(x, v, keys, w);
+	get_strv(x, v, "jobs", 0, &pp->jobs, &pp->njobs);
+	const vz_ynode *jl = get(v, "jobs");
+	if (!jl || jl->kind != VZ_Y_SEQ)
+		return;
+	for (size_t i = 0; i < jl->n; i++) {
+		const vz_ynode *jn = jl->items[i];
+		if (jn->kind != VZ_Y_SCALAR || strlen(jn->str) != jn->len)
+			continue; /* reported by get_strv */
+		if (!vz_config_job(x->c, jn->str))
+			cerr(x, jn, "unknown job '%s' in %s; define it under 'jobs'", jn->str, w);
+		for (size_t k = 0; k < i; k++)
+			if (jl->items[k]->kind == VZ_Y_SCALAR && strcmp(jl->items[k]->str, jn->str) == 0) {
+				cerr(x, jn, "job '%s' is listed twice in %s (first at line %d)", jn->str, w,
+				     jl->items[k]->line);
+				break;
+			}
+	}
+}
+
+static void read_project(cctx *x, const vz_ynode *m, void *ent, const char *what)
+{
+	static const char *const fixed[] = {"name", "connection", "default_branch", NULL};
+	vz_conf_project *p = ent;
+	char kb[80];
+	if (get_str(x, m, "connection", &p->connection) == 1) {
+		if (!vz_config_connection(x->c, p->connection))
+			cerr(x, get(m, "connection"), "unknown connection '%s' in %s; define it under "
+			     "'connections'", p->connection, what);
+	} else if (!get(m, "connection")) {
+		if (x->c->nconnections == 1)
+			p->connection = vz_xstrdup(x->c->connections[0].name);
+		else
+			cerr(x, m, "%s needs 'connection' (%s)", what,
+			     x->c->nconnections ? "there is more than one" : "and none is defined");
+	}
+	get_str(x, m, "default_branch", &p->default_branch);
+	if (!p->default_branch)
+		p->default_branch = vz_xstrdup("master");
+	p->pipelines = vz_xcalloc(m->n ? m->n : 1, sizeof(*p->pipelines));
+	for (size_t i = 0; i < m->n; i++) {
+		const vz_ynode *k = m->keys[i];
+		if (key_allowed(k, fixed))
+			continue;
+		if (strlen(k->str) != k->len || !vz_config_pipeline(x->c, k->str)) {
+			char list[512] = "name, connection, default_branch";
+			size_t used = strlen(list);
+			for (size_t j = 0; j < x->c->npipelines && used < sizeof(list); j++) {
+				int w = snprintf(list + used, sizeof(list) - used, ", %s",
+						 x->c->pipelines[j].name);
+				if (w < 0)
+					break;
+				used += (size_t)w;
+			}
+			cerr(x, k, "unknown key '%s' in %s; allowed keys: %s (a pipeline name: define the "
+			     "pipeline under 'pipelines')", shown(k, kb, sizeof(kb)), what, list);
+			continue;
+		}
+		vz_conf_project_pipeline *pp = &p->pipelines[p->npipelines++];
+		pp->pipeline = vz_xstrdup(k->str);
+		if (!vz_yscalar_is_null(m->items[i]))
+			read_project_pipeline(x, m->items[i], pp, what);
+	}
+}
+
+typedef void (*entry_fn)(cctx *x, const vz_ynode *m, void *ent, const char *what);
+
+/* Reads the list under key: each entry a mapping with a unique 'name'. Every entity struct
+ * starts with its char *name. noun: "node", used in messages. */
+static void read_list(cctx *x, const vz_ynode *root, const char *key, const char *noun, size_t size,
+		      void **arr, size_t *count, entry_fn fn)
+{
+	const vz_ynode *v = get(root, key);
+	if (!v)
+		return;
+	if (v->kind != VZ_Y_SEQ) {
+		cerr(x, v, "'%s' must be a list of mappings (each starting with '- name: ...'), not %s",
+		     key, kind_name(v));
+		return;
+	}
+	char *base = vz_xcalloc(v->n ? v->n : 1, size);
+	const vz_ynode **names = vz_xcalloc(v->n ? v->n : 1, sizeof(*names));
+	*arr = base;
+	for (size_t i = 0; i < v->n; i++) {
+		const vz_ynode *m = v->items[i];
+		char what[256], b[80];
+		if (m->kind != VZ_Y_MAP) {
+			cerr(x, m, "each entry of '%s' must be a mapping, not %s", key, kind_name(m));
+			continue;
+		}
+		const vz_ynode *nn = get(m, "name");
+		char *name = NULL;
+		if (!nn) {
+			cerr(x, m, "a %s needs a 'name'", noun);
+			continue;
+		}
+		if (as_string(x, nn, "name", &name) != 0)
+			continue;
+		size_t dup = SIZE_MAX;
+		for (size_t j = 0; j < *count; j++)
+			if (strcmp(names[j]->str, name) == 0)
+				dup = j;
+		if (dup != SIZE_MAX) {
+			cerr(x, nn, "%s '%s' is already defined at line %d", noun, shown(nn, b, sizeof(b)),
+			     names[dup]->line);
+			free(name);
+			continue;
+		}
+		snprintf(what, sizeof(what), "%s '%s'", noun, shown(nn, b, sizeof(b)));
+		char *ent = base + *count * size;
+		*(char **)ent = name;
+		names[*count] = nn;
+		(*count)++;
+		fn(x, m, ent, what);
+	}
+	free(names);
+}
+
+/* ---- defaults and directories ---- */
+
+/* The directory is the real path of the file's directory when the file exists (a symlinked
+ * config file keeps its relative paths next to the link, as the user sees it), else the directory
+ * part as given. */
+static void set_paths(vz_config *c, const char *fname)
+{
+	const char *slash = strrchr(fname, '/');
+	const char *base = slash ? slash + 1 : fname;
+	char *given;
+	struct stat st;
+	if (!slash)
+		given = vz_xstrdup(".");
+	else if (slash == fname)
+		given = vz_xstrdup("/");
+	else if (!(given = strndup(fname, (size_t)(slash - fname))))
+		abort();
+	char *real = stat(fname, &st) == 0 ? realpath(given, NULL) : NULL;
+	if (real) {
+		free(given);
+		c->dir = real;
+		c->path = vz_path_join(real, base);
+		return;
+	}
+	c->dir = given;
+	char cwd[PATH_MAX];
+	if (fname[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		c->path = vz_path_join(cwd, fname);
+	else
+		c->path = vz_xstrdup(fname);
+}
+
+static void set_defaults(vz_config *c)
+{
+	if (!c->state_dir)
+		c->state_dir = vz_path_join(c->dir, "state");
+	if (!c->log_level)
+		c->log_level = vz_xstrdup("info");
+	if (!c->scheduler.listen)
+		c->scheduler.listen = vz_xstrdup("tcp://127.0.0.1:7400");
+	if (!c->scheduler.admin) {
+		size_t n = strlen(c->state_dir) + sizeof("ipc:///admin.sock");
+		c->scheduler.admin = vz_xcalloc(1, n);
+		snprintf(c->scheduler.admin, n, "ipc://%s/admin.sock", c->state_dir);
+	}
+	if (!c->executor.name) {
+		char host[256];
+		if (gethostname(host, sizeof(host)) != 0 || !host[0])
+			vz_strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		c->executor.name = vz_xstrdup(host);
+	}
+	if (!c->executor.scheduler) {
+		/* a wildcard bind address is not something to connect to */
+		const char *l = c->scheduler.listen;
+		const char *port = NULL;
+		if (vz_startswith(l, "tcp://*:"))
+			port = l + 8;
+		else if (vz_startswith(l, "tcp://0.0.0.0:"))
+			port = l + 14;
+		if (port) {
+			size_t n = strlen(port) + sizeof("tcp://127.0.0.1:");
+			c->executor.scheduler = vz_xcalloc(1, n);
+			snprintf(c->executor.scheduler, n, "tcp://127.0.0.1:%s", port);
+		} else {
+			c->executor.scheduler = vz_xstrdup(l);
+		}
+	}
+	if (!c->executor.work_dir)
+		c->executor.work_dir = vz_path_join(c->state_dir, "executor");
+}
+
+/* ---- entry points ---- */
+
+int vz_config_parse(vz_config **out, const char *data, size_t len, const char *fname, vz_buf *diags,
+		    vz_err *e)
+{
+	static const char *const keys[] = {"state_dir", "log_level", "scheduler", "executor",
+					   "connections", "nodes", "pipelines", "jobs", "projects", NULL};
+	static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+	vz_ynode *root = NULL;
+	vz_err ye = {0};
+	cctx x;
+	int rc = 0;
+	*out = NULL;
+	memset(&x, 0, sizeof(x));
+	x.fname = fname ? fname : "<config>";
+	x.c = vz_xcalloc(1, sizeof(*x.c));
+	vz_config *c = x.c;
+	set_paths(c, x.fname);
+	c->scheduler.lease_ms = 15000;
+	c->scheduler.heartbeat_ms = 1000;
+	c->executor.capacity = 4;
+
+	if ((rc = vz_yaml_parse(&root, data, len, x.fname, &ye)) != 0) {
+		if (diags)
+			vz_buf_printf(diags, "%s\n", vz_err_msg(&ye));
+		vz_err_set(e, rc, "%s", vz_err_msg(&ye));
+		goto out;
+	}
+	if (root && root->kind != VZ_Y_MAP) {
+		cerr(&x, root, "the site configuration must be a mapping of keys (state_dir, scheduler, "
+		     "nodes, ...), not %s", kind_name(root));
+		goto out;
+	}
+	if (root) {
+		check_keys(&x, root, keys, "the site configuration");
+		get_path(&x, root, "state_dir", &c->state_dir);
+		if (get_str(&x, root, "log_level", &c->log_level) == 1 && !one_of(c->log_level, levels))
+			cerr(&x, get(root, "log_level"), "'log_level' must be debug, info, warn or error, "
+			     "not '%s'", c->log_level);
+		read_scheduler(&x, root);
+		read_executor(&x, root);
+		read_list(&x, root, "connections", "connection", sizeof(vz_conf_connection),
+			  (void **)&c->connections, &c->nconnections, read_connection);
+		read_list(&x, root, "nodes", "node", sizeof(vz_conf_node), (void **)&c->nodes,
+			  &c->nnodes, read_node);
+		read_list(&x, root, "pipelines", "pipeline", sizeof(vz_conf_pipeline),
+			  (void **)&c->pipelines, &c->npipelines, read_pipeline);
+		read_list(&x, root, "jobs", "job", sizeof(vz_conf_job), (void **)&c->jobs, &c->njobs,
+			  read_job);
+		read_list(&x, root, "projects", "project", sizeof(vz_conf_project),
+			  (void **)&c->projects, &c->nprojects, read_project);
+	}
+	set_defaults(c);
+out:
+	if (rc == 0 && x.nerr)
+		rc = VZ_EINVAL;
+	report(&x, diags, e);
+	vz_ynode_free(root);
+	if (rc) {
+		vz_config_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int vz_config_load(vz_config **out, const char *path, vz_buf *diags, vz_err *e)
+{
+	vz_buf b = VZ_BUF_INIT(VZ_YAML_MAX_INPUT);
+	vz_err fe = {0};
+	*out = NULL;
+	int rc = vz_read_file(path, VZ_YAML_MAX_INPUT, &b, &fe);
+	if (rc) {
+		if (diags)
+			vz_buf_printf(diags, "%s\n", vz_err_msg(&fe));
+		vz_err_set(e, rc, "%s", vz_err_msg(&fe));
+	} else {
+		rc = vz_config_parse(out, b.ptr ? b.ptr : "", b.len, path, diags, e);
+	}
+	vz_buf_free(&b);
+	return rc;
+}
+
+void vz_config_free(vz_config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->dir);
+	free(c->state_dir);
+	free(c->log_level);
+	free(c->scheduler.listen);
+	free(c->scheduler.admin);
+	free(c->executor.name);
+	free(c->executor.scheduler);
+	free_strv(c->executor.labels, c->executor.nlabels);
+	free(c->executor.work_dir);
+	for (size_t i = 0; i < c->nconnections; i++) {
+		free(c->connections[i].name);
+		free(c->connections[i].driver);
+		free(c->connections[i].baseurl);
+		free(c->connections[i].canonical_hostname);
+	}
+	free(c->connections);
+	for (size_t i = 0; i < c->nnodes; i++) {
+		vz_conf_node *n = &c->nodes[i];
+		free(n->name);
+		free(n->connection);
+		free(n->host);
+		free(n->user);
+		free(n->key);
+		free(n->known_hosts);
+		free(n->host_key);
+		free_strv(n->labels, n->nlabels);
+	}
+	free(c->nodes);
+	for (size_t i = 0; i < c->npipelines; i++) {
+		free(c->pipelines[i].name);
+		free(c->pipelines[i].manager);
+	}
+	free(c->pipelines);
+	for (size_t i = 0; i < c->njobs; i++) {
+		free(c->jobs[i].name);
+		free_strv(c->jobs[i].run, c->jobs[i].nrun);
+		free(c->jobs[i].label);
+	}
+	free(c->jobs);
+	for (size_t i = 0; i < c->nprojects; i++) {
+		vz_conf_project *p = &c->projects[i];
+		free(p->name);
+		free(p->connection);
+		free(p->default_branch);
+		for (size_t j = 0; j < p->npipelines; j++) {
+			free(p->pipelines[j].pipeline);
+			free_strv(p->pipelines[j].jobs, p->pipelines[j].njobs);
+		}
+		free(p->pipelines);
+	}
+	free(c->projects);
+	free(c);
+}
+
+#define LOOKUP(fn, type, arr, count)                                      \
+	const type *fn(const vz_config *c, const char *name)              \
+	{                                                                 \
+		if (!c || !name)                                          \
+			return NULL;                                      \
+		for (size_t i = 0; i < c->count; i++)                     \
+			if (c->arr[i].name && strcmp(c->arr[i].name, name) == 0) \
+				return &c->arr[i];                        \
+		return NULL;                                              \
+	}
+
+LOOKUP(vz_config_connection, vz_conf_connection, connections, nconnections)
+LOOKUP(vz_config_node, vz_conf_node, nodes, nnodes)
+LOOKUP(vz_config_pipeline, vz_conf_pipeline, pipelines, npipelines)
+LOOKUP(vz_config_job, vz_conf_job, jobs, njobs)
+LOOKUP(vz_config_project, vz_conf_project, projects, nprojects)

@@ -1,0 +1,395 @@
+/* vz_build: one build, start to result; see vz_build.h. */
+#include "vz_build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vz_buf.h"
+#include "vz_log.h"
+#include "vz_node.h"
+#include "vz_tar.h"
+#include "vz_util.h"
+#include "vz_workspace.h"
+
+#define CHUNK_MAX (64 * 1024)  /* raw bytes per log message: stays far below the frame cap */
+#define FLUSH_MS 50            /* output reaches the scheduler within this */
+
+typedef struct logw {
+	int fd;
+	long long offset;     /* bytes written to job-output.txt */
+	size_t max;
+	int truncated;
+	const char *node;
+	const char *uuid;
+	vz_buf pending;       /* formatted, not yet written */
+	vz_buf line[3];       /* partial lines per stream */
+	uint64_t last_flush;
+	vz_build_emit emit;
+	void *ctx;
+	volatile int *cancel;
+} logw;
+
+static void flush(logw *w)
+{
+	if (w->pending.len == 0)
+		return;
+	const char *p = w->pending.ptr;
+	size_t left = w->pending.len;
+	while (left > 0) {
+		size_t n = left > CHUNK_MAX ? CHUNK_MAX : left;
+		/* never split a UTF-8 sequence between messages */
+		while (n < left && n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+			n--;
+		ssize_t wr = write(w->fd, p, n);
+		if (wr < 0 && errno == EINTR)
+			continue;
+		if (wr != (ssize_t)n)
+			vz_warn("build %s: cannot write job-output.txt: %s", w->uuid, strerror(errno));
+		json_t *s = json_stringn(p, n);
+		if (s)
+			w->emit(w->ctx, VZ_MSG_LOG,
+				json_pack("{s:s,s:I,s:o}", "build", w->uuid, "offset", (json_int_t)w->offset, "data", s));
+		w->offset += (long long)n;
+		p += n;
+		left -= n;
+	}
+	vz_buf_reset(&w->pending);
+	w->last_flush = vz_mono_ms();
+}
+
+/* Appends valid UTF-8 (invalid bytes and NUL become U+FFFD) so every log byte can travel in a
+ * JSON string and the offsets on both sides agree. */
+static void put_sanitized(vz_buf *b, const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+		int ok = len > 0 && i + len <= n && c != 0;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+		if (ok && len == 2 && c < 0xC2)
+			ok = 0; /* overlong */
+		if (ok && len == 3) {
+			unsigned cp = ((c & 0x0Fu) << 12) | (((unsigned char)s[i + 1] & 0x3Fu) << 6) | ((unsigned char)s[i + 2] & 0x3Fu);
+			ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+		}
+		if (ok && len == 4) {
+			unsigned cp = ((c & 0x07u) << 18) | (((unsigned char)s[i + 1] & 0x3Fu) << 12) |
+				      (((unsigned char)s[i + 2] & 0x3Fu) << 6) | ((unsigned char)s[i + 3] & 0x3Fu);
+			ok = cp >= 0x10000 && cp <= 0x10FFFF;
+		}
+		if (ok) {
+			vz_buf_add(b, s + i, len);
+			i += len;
+		} else {
+			vz_buf_add(b, "\xEF\xBF\xBD", 3);
+			i++;
+		}
+	}
+}
+
+static void emit_line(logw *w, const char *text, size_t n)
+{
+	if (w->truncated)
+		return;
+	char ts[40];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct tm tm;
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+	size_t before = w->pending.len;
+	vz_buf_printf(&w->pending, "%s.%06ld | %s | ", ts, now.tv_nsec / 1000, w->node);
+	put_sanitized(&w->pending, text, n);
+	vz_buf_putc(&w->pending, '\n');
+	if ((size_t)w->offset + w->pending.len > w->max) {
+		w->pending.len = before;
+		w->pending.ptr[before] = '\0';
+		vz_buf_printf(&w->pending, "[vinz: log cut here: job-output.txt reached its limit of %zu bytes; "
+					   "further output is dropped, the job keeps running]\n",
+			      w->max);
+		w->truncated = 1;
+	}
+	if (w->pending.len >= CHUNK_MAX || vz_mono_ms() - w->last_flush >= FLUSH_MS)
+		flush(w);
+}
+
+static void logf_line(logw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_line(logw *w, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	emit_line(w, line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
+}
+
+static int on_output(void *ctx, int stream, const char *data, size_t len)
+{
+	logw *w = ctx;
+	vz_buf *lb = &w->line[stream == VZ_NODE_STDERR ? 2 : 1];
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) : len;
+		/* a line longer than 16 KiB is cut into several */
+		size_t room = 16384 - lb->len;
+		if (take > room)
+			take = room;
+		vz_buf_add(lb, data, take);
+		data += take;
+		len -= take;
+		if (nl && data == nl) {
+			data++;
+			len--;
+			emit_line(w, lb->ptr ? lb->ptr : "", lb->len);
+			vz_buf_reset(lb);
+		} else if (lb->len >= 16384) {
+			emit_line(w, lb->ptr, lb->len);
+			vz_buf_reset(lb);
+		}
+	}
+	if (vz_mono_ms() - w->last_flush >= FLUSH_MS)
+		flush(w);
+	return w->cancel && *w->cancel;
+}
+
+static void end_lines(logw *w)
+{
+	for (int i = 1; i <= 2; i++) {
+		if (w->line[i].len) {
+			emit_line(w, w->line[i].ptr, w->line[i].len);
+			vz_buf_reset(&w->line[i]);
+		}
+	}
+}
+
+char *vz_build_log_path(const char *work_dir, const char *uuid)
+{
+	char rel[128];
+	snprintf(rel, sizeof(rel), "builds/%s/job-output.txt", uuid);
+	return vz_path_join(work_dir, rel);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : "";
+}
+
+/* 'value' quoted for /bin/sh. */
+static void sh_quote(vz_buf *b, const char *v)
+{
+	vz_buf_putc(b, '\'');
+	for (; *v; v++) {
+		if (*v == '\'')
+			vz_buf_puts(b, "'\\''");
+		else
+			vz_buf_putc(b, *v);
+	}
+	vz_buf_putc(b, '\'');
+}
+
+void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz_build_emit emit, void *ctx)
+{
+	const char *uuid = jstr(req, "build");
+	json_int_t attempt = json_integer_value(json_object_get(req, "attempt"));
+	json_t *nodej = json_object_get(req, "node");
+	const char *node_name = jstr(nodej, "name");
+	int64_t started = vz_wall_ms();
+	const char *result = "ERROR";
+	char message[VZ_ERR_MSG_MAX + 128] = "";
+	char commit[41] = "";
+	vz_err e = { 0 };
+	vz_node *node = NULL;
+	char *bdir = NULL, *src = NULL, *logp = NULL, *cache = NULL;
+	vz_buf tar = VZ_BUF_INIT(env->ship_max ? env->ship_max : 256u * 1024 * 1024);
+	char rel[128];
+	logw w = { .fd = -1, .max = env->log_max ? env->log_max : 64u * 1024 * 1024, .node = node_name, .uuid = uuid,
+		   .emit = emit, .ctx = ctx, .cancel = cancel };
+	vz_buf_init(&w.pending, 8u * 1024 * 1024);
+	for (int i = 0; i < 3; i++)
+		vz_buf_init(&w.line[i], 16384);
+
+	snprintf(rel, sizeof(rel), "builds/%s", uuid);
+	bdir = vz_path_join(env->work_dir, rel);
+	logp = vz_build_log_path(env->work_dir, uuid);
+	cache = vz_path_join(env->work_dir, "cache");
+	vz_rm_rf(bdir, NULL);
+	if (vz_mkdir_p(bdir, 0755, &e)) {
+		snprintf(message, sizeof(message), "executor work dir: %s", vz_err_msg(&e));
+		goto done;
+	}
+	w.fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w.fd < 0) {
+		snprintf(message, sizeof(message), "cannot create %s: %s", logp, strerror(errno));
+		goto done;
+	}
+	w.last_flush = vz_mono_ms();
+	emit(ctx, VZ_MSG_STARTED,
+	     json_pack("{s:s,s:I,s:I,s:s}", "build", uuid, "attempt", attempt, "started_at", (json_int_t)started, "node", node_name));
+	logf_line(&w, "vinz: build %s, job %s, attempt %lld, project %s change %s (%s)", uuid, jstr(req, "job"),
+		  (long long)attempt, jstr(req, "project"), jstr(req, "change"), jstr(req, "ref"));
+
+	/* 1. the change's checkout on the executor */
+	const char *canon = *jstr(req, "canonical_project") ? jstr(req, "canonical_project") : jstr(req, "project");
+	char srcrel[1100];
+	snprintf(srcrel, sizeof(srcrel), "src/%s", canon);
+	src = vz_path_join(bdir, srcrel);
+	char *parent = vz_xstrdup(src);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	vz_mkdir_p(parent, 0755, NULL);
+	free(parent);
+	vz_checkout_req co = { .cache_root = cache, .repo = jstr(req, "repo"), .ref = jstr(req, "ref"),
+			       .commit = jstr(req, "commit"), .branch = jstr(req, "branch"), .dest = src };
+	if (vz_workspace_checkout(&co, commit, &e)) {
+		snprintf(message, sizeof(message), "cannot check out the change: %s", vz_err_msg(&e));
+		logf_line(&w, "vinz: %s", message);
+		goto done;
+	}
+	logf_line(&w, "vinz: checked out %s at %s", canon, commit);
+
+	/* 2. the node */
+	vz_node_spec spec = { 0 };
+	const char *conn = jstr(nodej, "connection");
+	spec.kind = strcmp(conn, "local") == 0 ? VZ_NODE_LOCAL : VZ_NODE_SSH;
+	spec.name = node_name;
+	spec.host = jstr(nodej, "host");
+	spec.port = (int)json_integer_value(json_object_get(nodej, "port"));
+	spec.user = *jstr(nodej, "user") ? jstr(nodej, "user") : NULL;
+	spec.key_file = *jstr(nodej, "key") ? jstr(nodej, "key") : NULL;
+	spec.known_hosts = *jstr(nodej, "known_hosts") ? jstr(nodej, "known_hosts") : NULL;
+	spec.host_key = *jstr(nodej, "host_key") ? jstr(nodej, "host_key") : NULL;
+	int rc = vz_node_connect(&node, &spec, &e);
+	if (rc) {
+		result = rc == VZ_EHOSTKEY || rc == VZ_EAUTH || rc == VZ_EINVAL ? "NODE_FAILURE" : "RETRY";
+		snprintf(message, sizeof(message), "node %s: %s", node_name, vz_err_msg(&e));
+		logf_line(&w, "vinz: %s", message);
+		goto done;
+	}
+
+	/* 3. the work tree on the node: local nodes use the checkout itself */
+	const char *cwd = src;
+	char remote_dir[1200];
+	if (spec.kind == VZ_NODE_SSH) {
+		snprintf(remote_dir, sizeof(remote_dir), "src/%s", canon);
+		static const char *const skip[] = { ".git", NULL };
+		if (vz_tar_dir(&tar, src, skip, &e)) {
+			snprintf(message, sizeof(message), "cannot pack the work tree: %s", vz_err_msg(&e));
+			goto done;
+		}
+		vz_buf cmd = VZ_BUF_INIT(4096);
+		vz_buf_puts(&cmd, "rm -rf ");
+		sh_quote(&cmd, remote_dir);
+		vz_buf_puts(&cmd, " && mkdir -p ");
+		sh_quote(&cmd, remote_dir);
+		vz_buf_puts(&cmd, " && tar -xf - -C ");
+		sh_quote(&cmd, remote_dir);
+		vz_node_cmd c = { .command = vz_buf_cstr(&cmd), .stdin_data = tar.ptr, .stdin_len = tar.len,
+				  .timeout_ms = 600000, .on_output = on_output, .ctx = &w, .cancel = cancel };
+		vz_node_result r = { 0 };
+		rc = vz_node_exec(node, &c, &r, &e);
+		vz_buf_free(&cmd);
+		if (rc || r.exit_status != 0) {
+			result = rc == VZ_ECANCELED ? "ABORTED" : "RETRY";
+			snprintf(message, sizeof(message), "cannot deliver the work tree to node %s: %s", node_name,
+				 rc ? vz_err_msg(&e) : "tar failed (is tar installed on the node?)");
+			logf_line(&w, "vinz: %s", message);
+			goto done;
+		}
+		logf_line(&w, "vinz: work tree delivered to %s:~/%s (%zu bytes)", node_name, remote_dir, tar.len);
+		cwd = remote_dir;
+	}
+
+	/* 4. the commands */
+	const char *envv[9];
+	char ebuf[8][600];
+	const char *keys[][2] = { { "VINZ_BUILD", "build" }, { "VINZ_JOB", "job" }, { "VINZ_PROJECT", "project" },
+				  { "VINZ_PIPELINE", "pipeline" }, { "VINZ_CHANGE", "change" }, { "VINZ_REF", "ref" },
+				  { "VINZ_BRANCH", "branch" } };
+	int ne = 0;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(ebuf[ne], sizeof(ebuf[ne]), "%s=%s", keys[i][0], jstr(req, keys[i][1]));
+		envv[ne] = ebuf[ne];
+		ne++;
+	}
+	snprintf(ebuf[ne], sizeof(ebuf[ne]), "VINZ_COMMIT=%s", commit);
+	envv[ne] = ebuf[ne];
+	ne++;
+	envv[ne] = NULL;
+	json_t *cmds = json_object_get(req, "commands");
+	json_int_t timeout_s = json_integer_value(json_object_get(req, "timeout"));
+	uint64_t deadline = vz_mono_ms() + (uint64_t)(timeout_s > 0 ? timeout_s : 1800) * 1000u;
+	result = "SUCCESS";
+	size_t i;
+	json_t *cj;
+	json_array_foreach(cmds, i, cj) {
+		const char *cmd = json_string_value(cj);
+		if (!cmd)
+			continue;
+		uint64_t now = vz_mono_ms();
+		if (now >= deadline) {
+			result = "TIMED_OUT";
+			break;
+		}
+		logf_line(&w, "$ %s", cmd);
+		vz_node_cmd c = { .command = cmd, .cwd = cwd, .env = envv, .timeout_ms = (int)(deadline - now),
+				  .on_output = on_output, .ctx = &w, .cancel = cancel };
+		vz_node_result r = { 0 };
+		vz_err ce = { 0 };
+		rc = vz_node_exec(node, &c, &r, &ce);
+		end_lines(&w);
+		if (rc == VZ_ETIMEOUT) {
+			result = "TIMED_OUT";
+			snprintf(message, sizeof(message), "job timed out after %lld s in: %s", (long long)timeout_s, cmd);
+		} else if (rc == VZ_ECANCELED) {
+			result = "ABORTED";
+			snprintf(message, sizeof(message), "build canceled");
+		} else if (rc) {
+			result = "RETRY";
+			snprintf(message, sizeof(message), "node %s failed during the job: %s", node_name, vz_err_msg(&ce));
+		} else if (r.exit_status != 0) {
+			result = "FAILURE";
+			snprintf(message, sizeof(message), "command exited %d: %s", r.exit_status, cmd);
+		}
+		logf_line(&w, "vinz: exit %d after %.3f s", r.exit_status, (double)r.duration_ms / 1000.0);
+		if (strcmp(result, "SUCCESS") != 0) {
+			logf_line(&w, "vinz: %s", message);
+			break;
+		}
+	}
+done:
+	if (w.fd >= 0) {
+		logf_line(&w, "vinz: result %s", result);
+		flush(&w);
+		close(w.fd);
+	}
+	vz_node_close(node);
+	emit(ctx, VZ_MSG_RESULT,
+	     json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:s}", "build", uuid, "attempt", attempt, "result", result,
+		       "message", message, "started_at", (json_int_t)started, "ended_at", (json_int_t)vz_wall_ms(), "commit",
+		       commit, "log_size", (json_int_t)w.offset, "node", node_name, "executor",
+		       env->executor ? env->executor : ""));
+	/* the checkout is not needed once the result exists; the log stays until the result is acked */
+	if (src) {
+		char *srcroot = vz_path_join(bdir, "src");
+		vz_rm_rf(srcroot, NULL);
+		free(srcroot);
+	}
+	vz_buf_free(&tar);
+	vz_buf_free(&w.pending);
+	for (int k = 0; k < 3; k++)
+		vz_buf_free(&w.line[k]);
+	free(bdir);
+	free(src);
+	free(logp);
+	free(cache);
+}

@@ -1,0 +1,32 @@
+/* vz_build: runs one build request on its node: check out the change (vz_workspace), ship it to
+ * the node when the node is remote, run the job's commands in order in the checkout, write
+ * job-output.txt as it happens and stream it, and produce one result. Runs on its own thread;
+ * everything it tells the scheduler goes through the emit callback. */
+#ifndef VZ_BUILD_H
+#define VZ_BUILD_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "vz_proto.h"
+
+typedef struct vz_build_env {
+	const char *work_dir;  /* builds go in WORK_DIR/builds/<uuid>, caches in WORK_DIR/cache */
+	size_t log_max;        /* cap on job-output.txt; 0: 64 MiB */
+	size_t ship_max;       /* cap on a work tree shipped to a node; 0: 256 MiB */
+	const char *executor;  /* executor name, for the result */
+} vz_build_env;
+
+/* Receives a message for the scheduler; takes ownership of body. Called on the build's thread. */
+typedef void (*vz_build_emit)(void *ctx, vz_msg_type type, json_t *body);
+
+/* Runs the build described by req (a decoded "build" message body, borrowed). Emits "started",
+ * "log" chunks and exactly one "result" with one of: SUCCESS, FAILURE, TIMED_OUT, ABORTED,
+ * NODE_FAILURE (host key or node configuration), RETRY (node unreachable: the scheduler counts
+ * the attempt and tries again), ERROR (the change cannot be checked out). */
+void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz_build_emit emit, void *ctx);
+
+/* Path of a build's log: WORK_DIR/builds/<uuid>/job-output.txt (caller frees). */
+char *vz_build_log_path(const char *work_dir, const char *uuid);
+
+#endif

@@ -1,0 +1,474 @@
+/* vz_executor: the executor loop; see vz_executor.h and docs/protocol.md. */
+#include "vz_executor.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "vz_build.h"
+#include "vz_log.h"
+#include "vz_map.h"
+#include "vz_proto.h"
+#include "vz_util.h"
+
+#define RESEND_MS 2000
+#define STOP_GRACE_MS 5000
+
+typedef struct job {
+	struct vz_executor *x;
+	char uuid[64];
+	json_int_t attempt;
+	json_t *req;
+	pthread_t thread;
+	volatile int cancel;
+	volatile int finished;
+	void *push;             /* the thread's PUSH socket to the main loop */
+	struct job *next;
+} job;
+
+typedef struct pending {
+	char uuid[64];
+	json_int_t attempt;
+	json_t *body;           /* the result message body */
+	uint64_t last_sent;
+} pending;
+
+struct vz_executor {
+	const vz_config *cfg;
+	void *zctx, *dealer, *inbox;
+	char endpoint[512];
+	char inbox_ep[128];
+	char instance[37];
+	char rid[VZ_PROTO_MAX_PEER_ID + 1];
+	char sched_instance[64];
+	int welcomed;
+	int heartbeat_ms, lease_ms;
+	uint64_t last_rx, last_hello, last_hb;
+	long long seen;
+	int running;
+	job *jobs;
+	vz_map *pending;        /* uuid -> pending result */
+	vz_build_env env;
+};
+
+static void send_msg(vz_executor *x, vz_msg_type t, json_t *body)
+{
+	vz_err e = { 0 };
+	if (vz_proto_send(x->dealer, NULL, 0, t, NULL, body, &e))
+		vz_warn("cannot send %s to the scheduler: %s", vz_msg_type_name(t), vz_err_msg(&e));
+	json_decref(body);
+}
+
+static json_t *running_list(vz_executor *x)
+{
+	json_t *a = json_array();
+	for (job *j = x->jobs; j; j = j->next)
+		if (!j->finished)
+			json_array_append_new(a, json_string(j->uuid));
+	return a;
+}
+
+static void send_hello(vz_executor *x)
+{
+	json_t *labels = json_array();
+	for (size_t i = 0; i < x->cfg->executor.nlabels; i++)
+		json_array_append_new(labels, json_string(x->cfg->executor.labels[i]));
+	send_msg(x, VZ_MSG_HELLO,
+		 json_pack("{s:s,s:s,s:s,s:i,s:o,s:o}", "executor", x->cfg->executor.name, "instance", x->instance, "version",
+			   "vinz", "capacity", x->cfg->executor.capacity, "labels", labels, "running", running_list(x)));
+	x->last_hello = vz_mono_ms();
+}
+
+static long long free_slots(vz_executor *x)
+{
+	long long f = x->cfg->executor.capacity - x->running;
+	return f < 0 ? 0 : f;
+}
+
+static void send_ready(vz_executor *x)
+{
+	if (x->welcomed)
+		send_msg(x, VZ_MSG_READY, json_pack("{s:I,s:I}", "free", free_slots(x), "seen", x->seen));
+}
+
+/* ---------- build threads ---------- */
+
+static void job_emit(void *ctx, vz_msg_type type, json_t *body)
+{
+	job *j = ctx;
+	vz_err e = { 0 };
+	if (vz_proto_send(j->push, NULL, 0, type, NULL, body, &e))
+		vz_warn("build %s: cannot pass %s to the executor loop: %s", j->uuid, vz_msg_type_name(type), vz_err_msg(&e));
+	json_decref(body);
+}
+
+static void *job_main(void *arg)
+{
+	job *j = arg;
+	vz_build_run(j->req, &j->x->env, &j->cancel, job_emit, j);
+	zmq_close(j->push);
+	j->push = NULL;
+	__atomic_store_n(&j->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void start_build(vz_executor *x, vz_msg *m)
+{
+	const char *uuid = vz_msg_str(m, "build");
+	x->seen++;
+	for (job *j = x->jobs; j; j = j->next)
+		if (strcmp(j->uuid, uuid) == 0)
+			return; /* a duplicate request: it is already running */
+	if (vz_map_get(x->pending, uuid))
+		return;     /* already finished; its result is on its way */
+	job *j = vz_xcalloc(1, sizeof(*j));
+	j->x = x;
+	vz_strlcpy(j->uuid, uuid, sizeof(j->uuid));
+	j->attempt = vz_msg_int(m, "attempt", 1);
+	j->req = json_incref(m->body);
+	j->push = zmq_socket(x->zctx, ZMQ_PUSH);
+	int zero = 0;
+	zmq_setsockopt(j->push, ZMQ_LINGER, &zero, sizeof(zero));
+	int hwm = 0; /* never drop: the build thread waits instead */
+	zmq_setsockopt(j->push, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	if (zmq_connect(j->push, x->inbox_ep) != 0 || pthread_create(&j->thread, NULL, job_main, j) != 0) {
+		vz_error("cannot start build %s: %s", uuid, zmq_strerror(zmq_errno()));
+		zmq_close(j->push);
+		json_decref(j->req);
+		free(j);
+		/* tell the scheduler: it will retry elsewhere */
+		send_msg(x, VZ_MSG_RESULT,
+			 json_pack("{s:s,s:I,s:s,s:s}", "build", uuid, "attempt", vz_msg_int(m, "attempt", 1), "result", "RETRY",
+				   "message", "executor could not start a thread"));
+		return;
+	}
+	j->next = x->jobs;
+	x->jobs = j;
+	x->running++;
+	vz_info("build %s (%s, %s %s) started", uuid, vz_msg_str(m, "job"), vz_msg_str(m, "project"), vz_msg_str(m, "change"));
+}
+
+static void reap(vz_executor *x)
+{
+	job **pp = &x->jobs;
+	int changed = 0;
+	while (*pp) {
+		job *j = *pp;
+		if (!__atomic_load_n(&j->finished, __ATOMIC_ACQUIRE)) {
+			pp = &j->next;
+			continue;
+		}
+		pthread_join(j->thread, NULL);
+		*pp = j->next;
+		json_decref(j->req);
+		free(j);
+		x->running--;
+		changed = 1;
+	}
+	if (changed)
+		send_ready(x);
+}
+
+/* ---------- messages from build threads ---------- */
+
+static void send_result(vz_executor *x, pending *p)
+{
+	send_msg(x, VZ_MSG_RESULT, json_incref(p->body));
+	p->last_sent = vz_mono_ms();
+}
+
+static void on_inbox(vz_executor *x)
+{
+	for (int n = 0; n < 1024; n++) {
+		vz_msg *m = NULL;
+		vz_err e = { 0 };
+		int rc = vz_proto_recv(x->inbox, 0, NULL, NULL, &m, NULL, ZMQ_DONTWAIT, &e);
+		if (rc == VZ_ETIMEOUT)
+			return;
+		if (rc) {
+			vz_error("internal message refused: %s", vz_err_msg(&e));
+			continue;
+		}
+		if (m->type == VZ_MSG_RESULT) {
+			pending *p = vz_xcalloc(1, sizeof(*p));
+			vz_strlcpy(p->uuid, vz_msg_str(m, "build"), sizeof(p->uuid));
+			p->attempt = vz_msg_int(m, "attempt", 1);
+			p->body = json_incref(m->body);
+			pending *old = vz_map_get(x->pending, p->uuid);
+			if (old) {
+				json_decref(old->body);
+				free(old);
+			}
+			vz_map_set(x->pending, p->uuid, p);
+			vz_info("build %s finished: %s", p->uuid, vz_msg_str(m, "result"));
+			if (x->welcomed)
+				send_result(x, p);
+		} else if (x->welcomed) {
+			/* started and log: best effort while connected; the log is re-sent on request */
+			send_msg(x, m->type, json_incref(m->body));
+		}
+		vz_msg_free(m);
+	}
+}
+
+/* ---------- messages from the scheduler ---------- */
+
+static void resend_log(vz_executor *x, const char *uuid, long long offset)
+{
+	char *lp = vz_build_log_path(x->env.work_dir, uuid);
+	vz_buf b = VZ_BUF_INIT(256u * 1024 * 1024);
+	vz_err e = { 0 };
+	if (vz_read_file(lp, b.max, &b, &e) == 0 && offset >= 0 && (size_t)offset < b.len) {
+		size_t off = (size_t)offset;
+		while (off < b.len) {
+			size_t n = b.len - off > 64 * 1024 ? 64 * 1024 : b.len - off;
+			while (off + n < b.len && n > 0 && ((unsigned char)b.ptr[off + n] & 0xC0) == 0x80)
+				n--;
+			json_t *s = json_stringn(b.ptr + off, n);
+			if (s)
+				send_msg(x, VZ_MSG_LOG, json_pack("{s:s,s:I,s:o}", "build", uuid, "offset", (json_int_t)off, "data", s));
+			off += n;
+		}
+	}
+	vz_buf_free(&b);
+	free(lp);
+	pending *p = vz_map_get(x->pending, uuid);
+	if (p)
+		send_result(x, p);
+}
+
+static void forget_build(vz_executor *x, const char *uuid)
+{
+	pending *p = vz_map_del(x->pending, uuid);
+	if (p) {
+		json_decref(p->body);
+		free(p);
+	}
+	char rel[128];
+	snprintf(rel, sizeof(rel), "builds/%s", uuid);
+	char *d = vz_path_join(x->env.work_dir, rel);
+	vz_rm_rf(d, NULL);
+	free(d);
+}
+
+static void on_welcome(vz_executor *x, vz_msg *m)
+{
+	const char *si = vz_msg_str(m, "scheduler_instance");
+	int changed = strcmp(si, x->sched_instance) != 0;
+	vz_strlcpy(x->sched_instance, si, sizeof(x->sched_instance));
+	x->lease_ms = (int)vz_msg_int(m, "lease_ms", 15000);
+	x->heartbeat_ms = (int)vz_msg_int(m, "heartbeat_ms", 1000);
+	if (x->heartbeat_ms < 50)
+		x->heartbeat_ms = 50;
+	x->welcomed = 1;
+	vz_info("connected to scheduler %.8s at %s%s", si, x->endpoint, changed ? "" : " (again)");
+	/* everything not yet acknowledged goes to this scheduler instance */
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (vz_map_next(x->pending, &it, &k, &v))
+		send_result(x, v);
+	send_ready(x);
+}
+
+static int on_dealer(vz_executor *x, vz_err *e)
+{
+	for (int n = 0; n < 1024; n++) {
+		vz_msg *m = NULL;
+		vz_err de = { 0 };
+		char ref[VZ_PROTO_MAX_ID + 1] = "";
+		int rc = vz_proto_recv(x->dealer, 0, NULL, NULL, &m, ref, ZMQ_DONTWAIT, &de);
+		if (rc == VZ_ETIMEOUT)
+			return 0;
+		x->last_rx = vz_mono_ms();
+		if (rc == VZ_EVERSION)
+			return vz_err_set(e, VZ_EVERSION, "the scheduler at %s speaks another protocol version: %s; "
+							  "run the same vinz version on scheduler and executors",
+					  x->endpoint, vz_err_msg(&de));
+		if (rc) {
+			vz_warn("refused a frame from the scheduler: %s", vz_err_msg(&de));
+			send_msg(x, VZ_MSG_ERROR,
+				 json_pack("{s:s,s:s,s:s}", "code", "malformed", "message", vz_err_msg(&de), "ref", ref));
+			continue;
+		}
+		switch (m->type) {
+		case VZ_MSG_WELCOME:
+			on_welcome(x, m);
+			break;
+		case VZ_MSG_REFUSE:
+			rc = vz_err_set(e, strcmp(vz_msg_str(m, "code"), "version") == 0 ? VZ_EVERSION : VZ_EPROTO,
+					"the scheduler at %s refused this executor: %s (%s)", x->endpoint,
+					vz_msg_str(m, "message"), vz_msg_str(m, "code"));
+			vz_msg_free(m);
+			return rc;
+		case VZ_MSG_BUILD:
+			if (x->welcomed)
+				start_build(x, m);
+			break;
+		case VZ_MSG_ACK:
+			forget_build(x, vz_msg_str(m, "build"));
+			break;
+		case VZ_MSG_CANCEL:
+			for (job *j = x->jobs; j; j = j->next)
+				if (strcmp(j->uuid, vz_msg_str(m, "build")) == 0)
+					j->cancel = 1;
+			break;
+		case VZ_MSG_LOG_RESEND:
+			resend_log(x, vz_msg_str(m, "build"), vz_msg_int(m, "offset", 0));
+			break;
+		case VZ_MSG_HEARTBEAT:
+			if (strcmp(vz_msg_str(m, "scheduler_instance"), x->sched_instance) != 0) {
+				x->welcomed = 0;
+				send_hello(x);
+			}
+			break;
+		case VZ_MSG_ERROR:
+			if (strcmp(vz_msg_str(m, "code"), "hello-required") == 0) {
+				/* the scheduler restarted and does not know us */
+				if (vz_mono_ms() - x->last_hello > 200) {
+					x->welcomed = 0;
+					send_hello(x);
+				}
+			} else {
+				vz_warn("the scheduler refused a message: %s", vz_msg_str(m, "message"));
+			}
+			break;
+		default:
+			vz_warn("the scheduler sent %s, which executors do not accept; ignored", vz_msg_type_name(m->type));
+		}
+		vz_msg_free(m);
+	}
+	return 0;
+}
+
+static void timers(vz_executor *x)
+{
+	uint64_t now = vz_mono_ms();
+	if (!x->welcomed) {
+		if (now - x->last_hello >= 1000)
+			send_hello(x);
+		return;
+	}
+	if (now - x->last_hb >= (uint64_t)x->heartbeat_ms) {
+		send_msg(x, VZ_MSG_HEARTBEAT,
+			 json_pack("{s:o,s:I,s:I}", "running", running_list(x), "free", free_slots(x), "seen", x->seen));
+		x->last_hb = now;
+	}
+	/* a scheduler that stays silent is gone or restarted: say hello again */
+	if (now - x->last_rx > (uint64_t)x->heartbeat_ms * 3 + 1000 && now - x->last_hello > 1000) {
+		vz_warn("no word from the scheduler for %llu ms; saying hello again", (unsigned long long)(now - x->last_rx));
+		send_hello(x);
+	}
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (vz_map_next(x->pending, &it, &k, &v)) {
+		pending *p = v;
+		if (now - p->last_sent >= RESEND_MS)
+			send_result(x, p);
+	}
+}
+
+/* ---------- lifecycle ---------- */
+
+int vz_executor_new(vz_executor **out, const vz_config *cfg, void *zctx, const char *endpoint, vz_err *e)
+{
+	*out = NULL;
+	vz_executor *x = vz_xcalloc(1, sizeof(*x));
+	x->cfg = cfg;
+	x->zctx = zctx;
+	x->pending = vz_map_new();
+	x->heartbeat_ms = cfg->scheduler.heartbeat_ms > 0 ? cfg->scheduler.heartbeat_ms : 1000;
+	vz_uuid(x->instance);
+	vz_strlcpy(x->endpoint, endpoint ? endpoint : cfg->executor.scheduler, sizeof(x->endpoint));
+	x->env.work_dir = cfg->executor.work_dir;
+	x->env.executor = cfg->executor.name;
+	int rc = 0;
+	if ((rc = vz_mkdir_p(cfg->executor.work_dir, 0755, e)))
+		goto out;
+	x->dealer = zmq_socket(zctx, ZMQ_DEALER);
+	x->inbox = zmq_socket(zctx, ZMQ_PULL);
+	if (!x->dealer || !x->inbox) {
+		rc = vz_err_set(e, VZ_EIO, "cannot create sockets: %s", zmq_strerror(zmq_errno()));
+		goto out;
+	}
+	if ((rc = vz_proto_sockopts(x->dealer, e)))
+		goto out;
+	snprintf(x->rid, sizeof(x->rid), "%s/%s", cfg->executor.name, x->instance);
+	zmq_setsockopt(x->dealer, ZMQ_ROUTING_ID, x->rid, strlen(x->rid));
+	snprintf(x->inbox_ep, sizeof(x->inbox_ep), "inproc://vz-executor-%s", x->instance);
+	if (zmq_bind(x->inbox, x->inbox_ep) != 0) {
+		rc = vz_err_set(e, VZ_EIO, "cannot bind %s: %s", x->inbox_ep, zmq_strerror(zmq_errno()));
+		goto out;
+	}
+	if (zmq_connect(x->dealer, x->endpoint) != 0) {
+		rc = vz_err_set(e, VZ_EINVAL, "cannot connect to the scheduler at %s: %s", x->endpoint, zmq_strerror(zmq_errno()));
+		goto out;
+	}
+	vz_info("executor %s (%.8s) connecting to %s, capacity %d, work dir %s", cfg->executor.name, x->instance,
+		x->endpoint, cfg->executor.capacity, cfg->executor.work_dir);
+	*out = x;
+	x = NULL;
+out:
+	vz_executor_free(x);
+	return rc;
+}
+
+int vz_executor_run(vz_executor *x, volatile sig_atomic_t *stop, vz_err *e)
+{
+	int rc = 0;
+	x->last_rx = vz_mono_ms();
+	send_hello(x);
+	while (!*stop) {
+		zmq_pollitem_t items[] = { { x->dealer, 0, ZMQ_POLLIN, 0 }, { x->inbox, 0, ZMQ_POLLIN, 0 } };
+		int timeout = x->heartbeat_ms < 200 ? x->heartbeat_ms : 200;
+		if (zmq_poll(items, 2, x->jobs ? 20 : timeout) < 0 && zmq_errno() != EINTR) {
+			rc = vz_err_set(e, VZ_EIO, "poll failed: %s", zmq_strerror(zmq_errno()));
+			break;
+		}
+		on_inbox(x);
+		if ((rc = on_dealer(x, e)))
+			break;
+		reap(x);
+		timers(x);
+	}
+	/* stopping: cancel what runs, deliver what we can within the grace period */
+	for (job *j = x->jobs; j; j = j->next)
+		j->cancel = 1;
+	uint64_t until = vz_mono_ms() + STOP_GRACE_MS;
+	while ((x->jobs || (vz_map_len(x->pending) > 0 && x->welcomed && rc == 0)) && vz_mono_ms() < until) {
+		zmq_pollitem_t items[] = { { x->dealer, 0, ZMQ_POLLIN, 0 }, { x->inbox, 0, ZMQ_POLLIN, 0 } };
+		zmq_poll(items, 2, 20);
+		on_inbox(x);
+		on_dealer(x, NULL);
+		reap(x);
+	}
+	while (x->jobs) { /* threads end once their commands are killed */
+		on_inbox(x);
+		reap(x);
+		usleep(10000);
+	}
+	return rc;
+}
+
+void vz_executor_free(vz_executor *x)
+{
+	if (!x)
+		return;
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (vz_map_next(x->pending, &it, &k, &v)) {
+		json_decref(((pending *)v)->body);
+		free(v);
+	}
+	vz_map_free(x->pending);
+	if (x->dealer)
+		zmq_close(x->dealer);
+	if (x->inbox)
+		zmq_close(x->inbox);
+	free(x);
+}

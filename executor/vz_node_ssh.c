@@ -1,0 +1,861 @@
+/* vz_node_ssh: the ssh connection over libssh2. One non-blocking session per node, driven by a
+ * poll() loop so every wait honours a deadline and the cancel flag; one channel per command.
+ * The host key is always checked against known_hosts; there is no accept-anything mode. */
+#include "vz_node_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh2.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vz_log.h"
+#include "vz_util.h"
+
+#define SSH_CHUNK 32768
+#define SSH_SLICE_MS 100                  /* how often the cancel flag is looked at while blocked */
+#define SSH_CMD_MAX (256 * 1024)          /* OpenSSH refuses packets above 256 KiB */
+#define SSH_KNOWN_HOSTS_MAX (4 * 1024 * 1024)
+#define SSH_CLOSE_MS 5000                 /* bound on closing a channel or session */
+
+typedef struct ssh_node {
+	int fd;
+	LIBSSH2_SESSION *s;
+	char *host;
+	int port;
+	int broken; /* the connection failed: later calls fail fast, the node is unusable */
+} ssh_node;
+
+static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_inited;
+
+int vz_node_global_init(vz_err *e)
+{
+	int rc = 0;
+	pthread_mutex_lock(&g_init_mu);
+	if (!g_inited) {
+		int r = libssh2_init(0);
+		if (r != 0)
+			rc = vz_err_set(e, VZ_ERROR, "cannot initialise libssh2 (error %d): is its crypto "
+					"backend installed?", r);
+		else
+			g_inited = 1;
+	}
+	pthread_mutex_unlock(&g_init_mu);
+	return rc;
+}
+
+void vz_node_global_cleanup(void)
+{
+	pthread_mutex_lock(&g_init_mu);
+	if (g_inited)
+		libssh2_exit();
+	g_inited = 0;
+	pthread_mutex_unlock(&g_init_mu);
+}
+
+/* The one place libssh2 errors become VZ_E* codes: rc is what the libssh2 call returned, what
+ * says what we were doing. Errors that leave the session unusable mark it broken. */
+static int ssh_fail(vz_node *n, int rc, const char *what, vz_err *e)
+{
+	ssh_node *sn = n->impl;
+	char *lmsg = NULL;
+	int code, llen = 0;
+	const char *hint = "";
+
+	if (rc == LIBSSH2_ERROR_TIMEOUT)
+		lmsg = "timed out"; /* our deadline (SSH_NB); libssh2's last message is "would block" */
+	else if (sn && sn->s)
+		libssh2_session_last_error(sn->s, &lmsg, &llen, 0);
+	switch (rc) {
+	case LIBSSH2_ERROR_AUTHENTICATION_FAILED:
+	case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
+	case LIBSSH2_ERROR_KEYFILE_AUTH_FAILED:
+	case LIBSSH2_ERROR_PASSWORD_EXPIRED:
+		code = VZ_EAUTH;
+		hint = "; check that the node user exists and that the public half of key_file is in "
+		       "its authorized_keys";
+		break;
+	case LIBSSH2_ERROR_FILE:
+		code = VZ_EINVAL;
+		hint = "; check key_file (readable, OpenSSH or PEM format, no passphrase)";
+		break;
+	case LIBSSH2_ERROR_TIMEOUT:
+	case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+		code = VZ_ETIMEOUT;
+		break;
+	case LIBSSH2_ERROR_SOCKET_NONE:
+	case LIBSSH2_ERROR_SOCKET_SEND:
+	case LIBSSH2_ERROR_SOCKET_RECV:
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+	case LIBSSH2_ERROR_BANNER_RECV:
+	case LIBSSH2_ERROR_BANNER_SEND:
+	case LIBSSH2_ERROR_BAD_SOCKET:
+		code = VZ_ECONNECT;
+		hint = "; the connection to the node was lost, reconnect";
+		break;
+	case LIBSSH2_ERROR_ALLOC:
+		code = VZ_ENOMEM;
+		break;
+	case LIBSSH2_ERROR_KNOWN_HOSTS:
+		code = VZ_EHOSTKEY;
+		break;
+	case LIBSSH2_ERROR_KEX_FAILURE:
+	case LIBSSH2_ERROR_KEY_EXCHANGE_FAILURE:
+	case LIBSSH2_ERROR_HOSTKEY_INIT:
+	case LIBSSH2_ERROR_HOSTKEY_SIGN:
+	case LIBSSH2_ERROR_METHOD_NONE:
+	case LIBSSH2_ERROR_METHOD_NOT_SUPPORTED:
+		code = VZ_EPROTO;
+		hint = "; the node's sshd and libssh2 share no algorithm";
+		break;
+	case LIBSSH2_ERROR_INVALID_MAC:
+	case LIBSSH2_ERROR_DECRYPT:
+	case LIBSSH2_ERROR_ENCRYPT:
+	case LIBSSH2_ERROR_PROTO:
+	case LIBSSH2_ERROR_COMPRESS:
+	case LIBSSH2_ERROR_ZLIB:
+	case LIBSSH2_ERROR_OUT_OF_BOUNDARY:
+	case LIBSSH2_ERROR_CHANNEL_OUTOFORDER:
+	case LIBSSH2_ERROR_CHANNEL_WINDOW_EXCEEDED:
+	case LIBSSH2_ERROR_CHANNEL_PACKET_EXCEEDED:
+	case LIBSSH2_ERROR_CHANNEL_UNKNOWN:
+		code = VZ_EPROTO;
+		break;
+	case LIBSSH2_ERROR_CHANNEL_FAILURE:
+	case LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED:
+	case LIBSSH2_ERROR_REQUEST_DENIED:
+		code = VZ_EIO;
+		hint = "; sshd refused the request (MaxSessions, ForceCommand or a restricted key?)";
+		break;
+	default:
+		code = VZ_EIO;
+		break;
+	}
+	if (sn && (code == VZ_ECONNECT || code == VZ_EPROTO || code == VZ_ETIMEOUT))
+		sn->broken = 1;
+	return vz_err_set(e, code, "%s: %s: %s (libssh2 error %d)%s", n->where, what,
+			  lmsg && *lmsg ? lmsg : "no detail", rc, hint);
+}
+
+/* Waits until the socket is ready in the direction libssh2 last blocked on, at most slice_ms
+ * (-1: no limit). Returns 0, or VZ_ETIMEOUT when deadline (0: none) has passed. */
+static int ssh_wait(ssh_node *sn, uint64_t deadline, int slice_ms)
+{
+	int dir = libssh2_session_block_directions(sn->s);
+	struct pollfd p = { sn->fd, 0, 0 };
+	int64_t wait = slice_ms;
+	int rc = 0;
+
+	if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
+		p.events |= POLLIN;
+	if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		p.events |= POLLOUT;
+	if (!p.events)
+		p.events = POLLIN;
+	if (deadline) {
+		uint64_t now = vz_mono_ms();
+		if (now >= deadline) {
+			rc = VZ_ETIMEOUT;
+			goto out;
+		}
+		if (wait < 0 || (uint64_t)wait > deadline - now)
+			wait = (int64_t)(deadline - now);
+	}
+	if (poll(&p, 1, (int)wait) < 0 && errno != EINTR)
+		rc = VZ_EIO;
+out:
+	return rc;
+}
+
+/* Runs a non-blocking libssh2 call until it stops saying EAGAIN or the deadline passes. */
+#define SSH_NB(sn, deadline, rcvar, call)                                                          \
+	while (((rcvar) = (call)) == LIBSSH2_ERROR_EAGAIN) {                                           \
+		if (ssh_wait((sn), (deadline), -1) != 0) {                                             \
+			(rcvar) = LIBSSH2_ERROR_TIMEOUT;                                               \
+			break;                                                                         \
+		}                                                                                      \
+	}
+
+static int tcp_connect(vz_node *n, const char *host, int port, uint64_t deadline, int timeout_ms,
+		       int *out, vz_err *e)
+{
+	struct addrinfo hints, *ai = NULL;
+	char portstr[16];
+	int fd = -1, rc = 0, last_err = 0, gai, one = 1;
+
+	*out = -1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if ((gai = getaddrinfo(host, portstr, &hints, &ai)) != 0) {
+		rc = vz_err_set(e, VZ_ECONNECT, "%s: cannot resolve %s: %s; check the node's host name",
+				n->where, host, gai_strerror(gai));
+		goto out;
+	}
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			last_err = errno;
+			continue;
+		}
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		if (errno == EINPROGRESS) {
+			struct pollfd p = { fd, POLLOUT, 0 };
+			int pr;
+			do {
+				uint64_t now = vz_mono_ms();
+				pr = now >= deadline ? 0 : poll(&p, 1, (int)(deadline - now));
+			} while (pr < 0 && errno == EINTR);
+			if (pr == 0) {
+				rc = vz_err_set(e, VZ_ETIMEOUT, "%s: connecting to %s port %d timed out "
+						"after %d ms; is the node up and the port open?", n->where,
+						host, port, timeout_ms);
+				goto out;
+			}
+			socklen_t sl = sizeof(last_err);
+			if (pr > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &last_err, &sl) == 0 &&
+			    last_err == 0)
+				break;
+		} else {
+			last_err = errno;
+		}
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		rc = vz_err_set(e, VZ_ECONNECT, "%s: cannot connect to %s port %d: %s; check that sshd "
+				"runs on the node and the port is right", n->where, host, port,
+				strerror(last_err ? last_err : ECONNREFUSED));
+		goto out;
+	}
+	/* one small packet per request: Nagle would hold each behind the previous ack */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*out = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ai)
+		freeaddrinfo(ai);
+	return rc;
+}
+
+static void b64_nopad(const unsigned char *in, size_t n, char *out)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i = 0;
+	for (; i + 2 < n; i += 3) {
+		*out++ = t[in[i] >> 2];
+		*out++ = t[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		*out++ = t[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+		*out++ = t[in[i + 2] & 63];
+	}
+	if (i + 1 == n) {
+		*out++ = t[in[i] >> 2];
+		*out++ = t[(in[i] & 3) << 4];
+	} else if (i + 2 == n) {
+		*out++ = t[in[i] >> 2];
+		*out++ = t[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		*out++ = t[(in[i + 1] & 15) << 2];
+	}
+	*out = '\0';
+}
+
+/* Key type names: as ssh-keygen -l prints them, as ssh-keyscan -t takes them, the known_hosts
+ * type bit, and the libssh2 host key method names to prefer when known_hosts has that type. */
+static const struct keytype {
+	int hostkey_type;
+	const char *label, *scan, *methods;
+	int kh_bit;
+} keytypes[] = {
+	{ LIBSSH2_HOSTKEY_TYPE_ED25519, "ED25519", "ed25519", "ssh-ed25519",
+	  LIBSSH2_KNOWNHOST_KEY_ED25519 },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, "ECDSA", "ecdsa", "ecdsa-sha2-nistp256",
+	  LIBSSH2_KNOWNHOST_KEY_ECDSA_256 },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, "ECDSA", "ecdsa", "ecdsa-sha2-nistp384",
+	  LIBSSH2_KNOWNHOST_KEY_ECDSA_384 },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, "ECDSA", "ecdsa", "ecdsa-sha2-nistp521",
+	  LIBSSH2_KNOWNHOST_KEY_ECDSA_521 },
+	{ LIBSSH2_HOSTKEY_TYPE_RSA, "RSA", "rsa", "rsa-sha2-512,rsa-sha2-256,ssh-rsa",
+	  LIBSSH2_KNOWNHOST_KEY_SSHRSA },
+	{ LIBSSH2_HOSTKEY_TYPE_DSS, "DSA", "dsa", "ssh-dss", LIBSSH2_KNOWNHOST_KEY_SSHDSS },
+};
+#define NKEYTYPES (sizeof(keytypes) / sizeof(keytypes[0]))
+
+/* The known_hosts name of this node: "host" on port 22, else "[host]:port". */
+static void kh_name(vz_buf *b, const ssh_node *sn)
+{
+	if (sn->port == 22)
+		vz_buf_puts(b, sn->host);
+	else
+		vz_buf_printf(b, "[%s]:%d", sn->host, sn->port);
+}
+
+/* Loads known_hosts line by line (libssh2's readfile gives up on the whole file at the first
+ * line it cannot parse, e.g. a security-key or @cert-authority entry), then host_key. */
+static int kh_load(vz_node *n, LIBSSH2_KNOWNHOSTS *kh, const vz_node_spec *spec, vz_err *e)
+{
+	ssh_node *sn = n->impl;
+	vz_buf file = VZ_BUF_INIT(SSH_KNOWN_HOSTS_MAX), line = VZ_BUF_INIT(16384);
+	struct stat st;
+	int rc = 0, skipped = 0;
+
+	if (!spec->known_hosts && !spec->host_key) {
+		rc = vz_err_set(e, VZ_EINVAL, "%s: neither known_hosts nor host_key is set: the host key "
+				"must be checked", n->where);
+		goto out;
+	}
+	if (spec->known_hosts && stat(spec->known_hosts, &st) == 0) {
+		if ((rc = vz_read_file(spec->known_hosts, SSH_KNOWN_HOSTS_MAX, &file, e)) != 0) {
+			vz_err_prefix(e, "%s: known_hosts", n->where);
+			goto out;
+		}
+		for (const char *p = vz_buf_cstr(&file); *p;) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+			/* libssh2 1.10 drops the last character of a line as if it were the newline:
+			 * always give it one */
+			vz_buf_reset(&line);
+			vz_buf_add(&line, p, len);
+			vz_buf_putc(&line, '\n');
+			if (len > 0 && (line.failed || libssh2_knownhost_readline(
+							      kh, line.ptr, line.len,
+							      LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0))
+				skipped++;
+			p += len + (nl ? 1 : 0);
+		}
+		vz_buf_reset(&line);
+		if (skipped)
+			vz_debug("%s: skipped %d known_hosts lines libssh2 cannot parse", n->where, skipped);
+	} else if (spec->known_hosts && errno != ENOENT) {
+		rc = vz_err_set(e, VZ_EINVAL, "%s: cannot read known_hosts %s: %s", n->where,
+				spec->known_hosts, strerror(errno));
+		goto out;
+	}
+	if (spec->host_key) {
+		kh_name(&line, sn);
+		vz_buf_putc(&line, ' ');
+		vz_buf_puts(&line, spec->host_key);
+		vz_buf_putc(&line, '\n');
+		if (line.failed || strchr(spec->host_key, '\n') || libssh2_knownhost_readline(kh, line.ptr, line.len,
+							      LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0) {
+			rc = vz_err_set(e, VZ_EINVAL, "%s: host_key is not a \"TYPE BASE64\" key line as "
+					"in a .pub file: %.80s", n->where, spec->host_key);
+			goto out;
+		}
+	}
+out:
+	vz_buf_free(&file);
+	vz_buf_free(&line);
+	return rc;
+}
+
+/* Offers first the host key types known_hosts has for this node (as OpenSSH does), so a node
+ * with several host keys presents the one we can check. */
+static void kh_prefer(ssh_node *sn, LIBSSH2_KNOWNHOSTS *kh)
+{
+	vz_buf name = VZ_BUF_INIT(1024), pref = VZ_BUF_INIT(4096);
+	struct libssh2_knownhost *h = NULL, *prev = NULL;
+	const char **algs = NULL;
+	int nalgs, known[NKEYTYPES] = { 0 }, any = 0;
+
+	kh_name(&name, sn);
+	while (libssh2_knownhost_get(kh, &h, prev) == 0) {
+		for (size_t i = 0; h->name && !strcmp(h->name, vz_buf_cstr(&name)) && i < NKEYTYPES; i++)
+			if ((h->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) == keytypes[i].kh_bit)
+				known[i] = any = 1;
+		prev = h;
+	}
+	if (!any)
+		goto out;
+	for (size_t i = 0; i < NKEYTYPES; i++)
+		if (known[i])
+			vz_buf_printf(&pref, "%s%s", pref.len ? "," : "", keytypes[i].methods);
+	nalgs = libssh2_session_supported_algs(sn->s, LIBSSH2_METHOD_HOSTKEY, &algs);
+	for (int i = 0; i < nalgs; i++)
+		if (!strstr(vz_buf_cstr(&pref), algs[i]))
+			vz_buf_printf(&pref, ",%s", algs[i]);
+	if (!pref.failed)
+		libssh2_session_method_pref(sn->s, LIBSSH2_METHOD_HOSTKEY, pref.ptr);
+out:
+	if (algs)
+		libssh2_free(sn->s, algs);
+	vz_buf_free(&name);
+	vz_buf_free(&pref);
+}
+
+static int kh_check(vz_node *n, LIBSSH2_KNOWNHOSTS *kh, const vz_node_spec *spec, vz_err *e)
+{
+	ssh_node *sn = n->impl;
+	const struct keytype *kt = NULL;
+	vz_buf name = VZ_BUF_INIT(1024), where = VZ_BUF_INIT(2048);
+	size_t klen = 0;
+	int ktype = 0, rc = 0, r;
+	char fp[64] = "";
+	const char *key = libssh2_session_hostkey(sn->s, &klen, &ktype);
+	const unsigned char *hash = (const unsigned char *)libssh2_hostkey_hash(
+		sn->s, LIBSSH2_HOSTKEY_HASH_SHA256);
+
+	for (size_t i = 0; i < NKEYTYPES; i++)
+		if (keytypes[i].hostkey_type == ktype)
+			kt = &keytypes[i];
+	if (!key || !hash || !kt) {
+		rc = vz_err_set(e, VZ_EHOSTKEY, "%s: the node presented no host key libssh2 can check "
+				"(type %d)", n->where, ktype);
+		goto out;
+	}
+	b64_nopad(hash, 32, fp);
+	kh_name(&name, sn);
+	if (spec->known_hosts)
+		vz_buf_puts(&where, spec->known_hosts);
+	if (spec->host_key)
+		vz_buf_printf(&where, "%sthe configured host_key", spec->known_hosts ? " or " : "");
+	r = libssh2_knownhost_checkp(kh, sn->host, sn->port, key, klen,
+				     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+					     kt->kh_bit, NULL);
+	switch (r) {
+	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+		rc = vz_err_set(e, VZ_EHOSTKEY, "%s: HOST KEY CHANGED: the node presented %s key "
+				"SHA256:%s, which differs from the key recorded for %s in %s. Someone may "
+				"be intercepting the connection, or the node was reinstalled: check the "
+				"fingerprint on the node (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), "
+				"then replace the old entry (ssh-keygen -R '%s' -f FILE; ssh-keyscan -p %d "
+				"-t %s %s >> FILE)", n->where, kt->label, fp, vz_buf_cstr(&name),
+				vz_buf_cstr(&where), kt->scan, vz_buf_cstr(&name), sn->port, kt->scan,
+				sn->host);
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+		rc = vz_err_set(e, VZ_EHOSTKEY, "%s: host key is not known: the node presented %s key "
+				"SHA256:%s, and %s has no %s key for %s. If that fingerprint is the "
+				"node's (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub on it), add it: "
+				"ssh-keyscan -p %d -t %s %s >> %s, and check it with ssh-keygen -lf",
+				n->where, kt->label, fp, vz_buf_cstr(&where), kt->label,
+				vz_buf_cstr(&name), kt->scan, sn->port, kt->scan, sn->host,
+				spec->known_hosts ? spec->known_hosts : "KNOWN_HOSTS");
+		break;
+	default:
+		rc = ssh_fail(n, LIBSSH2_ERROR_KNOWN_HOSTS, "cannot check the host key", e);
+		break;
+	}
+out:
+	vz_buf_free(&name);
+	vz_buf_free(&where);
+	return rc;
+}
+
+static void ssh_free(ssh_node *sn)
+{
+	if (!sn)
+		return;
+	if (sn->s) {
+		/* bounded: a dead peer must not hold up closing */
+		uint64_t until = vz_mono_ms() + (sn->broken ? 0 : SSH_CLOSE_MS);
+		int rc;
+		if (!sn->broken)
+			SSH_NB(sn, until, rc, libssh2_session_disconnect(sn->s, "vinz: done"));
+		libssh2_session_free(sn->s);
+	}
+	if (sn->fd >= 0)
+		close(sn->fd);
+	free(sn->host);
+	free(sn);
+}
+
+static void ssh_close(vz_node *n)
+{
+	ssh_free(n->impl);
+	free(n->where);
+	free(n);
+}
+
+/* Waits during a command: returns 0, VZ_ETIMEOUT past deadline, VZ_ECANCELED when the flag is
+ * set. Blocks at most SSH_SLICE_MS when there is a cancel flag to look at. */
+static int cmd_wait(ssh_node *sn, const vz_node_cmd *cmd, uint64_t deadline)
+{
+	if (cmd->cancel && *cmd->cancel)
+		return VZ_ECANCELED;
+	return ssh_wait(sn, deadline, cmd->cancel ? SSH_SLICE_MS : -1);
+}
+
+/* Kills the command's process group from a second channel.
+ *
+ * Why not the "signal" channel request (sshd answers it with killpg() of the session)? libssh2
+ * 1.10 has no libssh2_channel_signal_ex, and the Debian 1.10 build refuses a second
+ * process_startup on a channel that already ran exec ("Channel can not be reused"). So the
+ * command line first reports its process group (sshd made the login shell a session leader and
+ * we exec over it, so $$ is the group) as the first line on stderr, which ssh_exec strips. */
+static int ssh_kill(vz_node *n, long pgid)
+{
+	ssh_node *sn = n->impl;
+	LIBSSH2_CHANNEL *ch = NULL;
+	uint64_t until = vz_mono_ms() + VZ_NODE_KILL_GRACE_MS;
+	char line[64], sink[512];
+	int rc = 0;
+
+	snprintf(line, sizeof(line), "kill -9 -%ld", pgid);
+	while (!(ch = libssh2_channel_open_session(sn->s))) {
+		rc = libssh2_session_last_errno(sn->s);
+		if (rc != LIBSSH2_ERROR_EAGAIN || ssh_wait(sn, until, -1) != 0)
+			goto out;
+	}
+	SSH_NB(sn, until, rc, libssh2_channel_exec(ch, line));
+	if (rc != 0)
+		goto out;
+	SSH_NB(sn, until, rc, libssh2_channel_send_eof(ch));
+	while (rc == 0 && !libssh2_channel_eof(ch)) {
+		ssize_t got = libssh2_channel_read_ex(ch, 0, sink, sizeof(sink));
+		if (got == LIBSSH2_ERROR_EAGAIN)
+			got = libssh2_channel_read_ex(ch, 1, sink, sizeof(sink));
+		if (got == LIBSSH2_ERROR_EAGAIN && ssh_wait(sn, until, -1) != 0)
+			rc = LIBSSH2_ERROR_TIMEOUT;
+		else if (got < 0 && got != LIBSSH2_ERROR_EAGAIN)
+			rc = (int)got;
+		else if (got == 0)
+			break;
+	}
+	if (rc == 0)
+		SSH_NB(sn, until, rc, libssh2_channel_close(ch));
+	if (rc == 0)
+		SSH_NB(sn, until, rc, libssh2_channel_wait_closed(ch));
+	if (rc == 0 && libssh2_channel_get_exit_status(ch) != 0)
+		vz_warn("%s: \"%s\" failed with status %d; the command may still run", n->where, line,
+			libssh2_channel_get_exit_status(ch));
+out:
+	if (rc != 0)
+		vz_warn("%s: cannot kill the command's process group %ld (libssh2 error %d); it may "
+			"still run", n->where, pgid, rc);
+	if (ch)
+		SSH_NB(sn, until, rc, libssh2_channel_free(ch));
+	return rc;
+}
+
+/* The first stderr line our command line prints: "vinz-pgid 1234". */
+#define PGID_TAG "vinz-pgid "
+
+typedef struct pgid_state {
+	char buf[40];
+	size_t len;
+	int done;
+	long pgid; /* 0 until known */
+} pgid_state;
+
+/* Takes stderr bytes into p->buf until the first line is complete; returns how many of data it
+ * used. When done and the line was not ours (a login shell printing first), p->buf[0..len) holds
+ * bytes the caller must pass on before data[used..]. */
+static size_t pgid_feed(pgid_state *p, const char *data, size_t len)
+{
+	size_t used = 0, tl = strlen(PGID_TAG);
+	int64_t v;
+
+	while (!p->done && used < len) {
+		char c = data[used];
+		if (c == '\n') {
+			used++;
+			p->buf[p->len] = '\0';
+			p->done = 1;
+			if (vz_startswith(p->buf, PGID_TAG) &&
+			    vz_parse_i64(p->buf + tl, 2, INT32_MAX, &v) == 0) {
+				p->pgid = (long)v;
+				p->len = 0;
+			} else {
+				p->buf[p->len++] = '\n'; /* room kept below */
+			}
+			break;
+		}
+		if (p->len + 2 >= sizeof(p->buf)) {
+			p->done = 1; /* too long to be ours */
+			break;
+		}
+		p->buf[p->len++] = c;
+		used++;
+		if (p->len <= tl && strncmp(p->buf, PGID_TAG, p->len) != 0)
+			p->done = 1;
+	}
+	return used;
+}
+
+/* Hands a chunk to the callback unless the command is being stopped; a non-zero return cancels. */
+static void deliver(const vz_node_cmd *cmd, int stream, const char *data, size_t len, int *outcome)
+{
+	if (len && !*outcome && cmd->on_output &&
+	    cmd->on_output(cmd->ctx, stream ? VZ_NODE_STDERR : VZ_NODE_STDOUT, data, len) != 0)
+		*outcome = VZ_ECANCELED;
+}
+
+/* Reads what is there on both streams (at most 16 chunks each, so neither starves the other).
+ * Returns libssh2's error, or 0 with *progress set when something came and *ended counting the
+ * streams at end of file. */
+static int pump_output(ssh_node *sn, LIBSSH2_CHANNEL *ch, const vz_node_cmd *cmd, char *chunk,
+		       pgid_state *pg, int *outcome, int *progress, int *ended)
+{
+	*ended = 0;
+	for (int stream = 0; stream < 2; stream++) {
+		for (int i = 0; i < 16; i++) {
+			ssize_t got = libssh2_channel_read_ex(ch, stream, chunk, SSH_CHUNK);
+			size_t used = 0;
+			if (got == LIBSSH2_ERROR_EAGAIN)
+				break;
+			if (got < 0)
+				return (int)got;
+			if (got == 0) {
+				(*ended)++;
+				break;
+			}
+			*progress = 1;
+			if (stream == 1 && !pg->done) {
+				used = pgid_feed(pg, chunk, (size_t)got);
+				if (pg->done && !pg->pgid && pg->len) {
+					deliver(cmd, 1, pg->buf, pg->len, outcome);
+					pg->len = 0;
+				}
+			}
+			deliver(cmd, stream, chunk + used, (size_t)got - used, outcome);
+		}
+	}
+	return 0;
+}
+
+static int ssh_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err *e)
+{
+	ssh_node *sn = n->impl;
+	LIBSSH2_CHANNEL *ch = NULL;
+	vz_buf line = VZ_BUF_INIT(SSH_CMD_MAX);
+	pgid_state pg;
+	char *chunk = NULL, *sig = NULL;
+	size_t siglen = 0, in_off = 0, in_len = cmd->stdin_data ? cmd->stdin_len : 0;
+	uint64_t deadline = cmd->timeout_ms ? vz_mono_ms() + (uint64_t)cmd->timeout_ms : 0;
+	int rc = 0, r, outcome = 0, eof_sent = 0, started = 0, progress, ended;
+
+	memset(&pg, 0, sizeof(pg));
+	if (sn->broken) {
+		rc = vz_err_set(e, VZ_ECONNECT, "%s: the connection broke earlier; reconnect", n->where);
+		goto out;
+	}
+	if (!(chunk = malloc(SSH_CHUNK))) {
+		rc = vz_err_set(e, VZ_ENOMEM, "%s: out of memory starting a command", n->where);
+		goto out;
+	}
+	/* The login shell runs this: report the process group (see ssh_kill), then make sure
+	 * /bin/sh runs the command, in cwd, with env. */
+	vz_buf_puts(&line, "echo " PGID_TAG "$$ >&2; ");
+	if (cmd->cwd) {
+		vz_buf_puts(&line, "cd -- ");
+		vz_node_sh_quote(&line, cmd->cwd);
+		vz_buf_puts(&line, " || exit 1; ");
+	}
+	for (size_t i = 0; cmd->env && cmd->env[i]; i++) {
+		vz_buf_puts(&line, "export ");
+		vz_node_sh_quote(&line, cmd->env[i]);
+		vz_buf_puts(&line, "; ");
+	}
+	vz_buf_puts(&line, "exec /bin/sh -c ");
+	vz_node_sh_quote(&line, cmd->command);
+	if (line.failed) {
+		rc = vz_err_set(e, line.failed == VZ_ETOOBIG ? VZ_ETOOBIG : VZ_ENOMEM,
+				"%s: command with its environment is longer than %d bytes; put it in a "
+				"file with vz_node_put", n->where, SSH_CMD_MAX);
+		goto out;
+	}
+
+	while (!(ch = libssh2_channel_open_session(sn->s))) {
+		r = libssh2_session_last_errno(sn->s);
+		if (r != LIBSSH2_ERROR_EAGAIN) {
+			rc = ssh_fail(n, r, "cannot open a channel", e);
+			goto out;
+		}
+		if ((outcome = cmd_wait(sn, cmd, deadline)) != 0)
+			goto stop;
+	}
+	while ((r = libssh2_channel_exec(ch, line.ptr)) == LIBSSH2_ERROR_EAGAIN) {
+		started = 1; /* the request may be on its way: from here a timeout kills */
+		if ((outcome = cmd_wait(sn, cmd, deadline)) != 0)
+			goto stop;
+	}
+	if (r != 0) {
+		rc = ssh_fail(n, r, "cannot start the command", e);
+		goto out;
+	}
+	started = 1;
+
+	for (;;) {
+		progress = 0;
+		if (in_off < in_len) {
+			size_t want = in_len - in_off > SSH_CHUNK ? SSH_CHUNK : in_len - in_off;
+			ssize_t w = libssh2_channel_write(ch, (const char *)cmd->stdin_data + in_off, want);
+			if (w > 0) {
+				in_off += (size_t)w;
+				progress = 1;
+			} else if (w == LIBSSH2_ERROR_CHANNEL_CLOSED || w == LIBSSH2_ERROR_CHANNEL_EOF_SENT) {
+				in_off = in_len; /* the command is gone or stopped reading */
+			} else if (w != LIBSSH2_ERROR_EAGAIN) {
+				rc = ssh_fail(n, (int)w, "cannot send stdin", e);
+				goto out;
+			}
+		}
+		if (in_off == in_len && !eof_sent) {
+			r = libssh2_channel_send_eof(ch);
+			if (r == 0 || r == LIBSSH2_ERROR_CHANNEL_CLOSED)
+				eof_sent = progress = 1;
+			else if (r != LIBSSH2_ERROR_EAGAIN) {
+				rc = ssh_fail(n, r, "cannot close stdin", e);
+				goto out;
+			}
+		}
+		if ((r = pump_output(sn, ch, cmd, chunk, &pg, &outcome, &progress, &ended)) != 0) {
+			rc = ssh_fail(n, r, "cannot read output", e);
+			goto out;
+		}
+		if (outcome || libssh2_channel_eof(ch) || ended == 2)
+			break;
+		if (!progress && (outcome = cmd_wait(sn, cmd, deadline)) != 0)
+			break;
+		if (cmd->cancel && *cmd->cancel)
+			outcome = VZ_ECANCELED;
+		else if (deadline && vz_mono_ms() >= deadline)
+			outcome = VZ_ETIMEOUT;
+		if (outcome)
+			break;
+	}
+
+stop:
+	if (outcome == VZ_EIO) {
+		rc = vz_err_set(e, VZ_EIO, "%s: poll on the connection failed: %s", n->where,
+				strerror(errno));
+		goto out;
+	}
+	if (outcome && started) {
+		uint64_t until = vz_mono_ms() + VZ_NODE_KILL_GRACE_MS;
+		/* the group line may still be on its way (a timeout right after the start) */
+		while (!pg.done && !libssh2_channel_eof(ch)) {
+			progress = 0;
+			if (pump_output(sn, ch, cmd, chunk, &pg, &outcome, &progress, &ended) != 0 ||
+			    ended == 2 || (!progress && ssh_wait(sn, until, -1) != 0))
+				break;
+		}
+		if (pg.pgid)
+			ssh_kill(n, pg.pgid);
+		else
+			vz_warn("%s: the command's process group is unknown, so it cannot be killed; "
+				"closing its channel", n->where);
+		/* drain until sshd reports the end, so the exit signal and close arrive */
+		while (!libssh2_channel_eof(ch)) {
+			progress = 0;
+			if (pump_output(sn, ch, cmd, chunk, &pg, &outcome, &progress, &ended) != 0 ||
+			    ended == 2 || (!progress && ssh_wait(sn, until, -1) != 0))
+				break;
+		}
+	}
+	if (ch) {
+		uint64_t until = vz_mono_ms() + SSH_CLOSE_MS;
+		SSH_NB(sn, until, r, libssh2_channel_close(ch));
+		if (r == 0)
+			SSH_NB(sn, until, r, libssh2_channel_wait_closed(ch));
+		if (r != 0 && !outcome) {
+			rc = ssh_fail(n, r, "cannot close the channel", e);
+			goto out;
+		}
+		if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL, NULL) == 0 && sig)
+			res->exit_status = vz_node_signal_status(sig);
+		else if (r == 0)
+			res->exit_status = libssh2_channel_get_exit_status(ch);
+	}
+	res->timed_out = outcome == VZ_ETIMEOUT;
+	if (outcome == VZ_ETIMEOUT)
+		rc = vz_err_set(e, VZ_ETIMEOUT, "%s: command timed out after %d ms and was killed: %.80s",
+				n->where, cmd->timeout_ms, cmd->command);
+	else if (outcome == VZ_ECANCELED)
+		rc = vz_err_set(e, VZ_ECANCELED, "%s: command canceled and killed: %.80s", n->where,
+				cmd->command);
+out:
+	if (sig)
+		libssh2_free(sn->s, sig);
+	if (ch) {
+		uint64_t until = vz_mono_ms() + SSH_CLOSE_MS;
+		SSH_NB(sn, until, r, libssh2_channel_free(ch));
+	}
+	vz_buf_free(&line);
+	free(chunk);
+	return rc;
+}
+
+static const vz_node_ops ssh_ops = { ssh_exec, ssh_close };
+
+int vz_node_ssh_open(vz_node *n, const vz_node_spec *spec, vz_err *e)
+{
+	ssh_node *sn = NULL;
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	int timeout_ms = spec->connect_timeout_ms > 0 ? spec->connect_timeout_ms : 10000;
+	uint64_t deadline = vz_mono_ms() + (uint64_t)timeout_ms;
+	int rc = 0, r;
+
+	if (!spec->host || !*spec->host || !spec->user || !*spec->user || !spec->key_file ||
+	    spec->port < 0 || spec->port > 65535) {
+		rc = vz_err_set(e, VZ_EINVAL, "%s: an ssh node needs host, user, key_file and a port "
+				"in 1..65535", n->where);
+		goto out;
+	}
+	if (access(spec->key_file, R_OK) != 0) {
+		rc = vz_err_set(e, VZ_EINVAL, "%s: cannot read key_file %s: %s", n->where,
+				spec->key_file, strerror(errno));
+		goto out;
+	}
+	if ((rc = vz_node_global_init(e)) != 0)
+		goto out;
+	sn = calloc(1, sizeof(*sn));
+	if (!sn || !(sn->host = strdup(spec->host))) {
+		rc = vz_err_set(e, VZ_ENOMEM, "%s: out of memory", n->where);
+		goto out;
+	}
+	sn->fd = -1;
+	sn->port = spec->port ? spec->port : 22;
+	n->impl = sn;
+	if ((rc = tcp_connect(n, sn->host, sn->port, deadline, timeout_ms, &sn->fd, e)) != 0)
+		goto out;
+	if (!(sn->s = libssh2_session_init()) || !(kh = libssh2_knownhost_init(sn->s))) {
+		rc = vz_err_set(e, VZ_ENOMEM, "%s: cannot create an ssh session", n->where);
+		goto out;
+	}
+	libssh2_session_set_blocking(sn->s, 0);
+	if ((rc = kh_load(n, kh, spec, e)) != 0)
+		goto out;
+	kh_prefer(sn, kh);
+
+	SSH_NB(sn, deadline, r, libssh2_session_handshake(sn->s, sn->fd));
+	if (r != 0) {
+		rc = ssh_fail(n, r, "ssh handshake failed", e);
+		goto out;
+	}
+	if ((rc = kh_check(n, kh, spec, e)) != 0)
+		goto out;
+	SSH_NB(sn, deadline, r,
+	       libssh2_userauth_publickey_fromfile_ex(sn->s, spec->user, (unsigned)strlen(spec->user),
+						      NULL, spec->key_file, NULL));
+	if (r != 0) {
+		rc = ssh_fail(n, r, "public key authentication failed", e);
+		goto out;
+	}
+	n->ops = &ssh_ops;
+out:
+	if (kh)
+		libssh2_knownhost_free(kh);
+	if (rc != 0 && sn) {
+		sn->broken = 1; /* no polite disconnect on a half-open session */
+		ssh_free(sn);
+		n->impl = NULL;
+	}
+	return rc;
+}

@@ -1,0 +1,123 @@
+/* Test helpers; see vz_testutil.h. */
+#include "vz_testutil.h"
+
+#include <git2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vz_util.h"
+
+char *vz_test_tmpdir(const char *prefix)
+{
+	const char *t = getenv("TMPDIR");
+	char tmpl[512];
+	snprintf(tmpl, sizeof(tmpl), "%s/%s-XXXXXX", t && *t ? t : "/tmp", prefix);
+	if (!mkdtemp(tmpl)) {
+		perror("mkdtemp");
+		abort();
+	}
+	return vz_xstrdup(tmpl);
+}
+
+void vz_test_write(const char *dir, const char *rel, const char *content)
+{
+	char *p = vz_path_join(dir, rel);
+	char *parent = vz_xstrdup(p);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	vz_err e = { 0 };
+	if (vz_mkdir_p(parent, 0755, &e) || vz_write_file_atomic(p, content, strlen(content), 0644, &e)) {
+		fprintf(stderr, "test: %s\n", vz_err_msg(&e));
+		abort();
+	}
+	free(parent);
+	free(p);
+}
+
+void vz_test_rm(const char *path)
+{
+	vz_rm_rf(path, NULL);
+}
+
+static void check(int rc, const char *what)
+{
+	if (rc < 0) {
+		const git_error *ge = git_error_last();
+		fprintf(stderr, "test: git %s: %s\n", what, ge ? ge->message : "?");
+		abort();
+	}
+}
+
+static void make_commit(git_repository *r, git_treebuilder *tb, const git_oid *parent, const char *msg, git_oid *out)
+{
+	git_oid tid;
+	git_tree *tree = NULL;
+	git_signature *sig = NULL;
+	git_commit *pc = NULL;
+	check(git_treebuilder_write(&tid, tb), "write tree");
+	check(git_tree_lookup(&tree, r, &tid), "tree");
+	check(git_signature_new(&sig, "vinz test", "test@vinz.invalid", 1763700000, 0), "signature");
+	if (parent)
+		check(git_commit_lookup(&pc, r, parent), "parent");
+	const git_commit *parents[] = { pc };
+	check(git_commit_create(out, r, NULL, sig, sig, NULL, msg, tree, pc ? 1 : 0, parents), "commit");
+	git_commit_free(pc);
+	git_signature_free(sig);
+	git_tree_free(tree);
+}
+
+void vz_test_git_repo(const char *path, int nchanges, const char *const *contents)
+{
+	git_libgit2_init();
+	git_repository *r = NULL;
+	git_treebuilder *tb = NULL;
+	git_reference *ref = NULL;
+	git_oid blob, base, c;
+	check(git_repository_init(&r, path, 1), "init");
+	check(git_treebuilder_new(&tb, r, NULL), "treebuilder");
+	check(git_blob_create_from_buffer(&blob, r, "test repository\n", 16), "blob");
+	check(git_treebuilder_insert(NULL, tb, "README", &blob, GIT_FILEMODE_BLOB), "insert");
+	make_commit(r, tb, NULL, "base\n", &base);
+	check(git_reference_create(&ref, r, "refs/heads/master", &base, 1, "test"), "master");
+	git_reference_free(ref);
+	for (int i = 1; i <= nchanges; i++) {
+		char name[64], cref[64], dflt[32], msg[64];
+		snprintf(name, sizeof(name), "change-%d", i);
+		snprintf(cref, sizeof(cref), "refs/changes/%d", i);
+		snprintf(dflt, sizeof(dflt), "%d\n", i);
+		snprintf(msg, sizeof(msg), "change %d\n", i);
+		const char *content = contents && contents[i - 1] ? contents[i - 1] : dflt;
+		git_treebuilder *t2 = NULL;
+		git_tree *bt = NULL;
+		git_commit *bc = NULL;
+		check(git_commit_lookup(&bc, r, &base), "base");
+		check(git_commit_tree(&bt, bc), "base tree");
+		check(git_treebuilder_new(&t2, r, bt), "treebuilder");
+		check(git_blob_create_from_buffer(&blob, r, content, strlen(content)), "blob");
+		check(git_treebuilder_insert(NULL, t2, name, &blob, GIT_FILEMODE_BLOB), "insert");
+		make_commit(r, t2, &base, msg, &c);
+		check(git_reference_create(&ref, r, cref, &c, 1, "test"), "change ref");
+		git_reference_free(ref);
+		git_treebuilder_free(t2);
+		git_tree_free(bt);
+		git_commit_free(bc);
+	}
+	git_treebuilder_free(tb);
+	git_repository_free(r);
+	git_libgit2_shutdown();
+}
+
+int vz_test_wait(int (*cond)(void *), void *ctx, int timeout_ms)
+{
+	uint64_t until = vz_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		if (cond(ctx))
+			return 1;
+		if (vz_mono_ms() >= until)
+			return 0;
+		usleep(20000);
+	}
+}

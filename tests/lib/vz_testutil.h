@@ -1,0 +1,23 @@
+/* Test helpers shared by unit, integration and bench programs: temp dirs, files, and git
+ * repositories with changes, made with libgit2 (no git process). */
+#ifndef VZ_TESTUTIL_H
+#define VZ_TESTUTIL_H
+
+#include <stddef.h>
+
+/* mkdtemp under $TMPDIR or /tmp with the given prefix; returns a new string (caller frees). */
+char *vz_test_tmpdir(const char *prefix);
+/* Writes a file, creating parent directories; aborts the test program on failure. */
+void vz_test_write(const char *dir, const char *rel, const char *content);
+/* Removes a tree. */
+void vz_test_rm(const char *path);
+
+/* Creates a bare repository at path with branch master (one commit with file "README") and, for
+ * i in 1..nchanges, ref refs/changes/i: a commit on top of master that adds "change-i" whose content
+ * is contents[i-1] (or "i\n" when contents is NULL). Aborts on failure. */
+void vz_test_git_repo(const char *path, int nchanges, const char *const *contents);
+
+/* Polls cond(ctx) every 20 ms for at most timeout_ms; returns 1 when it became true. */
+int vz_test_wait(int (*cond)(void *), void *ctx, int timeout_ms);
+
+#endif
