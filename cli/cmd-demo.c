@@ -296,6 +296,8 @@ static int run(int argc, char **argv)
 		       json_string_value(json_object_get(b, "log_url")));
 	}
 	ok &= n == 6;
+	if (!keep)
+		printf("  (the logs go away with the temporary directory; run with --keep to read them)\n");
 	printf("\n%s\n", ok ? "demo passed: changes 1 and 3 pass, change 2 fails its unit tests, as it should"
 			    : "demo FAILED: the results are not the expected ones");
 	ex = ok ? VZ_EXIT_OK : VZ_EXIT_FAIL;

@@ -467,6 +467,135 @@ static void test_executor_refuses_other_version(void **state)
 	zmq_close(r);
 }
 
+
+/* ---- the real executor against a scheduler played by the test ---- */
+
+typedef struct xrun {
+	vz_executor *x;
+	volatile sig_atomic_t stop;
+	int rc;
+	vz_err e;
+} xrun;
+
+static void *exec_thread(void *arg)
+{
+	xrun *r = arg;
+	r->rc = vz_executor_run(r->x, &r->stop, &r->e);
+	return NULL;
+}
+
+/* receives from the fake scheduler's ROUTER: the next message of type want (others skipped) */
+static vz_msg *router_expect(void *r, vz_msg_type want, char *rid, size_t *rlen, int timeout_ms)
+{
+	uint64_t until = vz_mono_ms() + (uint64_t)timeout_ms;
+	while (vz_mono_ms() < until) {
+		zmq_pollitem_t pi = { r, 0, ZMQ_POLLIN, 0 };
+		if (zmq_poll(&pi, 1, 50) <= 0)
+			continue;
+		vz_msg *m = NULL;
+		vz_err e = { 0 };
+		if (vz_proto_recv(r, 1, rid, rlen, &m, NULL, ZMQ_DONTWAIT, &e))
+			continue;
+		if (m->type == want)
+			return m;
+		vz_msg_free(m);
+	}
+	return NULL;
+}
+
+static void router_send(void *r, const char *rid, size_t rlen, vz_msg_type t, json_t *body)
+{
+	vz_err e = { 0 };
+	assert_int_equal(vz_proto_send(r, rid, rlen, t, NULL, body, &e), 0);
+	json_decref(body);
+}
+
+static json_t *local_build(const char *uuid, const char *repo, const char *cmd)
+{
+	return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s,s:i},s:[s],s:i}", "build", uuid, "attempt", 1, "job",
+			 "j", "project", "p", "change", "1", "ref", "refs/changes/1", "repo", repo, "branch", "master",
+			 "node", "name", "n1", "connection", "local", "port", 0, "commands", cmd, "timeout", 60);
+}
+
+static void test_executor_cancel_and_result_resend(void **state)
+{
+	env *t = *state;
+	void *r = zmq_socket(t->zctx, ZMQ_ROUTER);
+	int linger = 0;
+	zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof(linger));
+	assert_int_equal(zmq_bind(r, "inproc://fake-sched"), 0);
+	xrun xr = { 0 };
+	assert_int_equal(vz_executor_new(&xr.x, t->cfg, t->zctx, "inproc://fake-sched", &xr.e), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, exec_thread, &xr);
+	char rid[256];
+	size_t rlen = 0;
+	vz_msg *m = router_expect(r, VZ_MSG_HELLO, rid, &rlen, 5000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_WELCOME,
+		    json_pack("{s:s,s:i,s:i}", "scheduler_instance", "fake-1", "lease_ms", 10000, "heartbeat_ms", 200));
+	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	char *repo = vz_path_join(t->dir, "repos/p.git");
+
+	/* a long build, canceled: ABORTED, quickly */
+	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-cancel", repo, "sleep 30.7781"));
+	m = router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	usleep(300 * 1000);
+	uint64_t t0 = vz_mono_ms();
+	router_send(r, rid, rlen, VZ_MSG_CANCEL, json_pack("{s:s}", "build", "b-cancel"));
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "result"), "ABORTED");
+	assert_true(vz_mono_ms() - t0 < 5000);
+	vz_msg_free(m);
+	/* not acknowledged: the same result comes again (every 2 s) */
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 5000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "build"), "b-cancel");
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-cancel", "attempt", 1));
+	/* acknowledged: no more re-sends */
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 3000);
+	assert_null(m);
+
+	/* a new scheduler instance: the executor says hello again and re-sends what is unacked */
+	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-ok", repo, "cat change-1"));
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "result"), "SUCCESS");
+	assert_int_equal(strlen(vz_msg_str(m, "commit")), 40);
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_HEARTBEAT, json_pack("{s:s}", "scheduler_instance", "fake-2"));
+	m = router_expect(r, VZ_MSG_HELLO, rid, &rlen, 5000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_WELCOME,
+		    json_pack("{s:s,s:i,s:i}", "scheduler_instance", "fake-2", "lease_ms", 10000, "heartbeat_ms", 200));
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 3000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "build"), "b-ok");
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-ok", "attempt", 1));
+
+	xr.stop = 1;
+	pthread_join(th, NULL);
+	assert_int_equal(xr.rc, 0);
+	/* acknowledged builds leave nothing behind in the work dir */
+	char *bdir = vz_path_join(t->cfg->executor.work_dir, "builds/b-ok");
+	assert_int_not_equal(access(bdir, F_OK), 0);
+	free(bdir);
+	vz_executor_free(xr.x);
+	free(repo);
+	zmq_close(r);
+	/* the canceled command is gone */
+	assert_int_not_equal(system("pgrep -f 'sleep 30[.]7781' >/dev/null"), 0);
+}
+
 int main(void)
 {
 	vz_log_set_level(getenv("VZ_TEST_LOG") ? VZ_LOG_DEBUG : VZ_LOG_QUIET);
@@ -482,6 +611,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incomplete_log_is_resent_before_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_errors_are_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_executor_refuses_other_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_executor_cancel_and_result_resend, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	vz_workspace_global_cleanup();
