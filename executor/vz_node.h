@@ -36,7 +36,7 @@ enum { VZ_NODE_STDOUT = 1, VZ_NODE_STDERR = 2 };
 typedef int (*vz_node_output_cb)(void *ctx, int stream, const char *data, size_t len);
 
 typedef struct vz_node_cmd {
-	const char *command;         /* run by /bin/sh -c on the node */
+	const char *command;         /* run by the node user's POSIX login shell (ssh) or /bin/sh -c (local) */
 	const char *cwd;             /* optional working directory (relative: from the login dir) */
 	const char *const *env;      /* optional NULL-terminated "KEY=VALUE" list */
 	const void *stdin_data;      /* optional bytes written to the command's stdin, then EOF */

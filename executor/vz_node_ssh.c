@@ -649,8 +649,9 @@ static int ssh_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_
 		rc = vz_err_set(e, VZ_ENOMEM, "%s: out of memory starting a command", n->where);
 		goto out;
 	}
-	/* The login shell runs this: report the process group (see ssh_kill), then make sure
-	 * /bin/sh runs the command, in cwd, with env. */
+	/* The login shell (POSIX: sh, dash or bash) runs this: report the process group (see
+	 * ssh_kill), then run the command in cwd with env. eval keeps the process shape of a plain
+	 * exec request (one fork + exec of the command); `exec /bin/sh -c` cost one more exec. */
 	vz_buf_puts(&line, "echo " PGID_TAG "$$ >&2; ");
 	if (cmd->cwd) {
 		vz_buf_puts(&line, "cd -- ");
@@ -662,7 +663,7 @@ static int ssh_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_
 		vz_node_sh_quote(&line, cmd->env[i]);
 		vz_buf_puts(&line, "; ");
 	}
-	vz_buf_puts(&line, "exec /bin/sh -c ");
+	vz_buf_puts(&line, "eval ");
 	vz_node_sh_quote(&line, cmd->command);
 	if (line.failed) {
 		rc = vz_err_set(e, line.failed == VZ_ETOOBIG ? VZ_ETOOBIG : VZ_ENOMEM,
