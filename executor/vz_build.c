@@ -299,7 +299,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 		rc = vz_node_exec(node, &c, &r, &e);
 		vz_buf_free(&cmd);
 		if (rc || r.exit_status != 0) {
-			result = rc == VZ_ECANCELED ? "ABORTED" : "RETRY";
+			result = rc == VZ_ECANCELED && *cancel != VZ_BUILD_CANCEL_STOPPING ? "ABORTED" : "RETRY";
 			snprintf(message, sizeof(message), "cannot deliver the work tree to node %s: %s", node_name,
 				 rc ? vz_err_msg(&e) : "tar failed (is tar installed on the node?)");
 			logf_line(&w, "vinz: %s", message);
@@ -351,8 +351,11 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 			result = "TIMED_OUT";
 			snprintf(message, sizeof(message), "job timed out after %lld s in: %s", (long long)timeout_s, cmd);
 		} else if (rc == VZ_ECANCELED) {
-			result = "ABORTED";
-			snprintf(message, sizeof(message), "build canceled");
+			/* cancel 1: the scheduler canceled the build; 2: this executor is stopping, so the
+			 * build goes back to be run elsewhere */
+			result = *cancel == VZ_BUILD_CANCEL_STOPPING ? "RETRY" : "ABORTED";
+			snprintf(message, sizeof(message), "%s",
+				 *cancel == VZ_BUILD_CANCEL_STOPPING ? "the executor stopped during the build" : "build canceled");
 		} else if (rc) {
 			result = "RETRY";
 			snprintf(message, sizeof(message), "node %s failed during the job: %s", node_name, vz_err_msg(&ce));

@@ -20,6 +20,10 @@ typedef struct vz_build_env {
 /* Receives a message for the scheduler; takes ownership of body. Called on the build's thread. */
 typedef void (*vz_build_emit)(void *ctx, vz_msg_type type, json_t *body);
 
+/* Values of the cancel flag: the scheduler canceled the build (result ABORTED), or the executor
+ * is stopping (result RETRY: the scheduler runs it again elsewhere). */
+enum { VZ_BUILD_CANCEL = 1, VZ_BUILD_CANCEL_STOPPING = 2 };
+
 /* Runs the build described by req (a decoded "build" message body, borrowed). Emits "started",
  * "log" chunks and exactly one "result" with one of: SUCCESS, FAILURE, TIMED_OUT, ABORTED,
  * NODE_FAILURE (host key or node configuration), RETRY (node unreachable: the scheduler counts

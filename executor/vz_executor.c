@@ -49,6 +49,7 @@ struct vz_executor {
 	uint64_t last_rx, last_hello, last_hb;
 	long long seen;
 	int running;
+	int stopping;           /* set once a stop was asked: no new builds */
 	job *jobs;
 	vz_map *pending;        /* uuid -> pending result */
 	vz_build_env env;
@@ -84,6 +85,8 @@ static void send_hello(vz_executor *x)
 
 static long long free_slots(vz_executor *x)
 {
+	if (x->stopping)
+		return 0;
 	long long f = x->cfg->executor.capacity - x->running;
 	return f < 0 ? 0 : f;
 }
@@ -93,6 +96,8 @@ static void send_ready(vz_executor *x)
 	if (x->welcomed)
 		send_msg(x, VZ_MSG_READY, json_pack("{s:I,s:I}", "free", free_slots(x), "seen", x->seen));
 }
+
+static void send_result(vz_executor *x, struct pending *p);
 
 /* ---------- build threads ---------- */
 
@@ -124,6 +129,17 @@ static void start_build(vz_executor *x, vz_msg *m)
 			return; /* a duplicate request: it is already running */
 	if (vz_map_get(x->pending, uuid))
 		return;     /* already finished; its result is on its way */
+	if (x->stopping) {
+		/* it never ran here: the scheduler queues the same attempt again, uncounted */
+		pending *p = vz_xcalloc(1, sizeof(*p));
+		vz_strlcpy(p->uuid, uuid, sizeof(p->uuid));
+		p->attempt = vz_msg_int(m, "attempt", 1);
+		p->body = json_pack("{s:s,s:I,s:s,s:s}", "build", uuid, "attempt", p->attempt, "result", "REQUEUE",
+				    "message", "the executor is stopping");
+		vz_map_set(x->pending, p->uuid, p);
+		send_result(x, p);
+		return;
+	}
 	job *j = vz_xcalloc(1, sizeof(*j));
 	j->x = x;
 	vz_strlcpy(j->uuid, uuid, sizeof(j->uuid));
@@ -174,7 +190,7 @@ static void reap(vz_executor *x)
 
 /* ---------- messages from build threads ---------- */
 
-static void send_result(vz_executor *x, pending *p)
+static void send_result(vz_executor *x, struct pending *p)
 {
 	send_msg(x, VZ_MSG_RESULT, json_incref(p->body));
 	p->last_sent = vz_mono_ms();
@@ -314,7 +330,7 @@ static int on_dealer(vz_executor *x, vz_err *e)
 		case VZ_MSG_CANCEL:
 			for (job *j = x->jobs; j; j = j->next)
 				if (strcmp(j->uuid, vz_msg_str(m, "build")) == 0)
-					j->cancel = 1;
+					j->cancel = VZ_BUILD_CANCEL;
 			break;
 		case VZ_MSG_LOG_RESEND:
 			resend_log(x, vz_msg_str(m, "build"), vz_msg_int(m, "offset", 0));
@@ -436,8 +452,10 @@ int vz_executor_run(vz_executor *x, volatile sig_atomic_t *stop, vz_err *e)
 		timers(x);
 	}
 	/* stopping: cancel what runs, deliver what we can within the grace period */
+	x->stopping = 1;
+	send_ready(x);
 	for (job *j = x->jobs; j; j = j->next)
-		j->cancel = 1;
+		j->cancel = VZ_BUILD_CANCEL_STOPPING;
 	uint64_t until = vz_mono_ms() + STOP_GRACE_MS;
 	while ((x->jobs || (vz_map_len(x->pending) > 0 && x->welcomed && rc == 0)) && vz_mono_ms() < until) {
 		zmq_pollitem_t items[] = { { x->dealer, 0, ZMQ_POLLIN, 0 }, { x->inbox, 0, ZMQ_POLLIN, 0 } };

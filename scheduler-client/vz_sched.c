@@ -689,6 +689,20 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 	const char *result = vz_msg_str(m, "result");
 	const char *msg = vz_msg_str(m, "message");
 	int rc;
+	if (strcmp(result, "REQUEUE") == 0) {
+		/* the executor refused the build before running anything (it is stopping): the same
+		 * attempt goes back to the queue and is not counted */
+		rc = vz_store_exec(s->st, e, "UPDATE builds SET state='queued', executor=NULL, node=NULL, dispatched_at=NULL WHERE id=?",
+				   "i", b->id);
+		if (rc < 0 || (rc = add_event(s, b, "requeued", json_pack("{s:s,s:s}", "executor", p->key, "why", msg), e)))
+			goto fail;
+		release_node(s, b);
+		free(b->executor);
+		b->executor = NULL;
+		enqueue_build(s, b);
+		reply(s, rid, rlen, VZ_MSG_ACK, ackbody);
+		return 0;
+	}
 	if (strcmp(result, "RETRY") == 0) {
 		if ((rc = build_retry(s, b, *msg ? msg : "the executor asked for a retry", "RETRY", e)))
 			goto fail;

@@ -32,11 +32,31 @@ sed 's/name: ex1/name: ex2/' "$T/vinz.yaml" > "$T/vinz2.yaml"
 vz enqueue --pipeline check --project p --ref refs/changes/2 --id 2 >/dev/null
 wait_until 20 build_started 2 || fail "build for change 2 did not start"
 first=$(builds_json 2 | jq -r '.[0].executor')
-"$VINZ" executor --config "$T/vinz2.yaml" >>"$T/executor2.log" 2>&1 & VZ_PIDS+=($!)
-if [[ "$first" == ex1/* ]]; then kill -9 "$EXEC_PID"; else kill -9 "${VZ_PIDS[-1]}"; fi
+"$VINZ" executor --config "$T/vinz2.yaml" >>"$T/executor2.log" 2>&1 & EX2_PID=$!; VZ_PIDS+=("$EX2_PID")
+if [[ "$first" == ex1/* ]]; then kill -9 "$EXEC_PID"; else kill -9 "$EX2_PID"; fi
 wait_until 40 queue_empty || fail "change 2 did not complete after its executor died"
 j=$(builds_json 2)
 [ "$(jq '[.[] | select(.final)] | length' <<<"$j")" = 1 ] || fail "want exactly one final result: $j"
 [ "$(jq -r '[.[] | select(.final)][0].result' <<<"$j")" = SUCCESS ] || fail "final result is not SUCCESS: $j"
 jq -e '[.[] | select(.result == "LOST")][0].message | test("lease expired")' <<<"$j" >/dev/null || fail "lost attempt should say the lease expired: $j"
 ok "executor killed for good: after its lease the build re-ran on the other executor"
+
+# a graceful stop (SIGTERM) hands the running build back: attempt 1 is RETRY, not a final result
+kill -9 "$EXEC_PID" "$EX2_PID" 2>/dev/null || true
+wait "$EXEC_PID" "$EX2_PID" 2>/dev/null || true
+start_executor
+vz enqueue --pipeline check --project p --ref refs/changes/3 --id 3 >/dev/null
+wait_until 30 build_started 3 || fail "build for change 3 did not start"
+running=$(builds_json 3 | jq -r '.[0].uuid')
+kill -TERM "$EXEC_PID"
+wait_until 15 bash -c "! kill -0 $EXEC_PID" || fail "executor did not stop on SIGTERM"
+handed_back() { builds_json 3 | jq -e --arg u "$running" '.[] | select(.uuid == $u) | .result == "RETRY"'; }
+wait_until 10 handed_back || fail "the stopped executor did not hand the build back: $(builds_json 3)"
+builds_json 3 | jq -e --arg u "$running" '.[] | select(.uuid == $u) | .message | test("executor stopped")' >/dev/null \
+	|| fail "RETRY message"
+start_executor
+wait_until 40 queue_empty || fail "change 3 did not complete after the graceful stop"
+j=$(builds_json 3)
+[ "$(jq '[.[] | select(.final)] | length' <<<"$j")" = 1 ] || fail "want exactly one final result: $j"
+[ "$(jq -r '[.[] | select(.final)][0].result' <<<"$j")" = SUCCESS ] || fail "final result is not SUCCESS: $j"
+ok "SIGTERM hands the running build back (RETRY) and it completes on the next executor"

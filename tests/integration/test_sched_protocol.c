@@ -430,6 +430,36 @@ static void test_enqueue_errors_are_clear(void **state)
 	json_decref(st);
 }
 
+static void test_requeue_keeps_the_attempt(void **state)
+{
+	env *t = *state;
+	void *s = fx_new(t, "stopping/1");
+	fx_hello(s, "stopping", "1", NULL);
+	fx_ready(s, 1, 0);
+	enqueue(t, "1");
+	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
+	char uuid[64];
+	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
+	vz_msg_free(b);
+	fx_ready(s, 0, 1); /* stopping: no more credit */
+	fx_result(s, uuid, 1, "REQUEUE", 0);
+	vz_msg *m = fx_expect(s, VZ_MSG_ACK, 3000);
+	vz_msg_free(m);
+	json_t *bs = builds_of(t, "1");
+	assert_int_equal(json_array_size(bs), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(bs, 0), "state")), "queued");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(bs, 0), "attempt")), 1);
+	json_decref(bs);
+	/* the next executor gets the very same build and attempt */
+	void *s2 = fx_new(t, "next/1");
+	fx_hello(s2, "next", "1", NULL);
+	fx_ready(s2, 1, 0);
+	b = fx_expect(s2, VZ_MSG_BUILD, 3000);
+	assert_string_equal(vz_msg_str(b, "build"), uuid);
+	assert_int_equal(vz_msg_int(b, "attempt", 0), 1);
+	vz_msg_free(b);
+}
+
 /* ---- the real executor against a scheduler of another protocol version ---- */
 
 static void *fake_sched_v2(void *arg)
@@ -610,6 +640,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restarted_executor_loses_builds_then_retry_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incomplete_log_is_resent_before_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_errors_are_clear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requeue_keeps_the_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_executor_refuses_other_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_executor_cancel_and_result_resend, setup, teardown),
 	};
