@@ -208,6 +208,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	char commit[41] = "";
 	vz_err e = { 0 };
 	vz_node *node = NULL;
+	vz_node_spec spec = { 0 };
 	char *bdir = NULL, *src = NULL, *logp = NULL, *cache = NULL;
 	vz_buf tar = VZ_BUF_INIT(env->ship_max ? env->ship_max : 256u * 1024 * 1024);
 	char rel[128];
@@ -258,7 +259,6 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	logf_line(&w, "vinz: checked out %s at %s", canon, commit);
 
 	/* 2. the node */
-	vz_node_spec spec = { 0 };
 	const char *conn = jstr(nodej, "connection");
 	spec.kind = strcmp(conn, "local") == 0 ? VZ_NODE_LOCAL : VZ_NODE_SSH;
 	spec.name = node_name;
@@ -271,7 +271,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	int rc = vz_node_connect(&node, &spec, &e);
 	if (rc) {
 		result = rc == VZ_EHOSTKEY || rc == VZ_EAUTH || rc == VZ_EINVAL ? "NODE_FAILURE" : "RETRY";
-		snprintf(message, sizeof(message), "node %s: %s", node_name, vz_err_msg(&e));
+		snprintf(message, sizeof(message), "%s", vz_err_msg(&e)); /* names the node already */
 		logf_line(&w, "vinz: %s", message);
 		goto done;
 	}
@@ -280,7 +280,12 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	const char *cwd = src;
 	char remote_dir[1200];
 	if (spec.kind == VZ_NODE_SSH) {
-		snprintf(remote_dir, sizeof(remote_dir), "src/%s", canon);
+		/* a node that runs one build at a time gets Zuul's layout; a shared node gets a
+		 * directory per build so concurrent builds never share a work tree */
+		if (json_is_true(json_object_get(nodej, "shared")))
+			snprintf(remote_dir, sizeof(remote_dir), "vinz-builds/%s/src/%s", uuid, canon);
+		else
+			snprintf(remote_dir, sizeof(remote_dir), "src/%s", canon);
 		static const char *const skip[] = { ".git", NULL };
 		if (vz_tar_dir(&tar, src, skip, &e)) {
 			snprintf(message, sizeof(message), "cannot pack the work tree: %s", vz_err_msg(&e));
@@ -374,6 +379,16 @@ done:
 		logf_line(&w, "vinz: result %s", result);
 		flush(&w);
 		close(w.fd);
+	}
+	if (node && spec.kind == VZ_NODE_SSH && json_is_true(json_object_get(nodej, "shared"))) {
+		/* per-build directories on shared nodes do not outlive the build */
+		char rm[200];
+		snprintf(rm, sizeof(rm), "rm -rf 'vinz-builds/%s'", uuid);
+		vz_node_cmd c = { .command = rm, .timeout_ms = 60000 };
+		vz_node_result r = { 0 };
+		vz_err ce = { 0 };
+		if (vz_node_exec(node, &c, &r, &ce) || r.exit_status != 0)
+			vz_warn("build %s: cannot remove its directory on node %s: %s", uuid, node_name, vz_err_msg(&ce));
 	}
 	vz_node_close(node);
 	emit(ctx, VZ_MSG_RESULT,

@@ -95,7 +95,12 @@ static int update_cache(const vz_checkout_req *req, const char *cache, git_oid *
 	}
 	if (have_commit(r, req->commit, oid))
 		goto out;
-	if (git_remote_create_anonymous(&remote, r, req->repo) < 0) {
+	/* url.*.insteadOf is not applied: the repository URL comes from the site config as it is.
+	 * (It also avoids a per-call pcre2 leak in libgit2 1.5's insteadOf matching.) */
+	git_remote_create_options ro = GIT_REMOTE_CREATE_OPTIONS_INIT;
+	ro.repository = r;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+	if (git_remote_create_with_opts(&remote, req->repo, &ro) < 0) {
 		rc = git_fail(e, VZ_ECONNECT, "cannot use repository %s", req->repo);
 		goto out;
 	}

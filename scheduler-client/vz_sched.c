@@ -323,22 +323,30 @@ static int build_retry(vz_sched *s, build *b, const char *why, const char *resul
 	return rc;
 }
 
-/* Every running build of executor key is lost. */
-static int builds_lost_for(vz_sched *s, const char *key, const char *why, vz_err *e)
+static int in_list(json_t *list, const char *uuid)
 {
-	size_t it = 0;
-	const char *k;
-	void *v;
+	size_t i;
+	json_t *u;
+	json_array_foreach(list, i, u) if (json_is_string(u) && strcmp(json_string_value(u), uuid) == 0) return 1;
+	return 0;
+}
+
+/* Every running build of executor key is lost, except those named in keep (may be NULL). */
+static int builds_lost_for(vz_sched *s, const char *key, const char *why, json_t *keep, vz_err *e)
+{
 	build *lost[256];
 	int n;
 	do {
+		size_t it = 0;
+		const char *k;
+		void *v;
 		n = 0;
-		it = 0;
 		while (n < 256 && vz_map_next(s->builds, &it, &k, &v)) {
 			build *b = v;
-			if (b->state == B_RUNNING && b->executor && strcmp(b->executor, key) == 0)
+			if (b->state == B_RUNNING && b->executor && strcmp(b->executor, key) == 0 && !in_list(keep, b->uuid))
 				lost[n++] = b;
 		}
+		/* build_retry changes the map, so collect first and rescan until none is left */
 		for (int i = 0; i < n; i++) {
 			int rc = build_retry(s, lost[i], why, "LOST", e);
 			if (rc)
@@ -547,7 +555,7 @@ static int on_hello(vz_sched *s, const char *rid, size_t len, vz_msg *m, vz_err 
 	if (p && strcmp(p->key, key) != 0) {
 		char why[300];
 		snprintf(why, sizeof(why), "executor %s restarted (instance %.8s replaced)", name, p->key + strlen(name) + 1);
-		if ((rc = builds_lost_for(s, p->key, why, e)))
+		if ((rc = builds_lost_for(s, p->key, why, NULL, e)))
 			return rc;
 	}
 	if (!p) {
@@ -570,25 +578,8 @@ static int on_hello(vz_sched *s, const char *rid, size_t len, vz_msg *m, vz_err 
 	/* Builds we think it runs but it does not claim are lost; builds it runs that we no longer
 	 * want are canceled. */
 	json_t *running = json_object_get(m->body, "running");
-	size_t it = 0;
-	const char *k;
-	void *v;
-	build *lost[256];
-	int n = 0;
-	while (n < 256 && vz_map_next(s->builds, &it, &k, &v)) {
-		build *b = v;
-		if (b->state != B_RUNNING || !b->executor || strcmp(b->executor, key) != 0)
-			continue;
-		int claimed = 0;
-		size_t i;
-		json_t *u;
-		json_array_foreach(running, i, u) if (json_is_string(u) && strcmp(json_string_value(u), b->uuid) == 0) claimed = 1;
-		if (!claimed)
-			lost[n++] = b;
-	}
-	for (int i = 0; i < n; i++)
-		if ((rc = build_retry(s, lost[i], "executor no longer had the build", "LOST", e)))
-			return rc;
+	if ((rc = builds_lost_for(s, key, "executor no longer had the build", running, e)))
+		return rc;
 	size_t i;
 	json_t *u;
 	json_array_foreach(running, i, u) {
@@ -827,7 +818,8 @@ static int node_has_label(const vz_conf_node *n, const char *label)
 
 static json_t *node_json(const vz_conf_node *n)
 {
-	json_t *o = json_pack("{s:s,s:s,s:i}", "name", n->name, "connection", n->connection, "port", n->port);
+	json_t *o = json_pack("{s:s,s:s,s:i,s:b}", "name", n->name, "connection", n->connection, "port", n->port,
+			      "shared", n->max_parallel > 1);
 	if (n->host) json_object_set_new(o, "host", json_string(n->host));
 	if (n->user) json_object_set_new(o, "user", json_string(n->user));
 	if (n->key) json_object_set_new(o, "key", json_string(n->key));
@@ -951,7 +943,7 @@ static int check_leases(vz_sched *s, vz_err *e)
 		char why[300];
 		snprintf(why, sizeof(why), "executor %s silent for more than %d ms (lease expired)", p->name,
 			 s->cfg->scheduler.lease_ms);
-		int rc = builds_lost_for(s, p->key, why, e);
+		int rc = builds_lost_for(s, p->key, why, NULL, e);
 		if (rc)
 			return rc;
 		vz_warn("%s", why);

@@ -17,8 +17,7 @@ echo "== tests: unit, integration, fuzz-regress"
 echo "== unit tests under valgrind (memcheck; definite leaks and errors fail)"
 vg_fail=0
 while read -r cmd; do
-	if ! valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
-		--suppressions="$PWD/tests/valgrind.supp" "$cmd" >"build/valgrind-$(basename "$cmd").log" 2>&1; then
+	if ! valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 "$cmd" >"build/valgrind-$(basename "$cmd").log" 2>&1; then
 		echo "valgrind: $(basename "$cmd") failed:"; tail -n 40 "build/valgrind-$(basename "$cmd").log"; vg_fail=1
 	else
 		echo "valgrind: $(basename "$cmd") clean"
@@ -32,7 +31,6 @@ if [ "${VZ_SKIP_SANITIZE:-0}" != 1 ]; then
 	cmake --build build-asan -j"$jobs"
 	echo "== tests under ASan+UBSan"
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	(cd build-asan && ctest --output-on-failure -j"$jobs" -L 'unit|integration|fuzz-regress')
 fi
