@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "vz_log.h"
 #include "vz_util.h"
 
 /* The one place libgit2 errors become vz errors in the executor. */
@@ -82,17 +85,91 @@ static int have_commit(git_repository *r, const char *hex, git_oid *oid)
 	return 1;
 }
 
+/* Removes *.lock files under dir (depth-limited). Called with the cache's flock held: no other
+ * vinz process writes the cache then, so any lock file is left over from a killed process. */
+static void remove_stale_locks(const char *dir, int depth)
+{
+	if (depth > 8)
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		if (depth == 0 && strcmp(de->d_name, "objects") == 0)
+			continue; /* only refs, config and HEAD take locks */
+		char *p = vz_path_join(dir, de->d_name);
+		size_t n = strlen(de->d_name);
+		struct stat st;
+		if (lstat(p, &st) == 0) {
+			if (S_ISDIR(st.st_mode))
+				remove_stale_locks(p, depth + 1);
+			else if (n > 5 && strcmp(de->d_name + n - 5, ".lock") == 0 && unlink(p) == 0)
+				vz_warn("cache: removed stale lock %s", p);
+		}
+		free(p);
+	}
+	closedir(d);
+}
+
+/* A new bare cache, made in a temporary directory and renamed into place, so a process killed
+ * half-way never leaves a half-made cache behind. */
+static int create_cache(const char *cache, git_repository **out, vz_err *e)
+{
+	size_t n = strlen(cache) + 8;
+	char *tmp = malloc(n);
+	if (!tmp)
+		abort();
+	snprintf(tmp, n, "%s.tmp", cache);
+	int rc = 0;
+	git_repository *r = NULL;
+	vz_rm_rf(tmp, NULL);
+	if (git_repository_init(&r, tmp, 1) < 0) {
+		rc = git_fail(e, VZ_EIO, "cannot create cache %s", tmp);
+		goto out;
+	}
+	git_repository_free(r);
+	r = NULL;
+	if (rename(tmp, cache) != 0) {
+		rc = vz_err_set(e, VZ_EIO, "cannot move cache %s into place: %s", cache, strerror(errno));
+		goto out;
+	}
+	if (git_repository_open_bare(out, cache) < 0)
+		rc = git_fail(e, VZ_EIO, "cannot open the new cache %s", cache);
+out:
+	if (rc)
+		vz_rm_rf(tmp, NULL);
+	free(tmp);
+	return rc;
+}
+
+static int open_cache(const char *cache, git_repository **out, vz_err *e)
+{
+	struct stat st;
+	if (stat(cache, &st) != 0)
+		return create_cache(cache, out, e);
+	remove_stale_locks(cache, 0);
+	if (git_repository_open_bare(out, cache) == 0)
+		return 0;
+	const git_error *ge = git_error_last();
+	vz_warn("cache %s cannot be opened (%s); rebuilding it", cache, ge && ge->message ? ge->message : "?");
+	if (vz_rm_rf(cache, e))
+		return VZ_EIO;
+	return create_cache(cache, out, e);
+}
+
+/* Brings the commit (or the ref) into the cache. VZ_ECONNECT: the repository could not be read
+ * (the cache is fine); VZ_ENOTFOUND: it has no such ref or commit; VZ_EIO: the cache failed
+ * (the caller rebuilds it). */
 static int update_cache(const vz_checkout_req *req, const char *cache, git_oid *oid, vz_err *e)
 {
 	git_repository *r = NULL;
 	git_remote *remote = NULL;
-	int rc = 0;
-	if (git_repository_open_bare(&r, cache) < 0) {
-		if (git_repository_init(&r, cache, 1) < 0) {
-			rc = git_fail(e, VZ_EIO, "cannot create cache %s", cache);
-			goto out;
-		}
-	}
+	int rc = open_cache(cache, &r, e);
+	if (rc)
+		goto out;
 	if (have_commit(r, req->commit, oid))
 		goto out;
 	/* url.*.insteadOf is not applied: the repository URL comes from the site config as it is.
@@ -104,14 +181,30 @@ static int update_cache(const vz_checkout_req *req, const char *cache, git_oid *
 		rc = git_fail(e, VZ_ECONNECT, "cannot use repository %s", req->repo);
 		goto out;
 	}
+	if (git_remote_connect(remote, GIT_DIRECTION_FETCH, NULL, NULL, NULL) < 0) {
+		rc = git_fail(e, VZ_ECONNECT, "cannot read repository %s", req->repo);
+		goto out;
+	}
+	/* a fetch whose refspec matches nothing succeeds and changes nothing: never let the ref of
+	 * an earlier fetch stand in for this one */
+	git_reference *stale = NULL;
+	if (git_reference_lookup(&stale, r, "refs/vinz/fetch") == 0) {
+		git_reference_delete(stale);
+		git_reference_free(stale);
+	}
 	char spec[1200];
 	snprintf(spec, sizeof(spec), "+%s:refs/vinz/fetch", req->ref);
 	char *specs[] = { spec };
 	git_strarray refspecs = { specs, 1 };
 	git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
 	fo.update_fetchhead = 0;
+	/* the repository answered, so a failure from here on is the cache's */
 	if (git_remote_fetch(remote, &refspecs, &fo, NULL) < 0) {
-		rc = git_fail(e, VZ_ECONNECT, "cannot fetch from %s", req->repo);
+		const git_error *ge = git_error_last();
+		if (ge && ge->message && strstr(ge->message, "no match for"))
+			rc = vz_err_set(e, VZ_ENOTFOUND, "ref %s not found in %s", req->ref, req->repo);
+		else
+			rc = git_fail(e, VZ_EIO, "cannot fetch from %s into the cache", req->repo);
 		goto out;
 	}
 	if (req->commit && *req->commit) {
@@ -119,7 +212,7 @@ static int update_cache(const vz_checkout_req *req, const char *cache, git_oid *
 			rc = vz_err_set(e, VZ_ENOTFOUND, "commit %s is not reachable from %s in %s; was the ref rewritten?",
 					req->commit, req->ref, req->repo);
 	} else if (git_reference_name_to_id(oid, r, "refs/vinz/fetch") < 0) {
-		rc = git_fail(e, VZ_ENOTFOUND, "ref %s not found", req->ref);
+		rc = vz_err_set(e, VZ_ENOTFOUND, "ref %s not found in %s", req->ref, req->repo);
 	}
 out:
 	git_remote_free(remote);
@@ -127,40 +220,35 @@ out:
 	return rc;
 }
 
-int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_err *e)
+/* Creates the checkout at req->dest from the cache. VZ_EIO when objects cannot be read (a
+ * damaged cache). */
+static int make_checkout(const vz_checkout_req *req, const char *cache, const git_oid *oid, char out_commit[41],
+			 vz_err *e)
 {
-	int rc, lockfd = -1;
+	int rc = 0;
 	git_repository *w = NULL;
 	git_commit *c = NULL;
 	git_reference *br = NULL;
 	char *objects = NULL, *alt = NULL;
-	git_oid oid;
-	char *cache = cache_path(req->cache_root, req->repo);
-	if ((rc = vz_mkdir_p(req->cache_root, 0755, e)) || (rc = lock_cache(cache, &lockfd, e)))
-		goto out;
-	rc = update_cache(req, cache, &oid, e);
-	close(lockfd);
-	if (rc)
-		goto out;
 	if (git_repository_init(&w, req->dest, 0) < 0) {
 		rc = git_fail(e, VZ_EIO, "cannot create checkout %s", req->dest);
 		goto out;
 	}
 	/* share the cache's objects instead of copying them */
 	objects = vz_path_join(cache, "objects");
-	char *gitdir = vz_path_join(req->dest, ".git/objects/info/alternates");
+	char *altpath = vz_path_join(req->dest, ".git/objects/info/alternates");
 	size_t n = strlen(objects) + 2;
 	alt = malloc(n);
 	if (!alt)
 		abort();
 	snprintf(alt, n, "%s\n", objects);
-	rc = vz_write_file_atomic(gitdir, alt, strlen(alt), 0644, e);
-	free(gitdir);
+	rc = vz_write_file_atomic(altpath, alt, strlen(alt), 0644, e);
+	free(altpath);
 	if (rc)
 		goto out;
 	git_repository_free(w);
 	w = NULL;
-	if (git_repository_open(&w, req->dest) < 0 || git_commit_lookup(&c, w, &oid) < 0) {
+	if (git_repository_open(&w, req->dest) < 0 || git_commit_lookup(&c, w, oid) < 0) {
 		rc = git_fail(e, VZ_EIO, "cannot read the commit in checkout %s", req->dest);
 		goto out;
 	}
@@ -173,22 +261,53 @@ int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_er
 	if (req->branch && *req->branch) {
 		char refname[600];
 		snprintf(refname, sizeof(refname), "refs/heads/%s", req->branch);
-		if (git_reference_create(&br, w, refname, &oid, 1, "vinz: speculative head") < 0 ||
+		if (git_reference_create(&br, w, refname, oid, 1, "vinz: speculative head") < 0 ||
 		    git_repository_set_head(w, refname) < 0) {
 			rc = git_fail(e, VZ_EIO, "cannot create branch %s", req->branch);
 			goto out;
 		}
-	} else if (git_repository_set_head_detached(w, &oid) < 0) {
+	} else if (git_repository_set_head_detached(w, oid) < 0) {
 		rc = git_fail(e, VZ_EIO, "cannot set HEAD in %s", req->dest);
 		goto out;
 	}
-	git_oid_tostr(out_commit, 41, &oid);
+	git_oid_tostr(out_commit, 41, oid);
 out:
 	git_reference_free(br);
 	git_commit_free(c);
 	git_repository_free(w);
 	free(objects);
 	free(alt);
+	return rc;
+}
+
+int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_err *e)
+{
+	int rc = 0, lockfd = -1;
+	git_oid oid;
+	char *cache = cache_path(req->cache_root, req->repo);
+	if ((rc = vz_mkdir_p(req->cache_root, 0755, e)))
+		goto out;
+	/* a damaged cache (truncated pack, broken refs, lost objects) shows as VZ_EIO while fetching
+	 * or checking out: rebuild it and try once more */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rc = lock_cache(cache, &lockfd, e)))
+			goto out;
+		if (attempt > 0 && (rc = vz_rm_rf(cache, e))) {
+			close(lockfd);
+			goto out;
+		}
+		rc = update_cache(req, cache, &oid, e);
+		if (!rc) {
+			vz_rm_rf(req->dest, NULL);
+			rc = make_checkout(req, cache, &oid, out_commit, e);
+		}
+		close(lockfd);
+		if (rc != VZ_EIO || attempt > 0)
+			break;
+		vz_warn("cache %s: %s; rebuilding it", cache, vz_err_msg(e));
+		vz_err_clear(e);
+	}
+out:
 	free(cache);
 	return rc;
 }
