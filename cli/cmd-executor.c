@@ -1,5 +1,4 @@
 /* vinz executor: an executor process that connects to a scheduler. */
-#include <getopt.h>
 #include <stdio.h>
 #include <zmq.h>
 
@@ -10,45 +9,23 @@
 static int run(int argc, char **argv)
 {
 	const char *config = NULL, *sched = NULL;
-	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-					      { "scheduler", required_argument, NULL, 's' },
-					      { NULL, 0, NULL, 0 } };
-	int o;
-	while ((o = getopt_long(argc, argv, "c:s:", opts, NULL)) != -1) {
-		if (o == 'c')
-			config = optarg;
-		else if (o == 's')
-			sched = optarg;
-		else {
-			vz_cli_usage(&vz_cmd_executor, 1);
-			return VZ_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		vz_cli_usage(&vz_cmd_executor, 1);
-		return VZ_EXIT_USAGE;
-	}
-	vz_config *cfg = vz_cli_load_config(config);
+	int ex = vz_cli_daemon_args(&vz_cmd_executor, argc, argv, "scheduler", &config, &sched);
+	if (ex >= 0)
+		return ex;
+	vz_config *cfg = vz_cli_daemon_start(config, "vinz-executor", &ex);
 	if (!cfg)
-		return VZ_EXIT_CONFIG;
-	if (vz_cli_init_libs()) {
-		vz_config_free(cfg);
-		return VZ_EXIT_FAIL;
-	}
-	vz_log_set_ident("vinz-executor");
-	vz_cli_signals();
+		return ex;
 	void *zctx = zmq_ctx_new();
 	vz_executor *x = NULL;
 	vz_err e = { 0 };
-	int ex = VZ_EXIT_OK;
+	ex = VZ_EXIT_OK;
 	if (vz_executor_new(&x, cfg, zctx, sched, &e) || vz_executor_run(x, &vz_cli_stop, &e)) {
 		fprintf(stderr, "vinz executor: %s\n", vz_err_msg(&e));
 		ex = VZ_EXIT_FAIL;
 	}
 	vz_executor_free(x);
 	zmq_ctx_term(zctx);
-	vz_config_free(cfg);
-	vz_cli_cleanup_libs();
+	vz_cli_daemon_end(cfg);
 	return ex;
 }
 

@@ -1,5 +1,4 @@
 /* vinz scheduler: the scheduler alone, for executors on other hosts (over tcp). */
-#include <getopt.h>
 #include <stdio.h>
 #include <zmq.h>
 
@@ -10,45 +9,23 @@
 static int run(int argc, char **argv)
 {
 	const char *config = NULL, *listen = NULL;
-	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-					      { "listen", required_argument, NULL, 'l' },
-					      { NULL, 0, NULL, 0 } };
-	int o;
-	while ((o = getopt_long(argc, argv, "c:l:", opts, NULL)) != -1) {
-		if (o == 'c')
-			config = optarg;
-		else if (o == 'l')
-			listen = optarg;
-		else {
-			vz_cli_usage(&vz_cmd_scheduler, 1);
-			return VZ_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		vz_cli_usage(&vz_cmd_scheduler, 1);
-		return VZ_EXIT_USAGE;
-	}
-	vz_config *cfg = vz_cli_load_config(config);
+	int ex = vz_cli_daemon_args(&vz_cmd_scheduler, argc, argv, "listen", &config, &listen);
+	if (ex >= 0)
+		return ex;
+	vz_config *cfg = vz_cli_daemon_start(config, "vinz-scheduler", &ex);
 	if (!cfg)
-		return VZ_EXIT_CONFIG;
-	if (vz_cli_init_libs()) {
-		vz_config_free(cfg);
-		return VZ_EXIT_FAIL;
-	}
-	vz_log_set_ident("vinz-scheduler");
-	vz_cli_signals();
+		return ex;
 	void *zctx = zmq_ctx_new();
 	vz_sched *s = NULL;
 	vz_err e = { 0 };
-	int ex = VZ_EXIT_OK;
+	ex = VZ_EXIT_OK;
 	if (vz_sched_new(&s, cfg, zctx, listen, &e) || vz_sched_run(s, &vz_cli_stop, &e)) {
 		fprintf(stderr, "vinz scheduler: %s\n", vz_err_msg(&e));
 		ex = VZ_EXIT_FAIL;
 	}
 	vz_sched_free(s);
 	zmq_ctx_term(zctx);
-	vz_config_free(cfg);
-	vz_cli_cleanup_libs();
+	vz_cli_daemon_end(cfg);
 	return ex;
 }
 

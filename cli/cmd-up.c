@@ -1,6 +1,5 @@
 /* vinz up: the embedded default: scheduler and executor in one process over inproc ZeroMQ.
  * Also provides vz_embedded_* for `vinz demo`. */
-#include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,32 +91,14 @@ void vz_embedded_stop(vz_embedded *m)
 static int run(int argc, char **argv)
 {
 	const char *config = NULL;
-	static const struct option opts[] = { { "config", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 } };
-	int o;
-	while ((o = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		if (o == 'c')
-			config = optarg;
-		else {
-			vz_cli_usage(&vz_cmd_up, 1);
-			return VZ_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		vz_cli_usage(&vz_cmd_up, 1);
-		return VZ_EXIT_USAGE;
-	}
-	vz_config *cfg = vz_cli_load_config(config);
+	int ex = vz_cli_daemon_args(&vz_cmd_up, argc, argv, NULL, &config, NULL);
+	if (ex >= 0)
+		return ex;
+	vz_config *cfg = vz_cli_daemon_start(config, "vinz-up", &ex);
 	if (!cfg)
-		return VZ_EXIT_CONFIG;
-	if (vz_cli_init_libs()) {
-		vz_config_free(cfg);
-		return VZ_EXIT_FAIL;
-	}
-	vz_log_set_ident("vinz-up");
-	vz_cli_signals();
+		return ex;
 	vz_embedded *m = NULL;
 	vz_err e = { 0 };
-	int ex = VZ_EXIT_OK;
 	if (vz_embedded_start(&m, cfg, &e)) {
 		fprintf(stderr, "vinz up: %s\n", vz_err_msg(&e));
 		ex = VZ_EXIT_FAIL;
@@ -127,8 +108,7 @@ static int run(int argc, char **argv)
 		ex = vz_embedded_failed(m) ? VZ_EXIT_FAIL : VZ_EXIT_OK;
 		vz_embedded_stop(m);
 	}
-	vz_config_free(cfg);
-	vz_cli_cleanup_libs();
+	vz_cli_daemon_end(cfg);
 	return ex;
 }
 

@@ -1,5 +1,6 @@
 /* vinz: the one binary. main() finds the subcommand in the table and runs it (tmux's cmd-*.c
  * pattern: each command lives in its own file). */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +94,60 @@ void vz_cli_cleanup_libs(void)
 {
 	vz_node_global_cleanup();
 	vz_workspace_global_cleanup();
+}
+
+int vz_cli_daemon_args(const vz_cmd *cmd, int argc, char **argv, const char *extra_name, const char **config,
+		       const char **extra)
+{
+	struct option opts[] = { { "config", required_argument, NULL, 'c' },
+				 { extra_name ? extra_name : "", required_argument, NULL, extra_name ? extra_name[0] : 0 },
+				 { NULL, 0, NULL, 0 } };
+	if (!extra_name)
+		opts[1] = opts[2];
+	char shorts[8] = "c:";
+	if (extra_name) {
+		shorts[2] = extra_name[0];
+		shorts[3] = ':';
+	}
+	int o;
+	while ((o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+		if (o == 'c')
+			*config = optarg;
+		else if (extra_name && o == extra_name[0])
+			*extra = optarg;
+		else {
+			vz_cli_usage(cmd, 1);
+			return VZ_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		vz_cli_usage(cmd, 1);
+		return VZ_EXIT_USAGE;
+	}
+	return -1;
+}
+
+vz_config *vz_cli_daemon_start(const char *config, const char *ident, int *exit_code)
+{
+	vz_config *cfg = vz_cli_load_config(config);
+	if (!cfg) {
+		*exit_code = VZ_EXIT_CONFIG;
+		return NULL;
+	}
+	if (vz_cli_init_libs()) {
+		vz_config_free(cfg);
+		*exit_code = VZ_EXIT_FAIL;
+		return NULL;
+	}
+	vz_log_set_ident(ident);
+	vz_cli_signals();
+	return cfg;
+}
+
+void vz_cli_daemon_end(vz_config *cfg)
+{
+	vz_config_free(cfg);
+	vz_cli_cleanup_libs();
 }
 
 int vz_cli_admin(const char *config_path, const char *admin, const char *op, json_t *args, json_t **data)

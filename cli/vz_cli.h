@@ -45,6 +45,16 @@ vz_config *vz_cli_load_config(const char *path);
 int vz_cli_init_libs(void);
 void vz_cli_cleanup_libs(void);
 
+/* For the daemon commands (up, scheduler, executor): parses [--config FILE] and, when extra_name
+ * is given, [--EXTRA_NAME VALUE] (short option: its first letter). Returns -1 to go on, else an
+ * exit code (usage printed). */
+int vz_cli_daemon_args(const vz_cmd *cmd, int argc, char **argv, const char *extra_name, const char **config,
+		       const char **extra);
+/* Loads the config, initialises the libraries, names the log and installs signal handlers.
+ * NULL on failure with *exit_code set. vz_cli_daemon_end undoes it. */
+vz_config *vz_cli_daemon_start(const char *config, const char *ident, int *exit_code);
+void vz_cli_daemon_end(vz_config *cfg);
+
 /* Calls the scheduler's admin op; prints errors; returns an exit code and sets *data on success. */
 int vz_cli_admin(const char *config_path, const char *admin, const char *op, json_t *args, json_t **data);
 

@@ -199,6 +199,34 @@ static int key_cmp(const git_tree_entry *a, const git_tree_entry *b)
 	return ca < cb ? -1 : ca > cb ? 1 : 0;
 }
 
+/* One step of a walk over n trees' sorted entries in step: the smallest name among the entries
+ * not yet consumed is returned, and cur[k] is tree k's entry of that name (NULL when tree k has
+ * none); those entries are consumed. NULL when every tree is exhausted. */
+static const git_tree_entry *next_aligned(const git_tree *const *tr, size_t *idx, const size_t *cnt, int n,
+					  const git_tree_entry **cur)
+{
+	const git_tree_entry *min = NULL;
+	for (int k = 0; k < n; k++) {
+		cur[k] = NULL;
+		if (idx[k] < cnt[k]) {
+			const git_tree_entry *x = git_tree_entry_byindex(tr[k], idx[k]);
+			if (!min || key_cmp(x, min) < 0)
+				min = x;
+		}
+	}
+	for (int k = 0; min && k < n; k++) {
+		if (idx[k] < cnt[k]) {
+			const git_tree_entry *x = git_tree_entry_byindex(tr[k], idx[k]);
+			if (key_cmp(x, min) == 0) {
+				cur[k] = x;
+				idx[k]++;
+			}
+		}
+	}
+	return min;
+}
+
+
 static int same(const git_tree_entry *a, const git_tree_entry *b)
 {
 	if (!a || !b)
@@ -410,25 +438,9 @@ static int walk_trees(struct walk *w, const git_tree *b, const git_tree *o, cons
 	for (int k = 0; k < 3; k++)
 		cnt[k] = tr[k] ? git_tree_entrycount(tr[k]) : 0;
 	while (!rc && !w->bail) {
-		const git_tree_entry *cur[3] = { NULL, NULL, NULL }, *min = NULL;
-		for (int k = 0; k < 3; k++) {
-			if (idx[k] < cnt[k]) {
-				const git_tree_entry *x = git_tree_entry_byindex(tr[k], idx[k]);
-				if (!min || key_cmp(x, min) < 0)
-					min = x;
-			}
-		}
+		const git_tree_entry *cur[3], *min = next_aligned(tr, idx, cnt, 3, cur);
 		if (!min)
 			break;
-		for (int k = 0; k < 3; k++) {
-			if (idx[k] < cnt[k]) {
-				const git_tree_entry *x = git_tree_entry_byindex(tr[k], idx[k]);
-				if (key_cmp(x, min) == 0) {
-					cur[k] = x;
-					idx[k]++;
-				}
-			}
-		}
 		if (!(same(cur[0], cur[1]) && same(cur[1], cur[2]))) {
 			const char *name = git_tree_entry_name(min);
 			rc = sl_addn(is_tree(min) ? &dirs : &files, name, strlen(name));
@@ -853,25 +865,9 @@ static int diff_paths(vz_merger *m, const git_tree *a, const git_tree *b, vz_buf
 	for (int k = 0; k < 2; k++)
 		cnt[k] = tr[k] ? git_tree_entrycount(tr[k]) : 0;
 	while (!rc) {
-		const git_tree_entry *cur[2] = { NULL, NULL }, *min = NULL;
-		for (int k = 0; k < 2; k++) {
-			if (idx[k] < cnt[k]) {
-				const git_tree_entry *x = git_tree_entry_byindex(tr[k], idx[k]);
-				if (!min || key_cmp(x, min) < 0)
-					min = x;
-			}
-		}
+		const git_tree_entry *cur[2], *min = next_aligned(tr, idx, cnt, 2, cur);
 		if (!min)
 			break;
-		for (int k = 0; k < 2; k++) {
-			if (idx[k] < cnt[k]) {
-				const git_tree_entry *x = git_tree_entry_byindex(tr[k], idx[k]);
-				if (key_cmp(x, min) == 0) {
-					cur[k] = x;
-					idx[k]++;
-				}
-			}
-		}
 		if (same(cur[0], cur[1]))
 			continue;
 		const char *name = git_tree_entry_name(min);
