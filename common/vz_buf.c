@@ -109,6 +109,22 @@ int vz_buf_printf(vz_buf *b, const char *fmt, ...)
 	return r;
 }
 
+int vz_buf_reserve(vz_buf *b, size_t n)
+{
+	if (n > b->max)
+		n = b->max;
+	if (n + 1 <= b->alloc)
+		return 0;
+	char *p = realloc(b->ptr, n + 1);
+	if (!p)
+		return VZ_ENOMEM;
+	if (!b->ptr)
+		p[0] = '\0';
+	b->ptr = p;
+	b->alloc = n + 1;
+	return 0;
+}
+
 void vz_buf_consume(vz_buf *b, size_t n)
 {
 	if (n >= b->len) {

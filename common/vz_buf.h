@@ -32,6 +32,9 @@ int vz_buf_vprintf(vz_buf *b, const char *fmt, va_list ap);
  * Does not mark the buffer failed: for capped logs that keep a marker instead. */
 size_t vz_buf_add_capped(vz_buf *b, const void *p, size_t n);
 
+/* Makes room for n bytes in total (capped at max) without changing the contents. 0 or VZ_ENOMEM. */
+int vz_buf_reserve(vz_buf *b, size_t n);
+
 /* Removes the first n bytes (n > len empties it). */
 void vz_buf_consume(vz_buf *b, size_t n);
 
