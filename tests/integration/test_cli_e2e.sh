@@ -31,12 +31,14 @@ ok "help, version, usage, config and unreachable errors"
 
 make_repo "$T/repos/p.git"
 port=$(free_port)
-write_config "$T/vinz.yaml" "$port" 'test "$VINZ_CHANGE" != 2' 'test -f change-$VINZ_CHANGE' 'echo tested $VINZ_COMMIT'
+write_config "$T/vinz.yaml" "$port" 'sleep 1' 'test "$VINZ_CHANGE" != 2' 'test -f change-$VINZ_CHANGE' 'echo tested $VINZ_COMMIT'
 sed -i 's/^  listen: .*/  listen: inproc:\/\/vinz-executors/' "$T/vinz.yaml"
 "$VINZ" up --config "$T/vinz.yaml" >>"$T/up.log" 2>&1 & VZ_PIDS+=($!)
 wait_until 10 vz status --json || fail "vinz up did not come up"
 for i in 1 2 3; do vz enqueue --pipeline check --project p --ref refs/changes/$i --id $i >/dev/null; done
+# again while it is still queued or running (its job sleeps 1 s): nothing new
 out=$(vz enqueue --pipeline check --project p --ref refs/changes/3 --id 3)
+grep -q "already in check" <<<"$out" || fail "a repeated enqueue should say the change is already there: $out"
 wait_until 30 queue_empty || fail "items did not complete"
 j=$(vz builds --json)
 [ "$(jq length <<<"$j")" = 3 ] || fail "want 3 builds (the repeated enqueue changes nothing): $j"
