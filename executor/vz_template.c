@@ -1,0 +1,3884 @@
+/* vz_template: a Jinja2 subset. A template is parsed into a tree (text, {{ }}, if, for, set) and
+ * then rendered; values are jansson values, with NULL standing for Jinja2's Undefined. Every
+ * recursion, loop, string and list is capped so that hostile input fails with a message. */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vz_buf.h"
+#include "vz_template.h"
+#include "vz_util.h"
+
+#define DEF_MAX_OUTPUT (1024 * 1024)
+#define DEF_MAX_DEPTH 100
+#define HARD_MAX_DEPTH 1000
+#define DEF_MAX_ITER 100000
+#define DEF_MAX_STEPS 50000000
+
+enum {
+	N_LIT, N_NAME, N_ATTR, N_ITEM, N_SLICE, N_BIN, N_NEG, N_POS, N_NOT, N_AND, N_OR, N_COND,
+	N_LIST, N_DICT, N_FILTER, N_TEST, N_CALL, N_CMP,
+	N_BODY, N_TEXT, N_OUT, N_IF, N_FOR, N_SET,
+};
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FDIV, OP_MOD, OP_POW, OP_CAT };
+enum { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_IN, C_NOTIN };
+
+typedef struct node node;
+struct node {
+	int kind;
+	int op;     /* N_BIN operator; N_TEST 1 when negated; N_CMP operand: the operator before it */
+	size_t pos; /* offset in the source, for line:col */
+	unsigned h; /* height of the subtree */
+	json_t *lit;
+	char *name;  /* names of variables, attributes, filters, tests, set/for targets */
+	char *name2; /* second for target (for k, v in ...) */
+	char *kw;    /* keyword of a call argument (name=value) */
+	char *text;
+	size_t textlen;
+	node *a, *b, *c;
+	node **kids;
+	size_t nkids, kalloc;
+};
+
+/* ---- errors and positions ---- */
+
+static void linecol(const char *s, size_t n, size_t pos, unsigned *line, unsigned *col)
+{
+	unsigned l = 1, c = 1;
+	for (size_t i = 0; i < pos && i < n; i++) {
+		if (s[i] == '\n') {
+			l++;
+			c = 1;
+		} else {
+			c++;
+		}
+	}
+	*line = l;
+	*col = c;
+}
+
+static int pos_err(vz_err *e, const char *src, size_t n, size_t pos, int code, const char *fmt,
+		   va_list ap)
+{
+	char msg[VZ_ERR_MSG_MAX];
+	unsigned line, col;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	linecol(src, n, pos, &line, &col);
+	return vz_err_set(e, code, "%u:%u: %s", line, col, msg);
+}
+
+/* ---- the tree ---- */
+
+static void node_free(node *n)
+{
+	if (!n)
+		return;
+	json_decref(n->lit);
+	free(n->name);
+	free(n->name2);
+	free(n->kw);
+	free(n->text);
+	node_free(n->a);
+	node_free(n->b);
+	node_free(n->c);
+	for (size_t i = 0; i < n->nkids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n);
+}
+
+/* ---- the parser ---- */
+
+enum { T_EOF, T_END, T_NAME, T_INT, T_FLOAT, T_STR, T_OP };
+enum { M_EXPR, M_VAR, M_BLOCK };
+
+typedef struct P {
+	const char *s;
+	size_t n;
+	size_t pos;     /* lexer cursor */
+	int mode;       /* M_EXPR: ends at EOF; M_VAR: at }}; M_BLOCK: at %} */
+	int brackets;   /* open ( [ { in this tag; an end marker only counts outside them */
+	int tt;         /* current token */
+	size_t tpos, tlen;
+	int end_strip;  /* the end marker was -}} or -%} */
+	unsigned depth, max_depth;
+	int rstrip_next; /* strip the whitespace that starts the next text */
+	int after_block; /* the last tag was {% %} or {# #}, for trim_blocks */
+	int trim_blocks;
+	vz_err *e;
+} P;
+
+static int perr(P *p, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int perr(P *p, size_t pos, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = pos_err(p->e, p->s, p->n, pos, VZ_EINVAL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int ptoobig(P *p, size_t pos)
+{
+	unsigned line, col;
+	linecol(p->s, p->n, pos, &line, &col);
+	return vz_err_set(p->e, VZ_ETOOBIG, "%u:%u: template nested too deeply (more than %u levels)",
+			  line, col, p->max_depth);
+}
+
+static node *mk(P *p, int kind, size_t pos)
+{
+	node *n = calloc(1, sizeof *n);
+	if (!n) {
+		vz_err_set(p->e, VZ_ENOMEM, "out of memory parsing a template");
+		return NULL;
+	}
+	n->kind = kind;
+	n->pos = pos;
+	n->h = 1;
+	return n;
+}
+
+/* Recomputes n's height from its children; fails past the depth cap. */
+static int seal(P *p, node *n)
+{
+	unsigned h = 0;
+	if (n->a && n->a->h > h) h = n->a->h;
+	if (n->b && n->b->h > h) h = n->b->h;
+	if (n->c && n->c->h > h) h = n->c->h;
+	for (size_t i = 0; i < n->nkids; i++)
+		if (n->kids[i]->h > h)
+			h = n->kids[i]->h;
+	n->h = h + 1;
+	if (n->h > p->max_depth)
+		return ptoobig(p, n->pos);
+	return 0;
+}
+
+static int add_kid(P *p, node *n, node *k)
+{
+	if (n->nkids == n->kalloc) {
+		size_t na = n->kalloc ? n->kalloc * 2 : 4;
+		node **nk = realloc(n->kids, na * sizeof *nk);
+		if (!nk) {
+			node_free(k);
+			return vz_err_set(p->e, VZ_ENOMEM, "out of memory parsing a template");
+		}
+		n->kids = nk;
+		n->kalloc = na;
+	}
+	n->kids[n->nkids++] = k;
+	if (k->h + 1 > n->h) {
+		n->h = k->h + 1;
+		if (n->h > p->max_depth)
+			return ptoobig(p, k->pos);
+	}
+	return 0;
+}
+
+static int is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static const char *tok_desc(P *p, char *buf, size_t n)
+{
+	switch (p->tt) {
+	case T_EOF: return "end of template";
+	case T_END: return p->mode == M_VAR ? "end of print statement '}}'" : "end of statement '%}'";
+	default: break;
+	}
+	size_t l = p->tlen > 40 ? 40 : p->tlen;
+	snprintf(buf, n, "'%.*s'", (int)l, p->s + p->tpos);
+	return buf;
+}
+
+/* Reads the next token. */
+static int lex(P *p)
+{
+	const char *s = p->s;
+	size_t n = p->n, i = p->pos;
+	while (i < n && is_ws(s[i]))
+		i++;
+	p->tpos = i;
+	p->tlen = 0;
+	if (i >= n) {
+		p->pos = i;
+		p->tt = T_EOF;
+		return 0;
+	}
+	if (p->mode != M_EXPR && p->brackets == 0) {
+		char close = p->mode == M_VAR ? '}' : '%';
+		size_t j = i;
+		int strip = 0;
+		if (s[j] == '-' && j + 2 < n + 0 && s[j + 1] == close && s[j + 2] == '}') {
+			strip = 1;
+			j++;
+		}
+		if (j + 1 < n && s[j] == close && s[j + 1] == '}') {
+			p->tt = T_END;
+			p->end_strip = strip;
+			p->tlen = j + 2 - i;
+			p->pos = j + 2;
+			return 0;
+		}
+	}
+	char c = s[i];
+	if (isalpha((unsigned char)c) || c == '_') {
+		size_t j = i;
+		while (j < n && (isalnum((unsigned char)s[j]) || s[j] == '_'))
+			j++;
+		p->tt = T_NAME;
+		p->tlen = j - i;
+		p->pos = j;
+		return 0;
+	}
+	if (isdigit((unsigned char)c)) {
+		size_t j = i;
+		int isfloat = 0;
+		while (j < n && (isdigit((unsigned char)s[j]) || s[j] == '_'))
+			j++;
+		if (j + 1 < n && s[j] == '.' && isdigit((unsigned char)s[j + 1])) {
+			isfloat = 1;
+			j++;
+			while (j < n && (isdigit((unsigned char)s[j]) || s[j] == '_'))
+				j++;
+		}
+		if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+			size_t k = j + 1;
+			if (k < n && (s[k] == '+' || s[k] == '-'))
+				k++;
+			if (k < n && isdigit((unsigned char)s[k])) {
+				isfloat = 1;
+				j = k;
+				while (j < n && isdigit((unsigned char)s[j]))
+					j++;
+			}
+		}
+		p->tt = isfloat ? T_FLOAT : T_INT;
+		p->tlen = j - i;
+		p->pos = j;
+		return 0;
+	}
+	if (c == '\'' || c == '"') {
+		size_t j = i + 1;
+		while (j < n && s[j] != c) {
+			if (s[j] == '\\' && j + 1 < n)
+				j++;
+			j++;
+		}
+		if (j >= n)
+			return perr(p, i, "unterminated string");
+		p->tt = T_STR;
+		p->tlen = j + 1 - i;
+		p->pos = j + 1;
+		return 0;
+	}
+	static const char *const two[] = { "//", "**", "==", "!=", "<=", ">=" };
+	for (size_t k = 0; k < sizeof two / sizeof two[0]; k++) {
+		if (i + 1 < n && s[i] == two[k][0] && s[i + 1] == two[k][1]) {
+			p->tt = T_OP;
+			p->tlen = 2;
+			p->pos = i + 2;
+			return 0;
+		}
+	}
+	if (strchr("()[]{}.,:|+-*/%~<>=", c) && c != '\0') {
+		if (c == '(' || c == '[' || c == '{')
+			p->brackets++;
+		else if ((c == ')' || c == ']' || c == '}') && p->brackets > 0)
+			p->brackets--;
+		p->tt = T_OP;
+		p->tlen = 1;
+		p->pos = i + 1;
+		return 0;
+	}
+	if (isprint((unsigned char)c))
+		return perr(p, i, "unexpected character '%c'", c);
+	return perr(p, i, "unexpected byte 0x%02x", (unsigned char)c);
+}
+
+static int is_op(const P *p, const char *op)
+{
+	size_t l = strlen(op);
+	return p->tt == T_OP && p->tlen == l && memcmp(p->s + p->tpos, op, l) == 0;
+}
+
+static int is_name(const P *p, const char *name)
+{
+	size_t l = strlen(name);
+	return p->tt == T_NAME && p->tlen == l && memcmp(p->s + p->tpos, name, l) == 0;
+}
+
+static int expect_op(P *p, const char *op)
+{
+	char b[64];
+	if (!is_op(p, op))
+		return perr(p, p->tpos, "expected '%s', got %s", op, tok_desc(p, b, sizeof b));
+	return lex(p);
+}
+
+static char *tok_str(P *p)
+{
+	char *r = malloc(p->tlen + 1);
+	if (!r) {
+		vz_err_set(p->e, VZ_ENOMEM, "out of memory parsing a template");
+		return NULL;
+	}
+	memcpy(r, p->s + p->tpos, p->tlen);
+	r[p->tlen] = '\0';
+	return r;
+}
+
+static int enter(P *p)
+{
+	if (++p->depth > p->max_depth)
+		return ptoobig(p, p->tpos);
+	return 0;
+}
+
+static node *parse_expr(P *p);
+static node *parse_or(P *p);
+static node *parse_unary(P *p, int with_filter);
+
+/* Appends the decoded body of the string token to b: Python escapes, newlines as \n. */
+static void decode_string(P *p, vz_buf *b)
+{
+	const char *s = p->s + p->tpos + 1;
+	size_t n = p->tlen - 2;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '\r') {
+			vz_buf_putc(b, '\n');
+			if (i + 1 < n && s[i + 1] == '\n')
+				i++;
+			continue;
+		}
+		if (c != '\\' || i + 1 >= n) {
+			vz_buf_putc(b, c);
+			continue;
+		}
+		char d = s[++i];
+		switch (d) {
+		case 'n': vz_buf_putc(b, '\n'); break;
+		case 't': vz_buf_putc(b, '\t'); break;
+		case 'r': vz_buf_putc(b, '\r'); break;
+		case '0': vz_buf_putc(b, '\0'); break;
+		case '\\': vz_buf_putc(b, '\\'); break;
+		case '\'': vz_buf_putc(b, '\''); break;
+		case '"': vz_buf_putc(b, '"'); break;
+		case '\n': break;
+		case 'x':
+		case 'u':
+		case 'U': {
+			size_t want = d == 'x' ? 2 : d == 'u' ? 4 : 8, k;
+			uint32_t cp = 0;
+			for (k = 0; k < want && i + 1 + k < n && isxdigit((unsigned char)s[i + 1 + k]); k++) {
+				char h = s[i + 1 + k];
+				cp = cp * 16 + (uint32_t)(isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10));
+			}
+			if (k != want || cp > 0x10ffff) { /* Python refuses these; keep them as written */
+				vz_buf_putc(b, '\\');
+				vz_buf_putc(b, d);
+				break;
+			}
+			i += want;
+			char u[4];
+			size_t ul;
+			if (cp < 0x80) { u[0] = (char)cp; ul = 1; }
+			else if (cp < 0x800) { u[0] = (char)(0xc0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3f)); ul = 2; }
+			else if (cp < 0x10000) { u[0] = (char)(0xe0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[2] = (char)(0x80 | (cp & 0x3f)); ul = 3; }
+			else { u[0] = (char)(0xf0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f)); ul = 4; }
+			vz_buf_add(b, u, ul);
+			break;
+		}
+		default:
+			vz_buf_putc(b, '\\');
+			vz_buf_putc(b, d);
+			break;
+		}
+	}
+}
+
+static node *lit_node(P *p, size_t pos, json_t *v)
+{
+	if (!v) {
+		vz_err_set(p->e, VZ_ENOMEM, "out of memory parsing a template");
+		return NULL;
+	}
+	node *n = mk(p, N_LIT, pos);
+	if (!n) {
+		json_decref(v);
+		return NULL;
+	}
+	n->lit = v;
+	return n;
+}
+
+static node *parse_number(P *p)
+{
+	char tmp[64];
+	size_t k = 0, pos = p->tpos;
+	int isfloat = p->tt == T_FLOAT;
+	for (size_t i = 0; i < p->tlen; i++) {
+		char c = p->s[p->tpos + i];
+		if (c == '_')
+			continue;
+		if (k + 1 >= sizeof tmp) {
+			perr(p, pos, "number literal too long");
+			return NULL;
+		}
+		tmp[k++] = c;
+	}
+	tmp[k] = '\0';
+	json_t *v;
+	if (isfloat) {
+		char *end = NULL;
+		double d = strtod(tmp, &end);
+		if (!end || *end != '\0' || !isfinite(d)) {
+			perr(p, pos, "bad float literal %s", tmp);
+			return NULL;
+		}
+		v = json_real(d);
+	} else {
+		int64_t i;
+		if (vz_parse_i64(tmp, INT64_MIN, INT64_MAX, &i) != 0) {
+			perr(p, pos, "integer literal %s out of range", tmp);
+			return NULL;
+		}
+		v = json_integer((json_int_t)i);
+	}
+	if (lex(p) != 0) {
+		json_decref(v);
+		return NULL;
+	}
+	return lit_node(p, pos, v);
+}
+
+/* Parses "(args)" after the '(' has been seen, adding each as a kid of n (kw set for name=). */
+static int parse_args(P *p, node *n)
+{
+	if (lex(p) != 0)
+		return -1;
+	while (!is_op(p, ")")) {
+		char *kw = NULL;
+		if (p->tt == T_NAME) {
+			P save = *p;
+			char *name = tok_str(p);
+			if (!name)
+				return -1;
+			if (lex(p) != 0) {
+				free(name);
+				return -1;
+			}
+			if (is_op(p, "=")) {
+				kw = name;
+				if (lex(p) != 0) {
+					free(kw);
+					return -1;
+				}
+			} else {
+				free(name);
+				*p = save;
+			}
+		}
+		node *a = parse_expr(p);
+		if (!a) {
+			free(kw);
+			return -1;
+		}
+		a->kw = kw;
+		if (add_kid(p, n, a) != 0)
+			return -1;
+		if (is_op(p, ","))
+			lex(p);
+		else if (!is_op(p, ")")) {
+			char b[64];
+			return perr(p, p->tpos, "expected ',' or ')', got %s", tok_desc(p, b, sizeof b));
+		}
+		if (p->e && p->e->code)
+			return -1;
+	}
+	return lex(p);
+}
+
+static node *parse_primary(P *p)
+{
+	char b[64];
+	size_t pos = p->tpos;
+	node *n = NULL;
+	if (p->tt == T_NAME) {
+		static const struct { const char *name; int kind; } consts[] = {
+			{ "true", 1 }, { "True", 1 }, { "false", 0 }, { "False", 0 },
+			{ "none", 2 }, { "None", 2 },
+		};
+		for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+			if (is_name(p, consts[i].name)) {
+				json_t *v = consts[i].kind == 2 ? json_null() : json_boolean(consts[i].kind);
+				if (lex(p) != 0)
+					return NULL;
+				return lit_node(p, pos, v);
+			}
+		}
+		n = mk(p, N_NAME, pos);
+		if (!n || !(n->name = tok_str(p)) || lex(p) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		return n;
+	}
+	if (p->tt == T_INT || p->tt == T_FLOAT)
+		return parse_number(p);
+	if (p->tt == T_STR) {
+		vz_buf sb = VZ_BUF_INIT(SIZE_MAX);
+		while (p->tt == T_STR) { /* adjacent literals join, as in Python */
+			decode_string(p, &sb);
+			if (lex(p) != 0) {
+				vz_buf_free(&sb);
+				return NULL;
+			}
+		}
+		if (sb.failed) {
+			vz_buf_free(&sb);
+			vz_err_set(p->e, VZ_ENOMEM, "out of memory parsing a template");
+			return NULL;
+		}
+		json_t *v = json_stringn_nocheck(sb.ptr ? sb.ptr : "", sb.len);
+		vz_buf_free(&sb);
+		return lit_node(p, pos, v);
+	}
+	if (is_op(p, "(")) {
+		if (lex(p) != 0 || !(n = parse_expr(p)))
+			return NULL;
+		if (is_op(p, ",")) {
+			perr(p, p->tpos, "tuples are not supported; use a list [a, b]");
+			node_free(n);
+			return NULL;
+		}
+		if (expect_op(p, ")") != 0) {
+			node_free(n);
+			return NULL;
+		}
+		return n;
+	}
+	if (is_op(p, "[") || is_op(p, "{")) {
+		int dict = is_op(p, "{");
+		const char *close = dict ? "}" : "]";
+		n = mk(p, dict ? N_DICT : N_LIST, pos);
+		if (!n || lex(p) != 0)
+			goto fail;
+		while (!is_op(p, close)) {
+			node *k = parse_expr(p);
+			if (!k || add_kid(p, n, k) != 0)
+				goto fail;
+			if (dict) {
+				if (expect_op(p, ":") != 0)
+					goto fail;
+				node *v = parse_expr(p);
+				if (!v || add_kid(p, n, v) != 0)
+					goto fail;
+			}
+			if (is_op(p, ",")) {
+				if (lex(p) != 0)
+					goto fail;
+			} else if (!is_op(p, close)) {
+				perr(p, p->tpos, "expected ',' or '%s', got %s", close, tok_desc(p, b, sizeof b));
+				goto fail;
+			}
+		}
+		if (lex(p) != 0)
+			goto fail;
+		return n;
+	}
+	perr(p, pos, "unexpected %s", tok_desc(p, b, sizeof b));
+	return NULL;
+fail:
+	node_free(n);
+	return NULL;
+}
+
+static node *parse_postfix(P *p, node *n)
+{
+	char b[64];
+	while (n) {
+		size_t pos = p->tpos;
+		node *m = NULL;
+		if (is_op(p, ".")) {
+			if (lex(p) != 0)
+				goto fail;
+			if (p->tt == T_NAME) {
+				if (!(m = mk(p, N_ATTR, p->tpos)) || !(m->name = tok_str(p)) || lex(p) != 0)
+					goto fail;
+			} else if (p->tt == T_INT) {
+				if (!(m = mk(p, N_ITEM, p->tpos)) || !(m->b = parse_number(p)))
+					goto fail;
+			} else {
+				perr(p, p->tpos, "expected an attribute name after '.', got %s",
+				     tok_desc(p, b, sizeof b));
+				goto fail;
+			}
+		} else if (is_op(p, "[")) {
+			if (lex(p) != 0 || !(m = mk(p, N_ITEM, pos)))
+				goto fail;
+			node *parts[3] = { NULL, NULL, NULL };
+			int nparts = 0, slice = 0;
+			for (;;) {
+				if (!is_op(p, ":") && !is_op(p, "]")) {
+					if (!(parts[nparts] = parse_expr(p)))
+						break;
+				}
+				if (is_op(p, ":") && nparts < 2) {
+					slice = 1;
+					nparts++;
+					if (lex(p) != 0)
+						break;
+					continue;
+				}
+				break;
+			}
+			if (p->e && p->e->code) {
+				for (int i = 0; i < 3; i++)
+					node_free(parts[i]);
+				goto fail;
+			}
+			if (slice) {
+				m->kind = N_SLICE;
+				m->a = NULL;
+				m->b = parts[0];
+				m->c = parts[1];
+				if (parts[2]) {
+					m->nkids = 0;
+					if (add_kid(p, m, parts[2]) != 0) {
+						parts[2] = NULL;
+						goto fail;
+					}
+				}
+			} else if (!parts[0]) {
+				perr(p, p->tpos, "expected an index inside []");
+				goto fail;
+			} else {
+				m->b = parts[0];
+			}
+			if (expect_op(p, "]") != 0)
+				goto fail;
+		} else if (is_op(p, "(")) {
+			if (!(m = mk(p, N_CALL, pos)))
+				goto fail;
+			m->a = n;
+			n = NULL;
+			if (parse_args(p, m) != 0 || seal(p, m) != 0) {
+				node_free(m);
+				return NULL;
+			}
+			n = m;
+			continue;
+		} else {
+			return n;
+		}
+		m->a = n;
+		n = m;
+		if (seal(p, n) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		continue;
+	fail:
+		if (!m || m->a != n)
+			node_free(n);
+		node_free(m);
+		return NULL;
+	}
+	return n;
+}
+
+static node *parse_filters(P *p, node *n)
+{
+	char b[64];
+	while (n) {
+		size_t pos = p->tpos;
+		int filter = is_op(p, "|");
+		if (!filter && !is_name(p, "is"))
+			return n;
+		node *m = mk(p, filter ? N_FILTER : N_TEST, pos);
+		if (!m) {
+			node_free(n);
+			return NULL;
+		}
+		m->a = n;
+		if (lex(p) != 0)
+			goto fail;
+		if (!filter && is_name(p, "not")) {
+			m->op = 1;
+			if (lex(p) != 0)
+				goto fail;
+		}
+		if (p->tt != T_NAME) {
+			perr(p, p->tpos, "expected a %s name, got %s", filter ? "filter" : "test",
+			     tok_desc(p, b, sizeof b));
+			goto fail;
+		}
+		m->pos = p->tpos;
+		if (!(m->name = tok_str(p)) || lex(p) != 0)
+			goto fail;
+		if (is_op(p, "(") && parse_args(p, m) != 0)
+			goto fail;
+		if (seal(p, m) != 0)
+			goto fail;
+		n = m;
+		continue;
+	fail:
+		node_free(m);
+		return NULL;
+	}
+	return n;
+}
+
+static node *parse_unary(P *p, int with_filter)
+{
+	size_t pos = p->tpos;
+	node *n;
+	if (enter(p) != 0)
+		return NULL;
+	if (is_op(p, "-") || is_op(p, "+")) {
+		int neg = is_op(p, "-");
+		if (lex(p) != 0)
+			return NULL;
+		node *a = parse_unary(p, 0);
+		if (!a)
+			return NULL;
+		n = mk(p, neg ? N_NEG : N_POS, pos);
+		if (!n) {
+			node_free(a);
+			return NULL;
+		}
+		n->a = a;
+		if (seal(p, n) != 0) {
+			node_free(n);
+			return NULL;
+		}
+	} else {
+		n = parse_primary(p);
+	}
+	n = parse_postfix(p, n);
+	if (with_filter)
+		n = parse_filters(p, n);
+	p->depth--;
+	return n;
+}
+
+static node *binary(P *p, int kind, int op, size_t pos, node *l, node *r)
+{
+	if (!r) {
+		node_free(l);
+		return NULL;
+	}
+	node *n = mk(p, kind, pos);
+	if (!n) {
+		node_free(l);
+		node_free(r);
+		return NULL;
+	}
+	n->op = op;
+	n->a = l;
+	n->b = r;
+	if (seal(p, n) != 0) {
+		node_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static node *parse_pow(P *p)
+{
+	node *n = parse_unary(p, 1);
+	while (n && is_op(p, "**")) {
+		size_t pos = p->tpos;
+		if (lex(p) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		n = binary(p, N_BIN, OP_POW, pos, n, parse_unary(p, 1));
+	}
+	return n;
+}
+
+static node *parse_math2(P *p)
+{
+	node *n = parse_pow(p);
+	for (;;) {
+		int op;
+		if (!n)
+			return NULL;
+		if (is_op(p, "*")) op = OP_MUL;
+		else if (is_op(p, "/")) op = OP_DIV;
+		else if (is_op(p, "//")) op = OP_FDIV;
+		else if (is_op(p, "%")) op = OP_MOD;
+		else return n;
+		size_t pos = p->tpos;
+		if (lex(p) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		n = binary(p, N_BIN, op, pos, n, parse_pow(p));
+	}
+}
+
+static node *parse_concat(P *p)
+{
+	node *n = parse_math2(p);
+	while (n && is_op(p, "~")) {
+		size_t pos = p->tpos;
+		if (lex(p) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		n = binary(p, N_BIN, OP_CAT, pos, n, parse_math2(p));
+	}
+	return n;
+}
+
+static node *parse_math1(P *p)
+{
+	node *n = parse_concat(p);
+	while (n && (is_op(p, "+") || is_op(p, "-"))) {
+		int op = is_op(p, "+") ? OP_ADD : OP_SUB;
+		size_t pos = p->tpos;
+		if (lex(p) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		n = binary(p, N_BIN, op, pos, n, parse_concat(p));
+	}
+	return n;
+}
+
+static node *parse_compare(P *p)
+{
+	node *first = parse_math1(p);
+	node *n = NULL;
+	if (!first)
+		return NULL;
+	for (;;) {
+		int op = -1;
+		size_t pos = p->tpos;
+		if (is_op(p, "==")) op = C_EQ;
+		else if (is_op(p, "!=")) op = C_NE;
+		else if (is_op(p, "<")) op = C_LT;
+		else if (is_op(p, "<=")) op = C_LE;
+		else if (is_op(p, ">")) op = C_GT;
+		else if (is_op(p, ">=")) op = C_GE;
+		else if (is_name(p, "in")) op = C_IN;
+		else if (is_name(p, "not")) {
+			P save = *p;
+			if (lex(p) != 0)
+				goto fail;
+			if (is_name(p, "in")) {
+				op = C_NOTIN;
+			} else {
+				*p = save;
+			}
+		}
+		if (op < 0)
+			break;
+		if (lex(p) != 0)
+			goto fail;
+		if (!n) {
+			if (!(n = mk(p, N_CMP, pos)))
+				goto fail;
+			n->a = first;
+			first = NULL;
+		}
+		node *r = parse_math1(p);
+		if (!r)
+			goto fail;
+		node *w = mk(p, N_CMP, pos); /* one link of the chain: op, then the operand in a */
+		if (!w) {
+			node_free(r);
+			goto fail;
+		}
+		w->op = op;
+		w->a = r;
+		if (seal(p, w) != 0) {
+			node_free(w);
+			goto fail;
+		}
+		if (add_kid(p, n, w) != 0) /* frees w unless it was added */
+			goto fail;
+	}
+	if (!n)
+		return first;
+	if (seal(p, n) != 0)
+		goto fail;
+	return n;
+fail:
+	node_free(first);
+	node_free(n);
+	return NULL;
+}
+
+static node *parse_not(P *p)
+{
+	if (is_name(p, "not")) {
+		size_t pos = p->tpos;
+		if (enter(p) != 0 || lex(p) != 0)
+			return NULL;
+		node *a = parse_not(p);
+		p->depth--;
+		if (!a)
+			return NULL;
+		node *n = mk(p, N_NOT, pos);
+		if (!n) {
+			node_free(a);
+			return NULL;
+		}
+		n->a = a;
+		if (seal(p, n) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		return n;
+	}
+	return parse_compare(p);
+}
+
+static node *parse_and(P *p)
+{
+	node *n = parse_not(p);
+	while (n && is_name(p, "and")) {
+		size_t pos = p->tpos;
+		if (lex(p) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		n = binary(p, N_AND, 0, pos, n, parse_not(p));
+	}
+	return n;
+}
+
+static node *parse_or(P *p)
+{
+	node *n = parse_and(p);
+	while (n && is_name(p, "or")) {
+		size_t pos = p->tpos;
+		if (lex(p) != 0) {
+			node_free(n);
+			return NULL;
+		}
+		n = binary(p, N_OR, 0, pos, n, parse_and(p));
+	}
+	return n;
+}
+
+static node *parse_expr(P *p)
+{
+	if (enter(p) != 0)
+		return NULL;
+	node *n = parse_or(p);
+	while (n && is_name(p, "if")) {
+		size_t pos = p->tpos;
+		node *m = mk(p, N_COND, pos);
+		if (!m) {
+			node_free(n);
+			n = NULL;
+			break;
+		}
+		m->a = n;
+		n = m;
+		if (lex(p) != 0 || !(m->b = parse_or(p))) {
+			node_free(n);
+			n = NULL;
+			break;
+		}
+		if (is_name(p, "else")) {
+			if (lex(p) != 0 || !(m->c = parse_expr(p))) {
+				node_free(n);
+				n = NULL;
+				break;
+			}
+		}
+		if (seal(p, m) != 0) {
+			node_free(n);
+			n = NULL;
+		}
+	}
+	p->depth--;
+	return n;
+}
+
+/* ---- template structure ---- */
+
+static int expect_end(P *p)
+{
+	char b[64];
+	if (p->tt != T_END)
+		return perr(p, p->tpos, "expected %s, got %s",
+			    p->mode == M_VAR ? "'}}'" : "'%}'", tok_desc(p, b, sizeof b));
+	p->rstrip_next = p->end_strip;
+	p->after_block = p->mode == M_BLOCK;
+	return 0;
+}
+
+static int add_text(P *p, node *body, const char *s, size_t n, size_t pos)
+{
+	if (n == 0)
+		return 0;
+	node *t = mk(p, N_TEXT, pos);
+	if (!t || !(t->text = malloc(n))) {
+		free(t);
+		return vz_err_set(p->e, VZ_ENOMEM, "out of memory parsing a template");
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) { /* newlines become \n, as Jinja2's newline_sequence */
+		if (s[i] == '\r') {
+			t->text[k++] = '\n';
+			if (i + 1 < n && s[i + 1] == '\n')
+				i++;
+		} else {
+			t->text[k++] = s[i];
+		}
+	}
+	t->textlen = k;
+	return add_kid(p, body, t);
+}
+
+/* Handles the text from p->pos up to the next tag (or the end); returns the tag offset or n. */
+static int scan_text(P *p, node *body, size_t *tag)
+{
+	const char *s = p->s;
+	size_t n = p->n, i = p->pos;
+	while (i + 1 < n && !(s[i] == '{' && (s[i + 1] == '{' || s[i + 1] == '%' || s[i + 1] == '#')))
+		i++;
+	if (i + 1 >= n)
+		i = n;
+	size_t start = p->pos, end = i;
+	if (p->rstrip_next) {
+		while (start < end && is_ws(s[start]))
+			start++;
+	} else if (p->trim_blocks && p->after_block) {
+		if (start < end && s[start] == '\n')
+			start++;
+		else if (start + 1 < end && s[start] == '\r' && s[start + 1] == '\n')
+			start += 2;
+		else if (start < end && s[start] == '\r')
+			start++;
+	}
+	p->rstrip_next = 0;
+	p->after_block = 0;
+	if (i < n && i + 2 < n && s[i + 2] == '-') {
+		while (end > start && is_ws(s[end - 1]))
+			end--;
+	}
+	*tag = i;
+	return add_text(p, body, s + start, end - start, start);
+}
+
+static int parse_body(P *p, node **out, const char *const *ends, const char **ended);
+
+/* Starts a {% %} or {{ }} tag at offset tag: positions the lexer on its first token. */
+static int open_tag(P *p, size_t tag, int mode)
+{
+	p->pos = tag + 2;
+	if (p->pos < p->n && p->s[p->pos] == '-')
+		p->pos++;
+	p->mode = mode;
+	p->brackets = 0;
+	return lex(p);
+}
+
+static int finish_tag(P *p)
+{
+	if (lex(p) != 0)
+		return -1;
+	return expect_end(p);
+}
+
+static char *dup_tok_name(P *p)
+{
+	char b[64];
+	if (p->tt != T_NAME) {
+		perr(p, p->tpos, "expected a name, got %s", tok_desc(p, b, sizeof b));
+		return NULL;
+	}
+	return tok_str(p);
+}
+
+static int parse_if(P *p, node **out, size_t pos)
+{
+	static const char *const ends[] = { "elif", "else", "endif", NULL };
+	static const char *const endif[] = { "endif", NULL };
+	const char *ended = NULL;
+	node *n = mk(p, N_IF, pos);
+	int rc = -1;
+	if (!n || enter(p) != 0)
+		goto out;
+	if (lex(p) != 0 || !(n->a = parse_expr(p)) || expect_end(p) != 0)
+		goto out;
+	if (parse_body(p, &n->b, ends, &ended) != 0)
+		goto out;
+	if (strcmp(ended, "elif") == 0) {
+		if (parse_if(p, &n->c, p->tpos) != 0)
+			goto out;
+	} else if (strcmp(ended, "else") == 0) {
+		if (finish_tag(p) != 0 || parse_body(p, &n->c, endif, &ended) != 0 ||
+		    finish_tag(p) != 0)
+			goto out;
+	} else if (finish_tag(p) != 0) {
+		goto out;
+	}
+	if (seal(p, n) != 0)
+		goto out;
+	p->depth--;
+	*out = n;
+	n = NULL;
+	rc = 0;
+out:
+	node_free(n);
+	return rc;
+}
+
+static int parse_for(P *p, node **out, size_t pos)
+{
+	static const char *const ends[] = { "else", "endfor", NULL };
+	static const char *const endfor[] = { "endfor", NULL };
+	const char *ended = NULL;
+	char b[64];
+	node *n = mk(p, N_FOR, pos);
+	int rc = -1;
+	if (!n || enter(p) != 0 || lex(p) != 0 || !(n->name = dup_tok_name(p)) || lex(p) != 0)
+		goto out;
+	if (is_op(p, ",")) {
+		if (lex(p) != 0 || !(n->name2 = dup_tok_name(p)) || lex(p) != 0)
+			goto out;
+	}
+	if (!is_name(p, "in")) {
+		perr(p, p->tpos, "expected 'in', got %s", tok_desc(p, b, sizeof b));
+		goto out;
+	}
+	if (lex(p) != 0 || !(n->a = parse_or(p)))
+		goto out;
+	if (is_name(p, "if")) {
+		perr(p, p->tpos, "loop filters ({%% for x in y if c %%}) are not supported; use {%% if %%} inside the loop");
+		goto out;
+	}
+	if (is_name(p, "recursive")) {
+		perr(p, p->tpos, "recursive loops are not supported");
+		goto out;
+	}
+	if (expect_end(p) != 0 || parse_body(p, &n->b, ends, &ended) != 0)
+		goto out;
+	if (strcmp(ended, "else") == 0) {
+		if (finish_tag(p) != 0 || parse_body(p, &n->c, endfor, &ended) != 0)
+			goto out;
+	}
+	if (finish_tag(p) != 0 || seal(p, n) != 0)
+		goto out;
+	p->depth--;
+	*out = n;
+	n = NULL;
+	rc = 0;
+out:
+	node_free(n);
+	return rc;
+}
+
+static int parse_set(P *p, node **out, size_t pos)
+{
+	char b[64];
+	node *n = mk(p, N_SET, pos);
+	int rc = -1;
+	if (!n || lex(p) != 0 || !(n->name = dup_tok_name(p)) || lex(p) != 0)
+		goto out;
+	if (p->tt == T_END) {
+		perr(p, p->tpos, "block assignments ({%% set x %%}...{%% endset %%}) are not supported");
+		goto out;
+	}
+	if (!is_op(p, "=")) {
+		perr(p, p->tpos, "expected '=', got %s", tok_desc(p, b, sizeof b));
+		goto out;
+	}
+	if (lex(p) != 0 || !(n->a = parse_expr(p)) || expect_end(p) != 0 || seal(p, n) != 0)
+		goto out;
+	*out = n;
+	n = NULL;
+	rc = 0;
+out:
+	node_free(n);
+	return rc;
+}
+
+/* {% raw %}: everything up to {% endraw %} is text. */
+static int parse_raw(P *p, node *body, size_t pos)
+{
+	const char *s = p->s;
+	size_t n = p->n;
+	if (finish_tag(p) != 0)
+		return -1;
+	for (size_t i = p->pos; i + 1 < n; i++) {
+		if (s[i] != '{' || s[i + 1] != '%')
+			continue;
+		size_t j = i + 2;
+		if (j < n && s[j] == '-')
+			j++;
+		while (j < n && is_ws(s[j]))
+			j++;
+		if (n - j < 6 || memcmp(s + j, "endraw", 6) != 0)
+			continue;
+		j += 6;
+		while (j < n && is_ws(s[j]))
+			j++;
+		int strip = 0;
+		if (j < n && s[j] == '-') {
+			strip = 1;
+			j++;
+		}
+		if (j + 1 >= n || s[j] != '%' || s[j + 1] != '}')
+			continue;
+		size_t start = p->pos, end = i;
+		if (p->rstrip_next)
+			while (start < end && is_ws(s[start]))
+				start++;
+		if (s[i + 2] == '-')
+			while (end > start && is_ws(s[end - 1]))
+				end--;
+		if (add_text(p, body, s + start, end - start, start) != 0)
+			return -1;
+		p->pos = j + 2;
+		p->rstrip_next = strip;
+		p->after_block = 1;
+		return 0;
+	}
+	return perr(p, pos, "missing {%% endraw %%} for this {%% raw %%}");
+}
+
+static int parse_body(P *p, node **out, const char *const *ends, const char **ended)
+{
+	static const char *const stray[] = { "elif", "else", "endif", "endfor", "endraw", NULL };
+	node *body = mk(p, N_BODY, p->pos);
+	int rc = -1;
+	char b[64];
+	if (!body || enter(p) != 0)
+		goto out;
+	for (;;) {
+		size_t tag;
+		if (scan_text(p, body, &tag) != 0)
+			goto out;
+		if (tag >= p->n) {
+			if (ends) {
+				perr(p, p->n, "unexpected end of template, expected {%% %s %%}",
+				     ends[0] ? ends[0] : "");
+				/* name the innermost open block's end tag */
+				if (p->e) {
+					const char *last = ends[0];
+					for (size_t k = 0; ends[k]; k++)
+						last = ends[k];
+					vz_err_clear(p->e);
+					perr(p, p->n, "unexpected end of template, expected {%% %s %%}", last);
+				}
+				goto out;
+			}
+			break;
+		}
+		char kind = p->s[tag + 1];
+		if (kind == '#') {
+			size_t i = tag + 2;
+			while (i + 1 < p->n && !(p->s[i] == '#' && p->s[i + 1] == '}'))
+				i++;
+			if (i + 1 >= p->n) {
+				perr(p, tag, "missing end of comment tag '#}'");
+				goto out;
+			}
+			p->rstrip_next = i > tag + 2 && p->s[i - 1] == '-';
+			p->after_block = 1;
+			p->pos = i + 2;
+			continue;
+		}
+		if (kind == '{') {
+			node *o = mk(p, N_OUT, tag);
+			if (!o)
+				goto out;
+			if (open_tag(p, tag, M_VAR) != 0 || !(o->a = parse_expr(p)) || expect_end(p) != 0 ||
+			    seal(p, o) != 0) {
+				node_free(o);
+				goto out;
+			}
+			if (add_kid(p, body, o) != 0)
+				goto out;
+			continue;
+		}
+		if (open_tag(p, tag, M_BLOCK) != 0)
+			goto out;
+		if (p->tt != T_NAME) {
+			perr(p, p->tpos, "expected a tag name, got %s", tok_desc(p, b, sizeof b));
+			goto out;
+		}
+		if (ends) {
+			const char *hit = NULL;
+			for (size_t k = 0; ends[k]; k++)
+				if (is_name(p, ends[k]))
+					hit = ends[k];
+			if (hit) {
+				*ended = hit;
+				break;
+			}
+		}
+		node *st = NULL;
+		int r;
+		if (is_name(p, "if"))
+			r = parse_if(p, &st, tag);
+		else if (is_name(p, "for"))
+			r = parse_for(p, &st, tag);
+		else if (is_name(p, "set"))
+			r = parse_set(p, &st, tag);
+		else if (is_name(p, "raw"))
+			r = parse_raw(p, body, tag);
+		else {
+			int isstray = 0;
+			for (size_t k = 0; stray[k]; k++)
+				isstray |= is_name(p, stray[k]);
+			const char *want = NULL;
+			for (size_t k = 0; ends && ends[k]; k++)
+				want = ends[k];
+			perr(p, p->tpos, isstray ? "unexpected {%% %.*s %%}%s%s%s" : "unknown tag '%.*s'%s%s%s",
+			     (int)(p->tlen > 40 ? 40 : p->tlen), p->s + p->tpos,
+			     want ? ", expected {% " : "", want ? want : "", want ? " %}" : "");
+			goto out;
+		}
+		if (r != 0)
+			goto out;
+		if (st && add_kid(p, body, st) != 0)
+			goto out;
+	}
+	p->depth--;
+	*out = body;
+	body = NULL;
+	rc = 0;
+out:
+	node_free(body);
+	return rc;
+}
+
+/* ---- values ---- */
+
+typedef struct C {
+	const char *src;
+	size_t srclen;
+	const json_t *vars;
+	json_t **scopes; /* innermost last; scopes[0] holds top-level {% set %} */
+	size_t nscopes;
+	vz_buf *out;
+	size_t max_output, max_iter, max_steps, iter, steps;
+	unsigned max_depth;
+	char undef[256]; /* why the last NULL (undefined) value is undefined */
+	vz_err *e;
+} C;
+
+static int cerr(C *c, size_t pos, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int cerr(C *c, size_t pos, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = pos_err(c->e, c->src, c->srclen, pos, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int oom(C *c)
+{
+	return vz_err_set(c->e, VZ_ENOMEM, "out of memory rendering a template");
+}
+
+static int charge(C *c, size_t pos, size_t bytes)
+{
+	c->steps += 1 + bytes / 64;
+	if (c->steps > c->max_steps)
+		return cerr(c, pos, VZ_ETOOBIG, "template exceeded its budget of %zu evaluation steps",
+			    c->max_steps);
+	return 0;
+}
+
+static int undefined(C *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int undefined(C *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->undef, sizeof c->undef, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static const char *tname(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "dict";
+	case JSON_ARRAY: return "list";
+	case JSON_STRING: return "str";
+	case JSON_INTEGER: return "int";
+	case JSON_REAL: return "float";
+	case JSON_TRUE:
+	case JSON_FALSE: return "bool";
+	default: return "NoneType";
+	}
+}
+
+int vz_template_truthy(const json_t *v)
+{
+	if (!v)
+		return 0;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return json_object_size(v) != 0;
+	case JSON_ARRAY: return json_array_size(v) != 0;
+	case JSON_STRING: return json_string_length(v) != 0;
+	case JSON_INTEGER: return json_integer_value(v) != 0;
+	case JSON_REAL: return json_real_value(v) != 0.0;
+	case JSON_TRUE: return 1;
+	default: return 0;
+	}
+}
+
+static int is_intlike(const json_t *v)
+{
+	return json_is_integer(v) || json_is_boolean(v);
+}
+
+static int64_t ival(const json_t *v)
+{
+	return json_is_boolean(v) ? (json_is_true(v) ? 1 : 0) : (int64_t)json_integer_value(v);
+}
+
+static double dval(const json_t *v)
+{
+	return json_is_real(v) ? json_real_value(v) : (double)ival(v);
+}
+
+static int is_num(const json_t *v)
+{
+	return is_intlike(v) || json_is_real(v);
+}
+
+/* Byte length of the UTF-8 character at s (1 for a bad byte). */
+static size_t u8len(const char *s, size_t n)
+{
+	unsigned char c = (unsigned char)s[0];
+	size_t l = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+	if (l > n)
+		return 1;
+	for (size_t i = 1; i < l; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			return 1;
+	return l;
+}
+
+static size_t u8count(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i += u8len(s + i, n - i))
+		k++;
+	return k;
+}
+
+static json_t *str_new(const char *s, size_t n)
+{
+	return json_stringn_nocheck(n ? s : "", n);
+}
+
+/* Python's float repr: the shortest string that reads back as d. */
+static void fmt_float(double d, char *out, size_t outsz)
+{
+	char tmp[48], digits[24];
+	int nd = 0, ex = 0, esign = 1, neg = 0;
+	if (isnan(d)) {
+		snprintf(out, outsz, "nan");
+		return;
+	}
+	if (isinf(d)) {
+		snprintf(out, outsz, d < 0 ? "-inf" : "inf");
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		char *end = NULL;
+		snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+		if (strtod(tmp, &end) == d && end && *end == '\0')
+			break;
+	}
+	const char *s = tmp;
+	if (*s == '-') {
+		neg = 1;
+		s++;
+	}
+	for (; *s && *s != 'e'; s++)
+		if (*s >= '0' && *s <= '9' && nd < 20)
+			digits[nd++] = *s;
+	if (*s == 'e')
+		s++;
+	if (*s == '-') {
+		esign = -1;
+		s++;
+	} else if (*s == '+') {
+		s++;
+	}
+	for (; *s >= '0' && *s <= '9'; s++)
+		ex = ex * 10 + (*s - '0');
+	ex *= esign;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	char r[64];
+	size_t k = 0;
+	if (neg)
+		r[k++] = '-';
+	if (ex >= -4 && ex < 16) {
+		if (ex >= 0) {
+			for (int i = 0; i <= ex; i++)
+				r[k++] = i < nd ? digits[i] : '0';
+			r[k++] = '.';
+			if (nd > ex + 1)
+				for (int i = ex + 1; i < nd; i++)
+					r[k++] = digits[i];
+			else
+				r[k++] = '0';
+		} else {
+			r[k++] = '0';
+			r[k++] = '.';
+			for (int i = 0; i < -ex - 1; i++)
+				r[k++] = '0';
+			for (int i = 0; i < nd; i++)
+				r[k++] = digits[i];
+		}
+		r[k] = '\0';
+	} else {
+		r[k++] = digits[0];
+		if (nd > 1) {
+			r[k++] = '.';
+			for (int i = 1; i < nd; i++)
+				r[k++] = digits[i];
+		}
+		r[k] = '\0';
+		snprintf(r + k, sizeof r - k, "e%c%02d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
+	}
+	snprintf(out, outsz, "%s", r);
+}
+
+static void repr_str(vz_buf *b, const char *s, size_t n)
+{
+	char q = '\'';
+	if (memchr(s, '\'', n) && !memchr(s, '"', n))
+		q = '"';
+	vz_buf_putc(b, q);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '\\' || ch == (unsigned char)q) {
+			vz_buf_putc(b, '\\');
+			vz_buf_putc(b, (char)ch);
+		} else if (ch == '\n') {
+			vz_buf_puts(b, "\\n");
+		} else if (ch == '\r') {
+			vz_buf_puts(b, "\\r");
+		} else if (ch == '\t') {
+			vz_buf_puts(b, "\\t");
+		} else if (ch < 0x20 || ch == 0x7f) {
+			vz_buf_printf(b, "\\x%02x", ch);
+		} else if (ch == 0xc2 && i + 1 < n && ((unsigned char)s[i + 1] < 0xa1 ||
+						      (unsigned char)s[i + 1] == 0xad) &&
+			   (unsigned char)s[i + 1] >= 0x80) {
+			/* U+0080..U+00A0 and U+00AD are not printable: Python escapes them */
+			vz_buf_printf(b, "\\x%02x", (unsigned char)s[++i]);
+		} else {
+			vz_buf_putc(b, (char)ch);
+		}
+	}
+	vz_buf_putc(b, q);
+}
+
+static int too_deep(C *c, size_t pos, unsigned depth)
+{
+	if (depth > c->max_depth)
+		return cerr(c, pos, VZ_ETOOBIG, "value nested too deeply (more than %u levels)",
+			    c->max_depth);
+	return 0;
+}
+
+/* Appends Python's str(v) (top) or repr(v) (nested) to b. */
+static int put_value(C *c, size_t pos, vz_buf *b, const json_t *v, int repr, unsigned depth)
+{
+	char num[64];
+	if (too_deep(c, pos, depth) != 0)
+		return -1;
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		if (repr)
+			repr_str(b, json_string_value(v), json_string_length(v));
+		else
+			vz_buf_add(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		vz_buf_printf(b, "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		fmt_float(json_real_value(v), num, sizeof num);
+		vz_buf_puts(b, num);
+		break;
+	case JSON_TRUE: vz_buf_puts(b, "True"); break;
+	case JSON_FALSE: vz_buf_puts(b, "False"); break;
+	case JSON_NULL: vz_buf_puts(b, "None"); break;
+	case JSON_ARRAY: {
+		vz_buf_putc(b, '[');
+		for (size_t i = 0; i < json_array_size(v) && !b->failed; i++) {
+			if (i)
+				vz_buf_puts(b, ", ");
+			if (put_value(c, pos, b, json_array_get(v, i), 1, depth + 1) != 0)
+				return -1;
+		}
+		vz_buf_putc(b, ']');
+		break;
+	}
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		int first = 1;
+		vz_buf_putc(b, '{');
+		json_object_foreach((json_t *)v, k, x) {
+			if (b->failed)
+				break;
+			if (!first)
+				vz_buf_puts(b, ", ");
+			first = 0;
+			repr_str(b, k, strlen(k));
+			vz_buf_puts(b, ": ");
+			if (put_value(c, pos, b, x, 1, depth + 1) != 0)
+				return -1;
+		}
+		vz_buf_putc(b, '}');
+		break;
+	}
+	}
+	return 0;
+}
+
+static int buf_check(C *c, size_t pos, vz_buf *b, const char *what)
+{
+	if (b->failed == VZ_ETOOBIG)
+		return cerr(c, pos, VZ_ETOOBIG, "%s exceeds %zu bytes", what, b->max);
+	if (b->failed)
+		return oom(c);
+	return charge(c, pos, b->len);
+}
+
+/* str(v) as a new JSON string (v itself, with a new reference, when it is one). */
+static int to_str(C *c, size_t pos, json_t *v, json_t **out)
+{
+	if (json_is_string(v)) {
+		*out = json_incref(v);
+		return 0;
+	}
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	int rc = put_value(c, pos, &b, v, 0, 0);
+	if (rc == 0)
+		rc = buf_check(c, pos, &b, "string value");
+	if (rc == 0 && !(*out = str_new(b.ptr, b.len)))
+		rc = oom(c);
+	vz_buf_free(&b);
+	return rc;
+}
+
+/* Python json.dumps with its default separators and ensure_ascii. */
+static int put_json(C *c, size_t pos, vz_buf *b, const json_t *v, unsigned depth)
+{
+	char num[64];
+	if (too_deep(c, pos, depth) != 0)
+		return -1;
+	switch (json_typeof(v)) {
+	case JSON_STRING: {
+		const char *s = json_string_value(v);
+		size_t n = json_string_length(v);
+		vz_buf_putc(b, '"');
+		for (size_t i = 0; i < n;) {
+			unsigned char ch = (unsigned char)s[i];
+			size_t l = u8len(s + i, n - i);
+			uint32_t cp = ch;
+			if (l == 2) cp = ((ch & 0x1fu) << 6) | (s[i + 1] & 0x3f);
+			else if (l == 3) cp = ((ch & 0x0fu) << 12) | ((s[i + 1] & 0x3fu) << 6) | (s[i + 2] & 0x3f);
+			else if (l == 4) cp = ((ch & 0x07u) << 18) | ((s[i + 1] & 0x3fu) << 12) |
+					      ((s[i + 2] & 0x3fu) << 6) | (s[i + 3] & 0x3f);
+			i += l;
+			if (cp == '"') vz_buf_puts(b, "\\\"");
+			else if (cp == '\\') vz_buf_puts(b, "\\\\");
+			else if (cp == '\n') vz_buf_puts(b, "\\n");
+			else if (cp == '\r') vz_buf_puts(b, "\\r");
+			else if (cp == '\t') vz_buf_puts(b, "\\t");
+			else if (cp == '\b') vz_buf_puts(b, "\\b");
+			else if (cp == '\f') vz_buf_puts(b, "\\f");
+			else if (cp < 0x20 || (cp > 0x7e && cp < 0x10000)) vz_buf_printf(b, "\\u%04x", cp);
+			else if (cp >= 0x10000) {
+				cp -= 0x10000;
+				vz_buf_printf(b, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+			} else vz_buf_putc(b, (char)cp);
+		}
+		vz_buf_putc(b, '"');
+		break;
+	}
+	case JSON_INTEGER:
+		vz_buf_printf(b, "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		fmt_float(json_real_value(v), num, sizeof num);
+		vz_buf_puts(b, num);
+		break;
+	case JSON_TRUE: vz_buf_puts(b, "true"); break;
+	case JSON_FALSE: vz_buf_puts(b, "false"); break;
+	case JSON_NULL: vz_buf_puts(b, "null"); break;
+	case JSON_ARRAY:
+		vz_buf_putc(b, '[');
+		for (size_t i = 0; i < json_array_size(v) && !b->failed; i++) {
+			if (i)
+				vz_buf_puts(b, ", ");
+			if (put_json(c, pos, b, json_array_get(v, i), depth + 1) != 0)
+				return -1;
+		}
+		vz_buf_putc(b, ']');
+		break;
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		int first = 1;
+		vz_buf_putc(b, '{');
+		json_object_foreach((json_t *)v, k, x) {
+			if (b->failed)
+				break;
+			if (!first)
+				vz_buf_puts(b, ", ");
+			first = 0;
+			json_t *ks = json_string_nocheck(k);
+			if (!ks)
+				return oom(c);
+			int r = put_json(c, pos, b, ks, depth + 1);
+			json_decref(ks);
+			vz_buf_puts(b, ": ");
+			if (r != 0 || put_json(c, pos, b, x, depth + 1) != 0)
+				return -1;
+		}
+		vz_buf_putc(b, '}');
+		break;
+	}
+	}
+	return 0;
+}
+
+/* Python ==, recursing into lists and dicts. */
+static int equal(C *c, size_t pos, const json_t *a, const json_t *b, unsigned depth, int *res)
+{
+	if (too_deep(c, pos, depth) != 0)
+		return -1;
+	if (is_num(a) && is_num(b)) {
+		if (is_intlike(a) && is_intlike(b))
+			*res = ival(a) == ival(b);
+		else
+			*res = dval(a) == dval(b);
+		return 0;
+	}
+	*res = 0;
+	if (json_typeof(a) != json_typeof(b))
+		return 0;
+	switch (json_typeof(a)) {
+	case JSON_STRING:
+		*res = json_string_length(a) == json_string_length(b) &&
+		       memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+		return 0;
+	case JSON_NULL:
+		*res = 1;
+		return 0;
+	case JSON_ARRAY:
+		if (json_array_size(a) != json_array_size(b))
+			return 0;
+		for (size_t i = 0; i < json_array_size(a); i++) {
+			if (charge(c, pos, 0) != 0 ||
+			    equal(c, pos, json_array_get(a, i), json_array_get(b, i), depth + 1, res) != 0)
+				return -1;
+			if (!*res)
+				return 0;
+		}
+		*res = 1;
+		return 0;
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		if (json_object_size(a) != json_object_size(b))
+			return 0;
+		json_object_foreach((json_t *)a, k, x) {
+			json_t *y = json_object_get(b, k);
+			if (!y)
+				return 0;
+			if (charge(c, pos, 0) != 0 || equal(c, pos, x, y, depth + 1, res) != 0)
+				return -1;
+			if (!*res)
+				return 0;
+		}
+		*res = 1;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static const char *cmp_sym(int op)
+{
+	switch (op) {
+	case C_LT: return "<";
+	case C_LE: return "<=";
+	case C_GT: return ">";
+	default: return ">=";
+	}
+}
+
+/* Python ordering of a and b into *res (<0, 0, >0); a TypeError for unorderable types. */
+static int order(C *c, size_t pos, int op, const json_t *a, const json_t *b, unsigned depth, int *res)
+{
+	if (too_deep(c, pos, depth) != 0)
+		return -1;
+	if (is_num(a) && is_num(b)) {
+		if (is_intlike(a) && is_intlike(b)) {
+			int64_t x = ival(a), y = ival(b);
+			*res = x < y ? -1 : x > y;
+		} else {
+			double x = dval(a), y = dval(b);
+			*res = x < y ? -1 : x > y;
+		}
+		return 0;
+	}
+	if (json_is_string(a) && json_is_string(b)) {
+		size_t la = json_string_length(a), lb = json_string_length(b);
+		int r = memcmp(json_string_value(a), json_string_value(b), la < lb ? la : lb);
+		*res = r ? r : (la < lb ? -1 : la > lb);
+		return charge(c, pos, la < lb ? la : lb);
+	}
+	if (json_is_array(a) && json_is_array(b)) {
+		size_t la = json_array_size(a), lb = json_array_size(b);
+		for (size_t i = 0; i < la && i < lb; i++) {
+			int eq;
+			json_t *x = json_array_get(a, i), *y = json_array_get(b, i);
+			if (charge(c, pos, 0) != 0 || equal(c, pos, x, y, depth + 1, &eq) != 0)
+				return -1;
+			if (!eq)
+				return order(c, pos, op, x, y, depth + 1, res);
+		}
+		*res = la < lb ? -1 : la > lb;
+		return 0;
+	}
+	return cerr(c, pos, VZ_EINVAL, "'%s' not supported between instances of '%s' and '%s'",
+		    cmp_sym(op), tname(a), tname(b));
+}
+
+/* ---- evaluation ---- */
+
+static int eval(C *c, const node *n, json_t **out);
+static int eval_filter(C *c, const node *n, json_t **out);
+
+/* eval, with Undefined an error naming what is undefined. */
+static int eval_def(C *c, const node *n, json_t **out)
+{
+	int rc = eval(c, n, out);
+	if (rc == 0 && !*out)
+		return cerr(c, n->pos, VZ_EINVAL, "%s", c->undef);
+	return rc;
+}
+
+static int set_out(C *c, json_t **out, json_t *v)
+{
+	*out = v;
+	return v ? 0 : oom(c);
+}
+
+static int lookup(C *c, const node *n, json_t **out)
+{
+	for (size_t i = c->nscopes; i-- > 0;) {
+		json_t *v = json_object_get(c->scopes[i], n->name);
+		if (v) {
+			*out = json_incref(v);
+			return 0;
+		}
+	}
+	json_t *v = c->vars ? json_object_get(c->vars, n->name) : NULL;
+	if (v) {
+		*out = json_incref(v);
+		return 0;
+	}
+	*out = NULL;
+	return undefined(c, "'%s' is undefined", n->name);
+}
+
+static const char *objrepr(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "dict object";
+	case JSON_ARRAY: return "list object";
+	case JSON_STRING: return "str object";
+	case JSON_INTEGER: return "int object";
+	case JSON_REAL: return "float object";
+	case JSON_TRUE:
+	case JSON_FALSE: return "bool object";
+	default: return "None";
+	}
+}
+
+static void missing_attr(C *c, const json_t *obj, const char *name)
+{
+	undefined(c, "'%s' has no attribute '%s'", objrepr(obj), name);
+}
+
+/* The UTF-8 characters of a string as a list of one-character strings. */
+static int str_chars(C *c, size_t pos, const json_t *s, json_t **out)
+{
+	const char *p = json_string_value(s);
+	size_t n = json_string_length(s);
+	json_t *l = json_array();
+	if (!l)
+		return oom(c);
+	for (size_t i = 0; i < n;) {
+		size_t k = u8len(p + i, n - i);
+		if (json_array_append_new(l, str_new(p + i, k)) != 0) {
+			json_decref(l);
+			return oom(c);
+		}
+		i += k;
+	}
+	*out = l;
+	return charge(c, pos, n * 8);
+}
+
+/* Subscript obj[key] with Jinja2's fallbacks; *out NULL (Undefined) when missing. */
+static int subscript(C *c, size_t pos, json_t *obj, json_t *key, json_t **out)
+{
+	*out = NULL;
+	if (json_is_object(obj)) {
+		if (json_is_string(key)) {
+			const char *k = json_string_value(key);
+			json_t *v = strlen(k) == json_string_length(key) ? json_object_get(obj, k) : NULL;
+			if (v) {
+				*out = json_incref(v);
+				return 0;
+			}
+			missing_attr(c, obj, k);
+			return 0;
+		}
+		vz_buf b = VZ_BUF_INIT(200);
+		put_value(c, pos, &b, key, 1, c->max_depth);
+		undefined(c, "%s has no element %s", objrepr(obj), b.ptr ? b.ptr : "?");
+		vz_buf_free(&b);
+		return 0;
+	}
+	if ((json_is_array(obj) || json_is_string(obj)) && is_intlike(key)) {
+		int64_t i = ival(key), len;
+		json_t *chars = NULL;
+		if (json_is_string(obj)) {
+			if (str_chars(c, pos, obj, &chars) != 0)
+				return -1;
+			obj = chars;
+		}
+		len = (int64_t)json_array_size(obj);
+		int64_t j = i < 0 ? i + len : i;
+		if (j >= 0 && j < len)
+			*out = json_incref(json_array_get(obj, (size_t)j));
+		else
+			undefined(c, "%s has no element %lld", objrepr(chars ? chars : obj), (long long)i);
+		if (chars && !*out)
+			undefined(c, "str object has no element %lld", (long long)i);
+		json_decref(chars);
+		return 0;
+	}
+	if (json_is_string(key)) {
+		missing_attr(c, obj, json_string_value(key));
+		return 0;
+	}
+	if (json_is_array(obj) || json_is_string(obj))
+		return cerr(c, pos, VZ_EINVAL, "%s indices must be integers, not %s", tname(obj), tname(key));
+	return cerr(c, pos, VZ_EINVAL, "'%s' object is not subscriptable", tname(obj));
+}
+
+static int slice_index(C *c, const node *n, int64_t *v, int *given)
+{
+	json_t *x = NULL;
+	*given = 0;
+	if (!n)
+		return 0;
+	if (eval_def(c, n, &x) != 0)
+		return -1;
+	if (!json_is_null(x)) {
+		if (!is_intlike(x)) {
+			json_decref(x);
+			return cerr(c, n->pos, VZ_EINVAL, "slice indices must be integers or None");
+		}
+		*v = ival(x);
+		*given = 1;
+	}
+	json_decref(x);
+	return 0;
+}
+
+static int eval_slice(C *c, const node *n, json_t **out)
+{
+	json_t *obj = NULL, *seq = NULL, *res = NULL;
+	int64_t start = 0, stop = 0, step = 1;
+	int gs, ge, gp, rc = -1;
+	if (eval_def(c, n->a, &obj) != 0 || slice_index(c, n->b, &start, &gs) != 0 ||
+	    slice_index(c, n->c, &stop, &ge) != 0 ||
+	    slice_index(c, n->nkids ? n->kids[0] : NULL, &step, &gp) != 0)
+		goto out;
+	if (!gp)
+		step = 1;
+	if (step == 0) {
+		cerr(c, n->pos, VZ_EINVAL, "slice step cannot be zero");
+		goto out;
+	}
+	if (json_is_string(obj)) {
+		if (str_chars(c, n->pos, obj, &seq) != 0)
+			goto out;
+	} else if (json_is_array(obj)) {
+		seq = json_incref(obj);
+	} else {
+		cerr(c, n->pos, VZ_EINVAL, "'%s' object is not subscriptable", tname(obj));
+		goto out;
+	}
+	int64_t len = (int64_t)json_array_size(seq);
+	if (!gs) start = step < 0 ? len - 1 : 0;
+	else if (start < 0 && (start += len) < 0) start = step < 0 ? -1 : 0;
+	else if (start >= len) start = step < 0 ? len - 1 : len;
+	if (!ge) stop = step < 0 ? -1 : len;
+	else if (stop < 0 && (stop += len) < 0) stop = step < 0 ? -1 : 0;
+	else if (stop >= len) stop = step < 0 ? len - 1 : len;
+	res = json_array();
+	if (!res) {
+		oom(c);
+		goto out;
+	}
+	for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+		if (json_array_append(res, json_array_get(seq, (size_t)i)) != 0) {
+			oom(c);
+			goto out;
+		}
+		if (step > 0 ? i > INT64_MAX - step : i < INT64_MIN - step)
+			break;
+	}
+	if (charge(c, n->pos, json_array_size(res) * 8) != 0)
+		goto out;
+	if (json_is_string(obj)) {
+		vz_buf b = VZ_BUF_INIT(SIZE_MAX);
+		for (size_t i = 0; i < json_array_size(res); i++) {
+			json_t *ch = json_array_get(res, i);
+			vz_buf_add(&b, json_string_value(ch), json_string_length(ch));
+		}
+		json_decref(res);
+		res = b.failed ? NULL : str_new(b.ptr, b.len);
+		vz_buf_free(&b);
+		if (!res) {
+			oom(c);
+			goto out;
+		}
+	}
+	*out = res;
+	res = NULL;
+	rc = 0;
+out:
+	json_decref(obj);
+	json_decref(seq);
+	json_decref(res);
+	return rc;
+}
+
+/* The build links no libm, so the few float helpers needed are here, exact as C's. */
+static double x_floor(double x)
+{
+	if (!(fabs(x) < 4503599627370496.0)) /* 2^52: already integral (or nan/inf) */
+		return x;
+	double t = (double)(int64_t)x;
+	if (t > x)
+		t -= 1.0;
+	return t == 0.0 ? copysign(0.0, x) : t;
+}
+
+/* fmod by binary long division: each subtraction is exact (Sterbenz), as IEEE fmod. */
+static double x_fmod(double a, double b)
+{
+	double r = fabs(a), m = fabs(b), t = m;
+	if (!isfinite(a) || b == 0 || isnan(b))
+		return NAN;
+	if (r < m || isinf(b))
+		return a;
+	while (t <= r / 2)
+		t *= 2;
+	while (t >= m) {
+		if (r >= t)
+			r -= t;
+		t /= 2;
+	}
+	return copysign(r, a);
+}
+
+/* a ** b for an integral b, by squaring; *ok 0 for a non-integral b. */
+static double x_powi(double a, double b, int *ok)
+{
+	double r = 1.0;
+	*ok = x_floor(b) == b;
+	if (!*ok)
+		return 0;
+	int neg = b < 0;
+	b = fabs(b);
+	if (b > 4611686018427387904.0) /* 2^62: the result is 0, 1 or inf anyway */
+		b = 4611686018427387904.0 + (x_fmod(b, 2.0) == 1.0 ? 1 : 0);
+	uint64_t e = (uint64_t)b;
+	while (e) {
+		if (e & 1)
+			r *= a;
+		a *= a;
+		e >>= 1;
+	}
+	return neg ? 1.0 / r : r;
+}
+
+static int checked_int(C *c, size_t pos, int ok, int64_t r, json_t **out)
+{
+	if (!ok)
+		return cerr(c, pos, VZ_EINVAL, "integer overflow (vinz integers are 64-bit)");
+	return set_out(c, out, json_integer((json_int_t)r));
+}
+
+static int checked_real(C *c, size_t pos, double d, json_t **out)
+{
+	if (!isfinite(d))
+		return cerr(c, pos, VZ_EINVAL, "float result out of range");
+	return set_out(c, out, json_real(d));
+}
+
+static const char *op_sym(int op)
+{
+	static const char *const s[] = { "+", "-", "*", "/", "//", "%", "**", "~" };
+	return s[op];
+}
+
+/* seq * count for strings and lists, capped like any other value. */
+static int repeat(C *c, size_t pos, json_t *seq, int64_t count, json_t **out)
+{
+	size_t unit = json_is_string(seq) ? json_string_length(seq) : json_array_size(seq);
+	if (count < 0)
+		count = 0;
+	if (unit && (uint64_t)count > c->max_output / unit)
+		return cerr(c, pos, VZ_ETOOBIG, "repeated %s would exceed %zu %s", tname(seq),
+			    c->max_output, json_is_string(seq) ? "bytes" : "items");
+	if (charge(c, pos, unit * (size_t)count) != 0)
+		return -1;
+	if (json_is_string(seq)) {
+		vz_buf b = VZ_BUF_INIT(SIZE_MAX);
+		for (int64_t i = 0; i < count; i++)
+			vz_buf_add(&b, json_string_value(seq), unit);
+		json_t *r = b.failed ? NULL : str_new(b.ptr, b.len);
+		vz_buf_free(&b);
+		return set_out(c, out, r);
+	}
+	json_t *r = json_array();
+	for (int64_t i = 0; r && i < count; i++)
+		if (json_array_extend(r, seq) != 0) {
+			json_decref(r);
+			r = NULL;
+		}
+	return set_out(c, out, r);
+}
+
+static int arith(C *c, size_t pos, int op, json_t *l, json_t *r, json_t **out)
+{
+	if (is_num(l) && is_num(r)) {
+		if (is_intlike(l) && is_intlike(r) && op != OP_DIV) {
+			int64_t a = ival(l), b = ival(r), x = 0;
+			switch (op) {
+			case OP_ADD: { int ok = !__builtin_add_overflow(a, b, &x); return checked_int(c, pos, ok, x, out); }
+			case OP_SUB: { int ok = !__builtin_sub_overflow(a, b, &x); return checked_int(c, pos, ok, x, out); }
+			case OP_MUL: { int ok = !__builtin_mul_overflow(a, b, &x); return checked_int(c, pos, ok, x, out); }
+			case OP_FDIV:
+			case OP_MOD:
+				if (b == 0)
+					return cerr(c, pos, VZ_EINVAL, op == OP_MOD ? "integer modulo by zero" :
+						    "integer division or modulo by zero");
+				if (a == INT64_MIN && b == -1)
+					return op == OP_MOD ? set_out(c, out, json_integer(0))
+							    : checked_int(c, pos, 0, 0, out);
+				x = a % b;
+				if (op == OP_MOD)
+					return set_out(c, out, json_integer((json_int_t)((x != 0 && ((x < 0) != (b < 0))) ? x + b : x)));
+				return set_out(c, out, json_integer((json_int_t)(a / b - ((x != 0 && ((x < 0) != (b < 0))) ? 1 : 0))));
+			case OP_POW:
+				if (b < 0)
+					break; /* a float, as in Python */
+				x = 1;
+				for (int64_t i = 0; i < b; i++) {
+					if (__builtin_mul_overflow(x, a, &x))
+						return checked_int(c, pos, 0, 0, out);
+					if (x == 0 || x == 1 || (x == -1 && a == -1)) {
+						if (a == -1)
+							x = (b % 2) ? -1 : 1;
+						break;
+					}
+				}
+				return set_out(c, out, json_integer((json_int_t)x));
+			}
+		}
+		double a = dval(l), b = dval(r);
+		switch (op) {
+		case OP_ADD: return checked_real(c, pos, a + b, out);
+		case OP_SUB: return checked_real(c, pos, a - b, out);
+		case OP_MUL: return checked_real(c, pos, a * b, out);
+		case OP_DIV:
+			if (b == 0)
+				return cerr(c, pos, VZ_EINVAL, is_intlike(l) && is_intlike(r) ?
+					    "division by zero" : "float division by zero");
+			return checked_real(c, pos, a / b, out);
+		case OP_FDIV:
+		case OP_MOD: {
+			if (b == 0)
+				return cerr(c, pos, VZ_EINVAL, op == OP_MOD ? "float modulo by zero"
+							 : "float floor division by zero");
+			/* CPython's float_divmod */
+			double mod = x_fmod(a, b), div = (a - mod) / b, fl;
+			if (mod != 0) {
+				if ((b < 0) != (mod < 0)) {
+					mod += b;
+					div -= 1.0;
+				}
+			} else {
+				mod = copysign(0.0, b);
+			}
+			if (div != 0) {
+				fl = x_floor(div);
+				if (div - fl > 0.5)
+					fl += 1.0;
+			} else {
+				fl = copysign(0.0, a / b);
+			}
+			return checked_real(c, pos, op == OP_MOD ? mod : fl, out);
+		}
+		case OP_POW:
+			if (a == 0 && b < 0)
+				return cerr(c, pos, VZ_EINVAL, "0.0 cannot be raised to a negative power");
+			{
+				int ok;
+				double pw = x_powi(a, b, &ok);
+				if (!ok)
+					return cerr(c, pos, VZ_EINVAL, "non-integral float exponents are not supported");
+				return checked_real(c, pos, pw, out);
+			}
+		}
+	}
+	if (op == OP_ADD && json_is_string(l) && json_is_string(r)) {
+		size_t la = json_string_length(l), lb = json_string_length(r);
+		if (la + lb > c->max_output)
+			return cerr(c, pos, VZ_ETOOBIG, "string value exceeds %zu bytes", c->max_output);
+		if (charge(c, pos, la + lb) != 0)
+			return -1;
+		char *s = malloc(la + lb + 1);
+		if (!s)
+			return oom(c);
+		memcpy(s, json_string_value(l), la);
+		memcpy(s + la, json_string_value(r), lb);
+		json_t *v = str_new(s, la + lb);
+		free(s);
+		return set_out(c, out, v);
+	}
+	if (op == OP_ADD && json_is_array(l) && json_is_array(r)) {
+		if (json_array_size(l) + json_array_size(r) > c->max_output)
+			return cerr(c, pos, VZ_ETOOBIG, "list exceeds %zu items", c->max_output);
+		if (charge(c, pos, (json_array_size(l) + json_array_size(r)) * 8) != 0)
+			return -1;
+		json_t *v = json_array();
+		if (!v || json_array_extend(v, l) != 0 || json_array_extend(v, r) != 0) {
+			json_decref(v);
+			return oom(c);
+		}
+		*out = v;
+		return 0;
+	}
+	if (op == OP_MUL && (json_is_string(l) || json_is_array(l)) && is_intlike(r))
+		return repeat(c, pos, l, ival(r), out);
+	if (op == OP_MUL && (json_is_string(r) || json_is_array(r)) && is_intlike(l))
+		return repeat(c, pos, r, ival(l), out);
+	return cerr(c, pos, VZ_EINVAL, "unsupported operand type(s) for %s: '%s' and '%s'", op_sym(op),
+		    tname(l), tname(r));
+}
+
+static int eval_bin(C *c, const node *n, json_t **out)
+{
+	json_t *l = NULL, *r = NULL;
+	int rc = -1;
+	if (eval_def(c, n->a, &l) != 0 || eval_def(c, n->b, &r) != 0)
+		goto out;
+	if (n->op == OP_CAT) {
+		json_t *ls = NULL, *rs = NULL;
+		if (to_str(c, n->pos, l, &ls) != 0)
+			goto out;
+		if (to_str(c, n->pos, r, &rs) != 0) {
+			json_decref(ls);
+			goto out;
+		}
+		rc = arith(c, n->pos, OP_ADD, ls, rs, out);
+		json_decref(ls);
+		json_decref(rs);
+		goto out;
+	}
+	rc = arith(c, n->pos, n->op, l, r, out);
+out:
+	json_decref(l);
+	json_decref(r);
+	return rc;
+}
+
+/* Python's `needle in hay`. */
+static int contains(C *c, size_t pos, json_t *needle, json_t *hay, int *res)
+{
+	*res = 0;
+	if (json_is_string(hay)) {
+		if (!json_is_string(needle))
+			return cerr(c, pos, VZ_EINVAL, "'in <string>' requires string as left operand, not %s",
+				    tname(needle));
+		const char *h = json_string_value(hay), *s = json_string_value(needle);
+		size_t hn = json_string_length(hay), sn = json_string_length(needle);
+		if (charge(c, pos, hn) != 0)
+			return -1;
+		for (size_t i = 0; i + sn <= hn; i++)
+			if (memcmp(h + i, s, sn) == 0) {
+				*res = 1;
+				break;
+			}
+		return 0;
+	}
+	if (json_is_array(hay)) {
+		for (size_t i = 0; i < json_array_size(hay); i++) {
+			if (charge(c, pos, 0) != 0 || equal(c, pos, needle, json_array_get(hay, i), 0, res) != 0)
+				return -1;
+			if (*res)
+				return 0;
+		}
+		return 0;
+	}
+	if (json_is_object(hay)) {
+		if (json_is_string(needle) && strlen(json_string_value(needle)) == json_string_length(needle))
+			*res = json_object_get(hay, json_string_value(needle)) != NULL;
+		return 0;
+	}
+	return cerr(c, pos, VZ_EINVAL, "argument of type '%s' is not iterable", tname(hay));
+}
+
+static int eval_cmp(C *c, const node *n, json_t **out)
+{
+	json_t *l = NULL, *r = NULL;
+	int res = 1, rc = -1;
+	if (eval_def(c, n->a, &l) != 0)
+		goto out;
+	for (size_t i = 0; i < n->nkids && res; i++) {
+		const node *w = n->kids[i];
+		int t;
+		if (eval_def(c, w->a, &r) != 0)
+			goto out;
+		switch (w->op) {
+		case C_EQ:
+		case C_NE:
+			if (equal(c, w->pos, l, r, 0, &t) != 0)
+				goto out;
+			res = w->op == C_EQ ? t : !t;
+			break;
+		case C_IN:
+		case C_NOTIN:
+			if (contains(c, w->pos, l, r, &t) != 0)
+				goto out;
+			res = w->op == C_IN ? t : !t;
+			break;
+		default:
+			if (order(c, w->pos, w->op, l, r, 0, &t) != 0)
+				goto out;
+			res = w->op == C_LT ? t < 0 : w->op == C_LE ? t <= 0 : w->op == C_GT ? t > 0 : t >= 0;
+			break;
+		}
+		json_decref(l);
+		l = r;
+		r = NULL;
+	}
+	*out = json_boolean(res);
+	rc = 0;
+out:
+	json_decref(l);
+	json_decref(r);
+	return rc;
+}
+
+/* Checks that a container built here stays under the depth cap. */
+static int depth_ok(C *c, size_t pos, const json_t *v, unsigned depth)
+{
+	if (too_deep(c, pos, depth) != 0)
+		return -1;
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (charge(c, pos, 0) != 0 || depth_ok(c, pos, json_array_get(v, i), depth + 1) != 0)
+				return -1;
+	} else if (json_is_object(v)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach((json_t *)v, k, x)
+			if (charge(c, pos, 0) != 0 || depth_ok(c, pos, x, depth + 1) != 0)
+				return -1;
+	}
+	return 0;
+}
+
+static int eval_list(C *c, const node *n, json_t **out)
+{
+	json_t *l = n->kind == N_LIST ? json_array() : json_object();
+	if (!l)
+		return oom(c);
+	for (size_t i = 0; i < n->nkids; i++) {
+		json_t *v = NULL, *k = NULL;
+		if (n->kind == N_DICT) {
+			if (eval_def(c, n->kids[i], &k) != 0)
+				goto fail;
+			if (!json_is_string(k) || strlen(json_string_value(k)) != json_string_length(k)) {
+				cerr(c, n->kids[i]->pos, VZ_EINVAL,
+				     "dict keys must be strings without NUL bytes, not %s", tname(k));
+				json_decref(k);
+				goto fail;
+			}
+			i++;
+		}
+		if (eval_def(c, n->kids[i], &v) != 0 || depth_ok(c, n->kids[i]->pos, v, 2) != 0) {
+			json_decref(k);
+			json_decref(v);
+			goto fail;
+		}
+		int r = k ? json_object_set_new_nocheck(l, json_string_value(k), v)
+			  : json_array_append_new(l, v);
+		json_decref(k);
+		if (r != 0) {
+			oom(c);
+			goto fail;
+		}
+	}
+	*out = l;
+	return 0;
+fail:
+	json_decref(l);
+	return -1;
+}
+
+/* ---- filters, tests and method calls ---- */
+
+/* Evaluates n's arguments into vals[] by parameter name; missing ones stay NULL. */
+static int bind(C *c, const node *n, const char *what, const char *const *params, size_t np,
+		json_t **vals)
+{
+	size_t next = 0;
+	for (size_t i = 0; i < np; i++)
+		vals[i] = NULL;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const node *a = n->kids[i];
+		size_t slot = 0;
+		if (a->kw) {
+			while (slot < np && strcmp(params[slot], a->kw) != 0)
+				slot++;
+			if (slot == np) {
+				cerr(c, a->pos, VZ_EINVAL, "%s got an unexpected keyword argument '%s'", what, a->kw);
+				goto fail;
+			}
+		} else {
+			slot = next++;
+			if (slot >= np) {
+				cerr(c, a->pos, VZ_EINVAL, "%s takes at most %zu argument%s", what, np,
+				     np == 1 ? "" : "s");
+				goto fail;
+			}
+		}
+		if (vals[slot]) {
+			cerr(c, a->pos, VZ_EINVAL, "%s got multiple values for argument '%s'", what, params[slot]);
+			goto fail;
+		}
+		if (eval_def(c, a, &vals[slot]) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	for (size_t i = 0; i < np; i++) {
+		json_decref(vals[i]);
+		vals[i] = NULL;
+	}
+	return -1;
+}
+
+/* list(v): lists as they are, strings as characters, dicts as keys. */
+static int to_list(C *c, size_t pos, json_t *v, json_t **out)
+{
+	if (json_is_array(v)) {
+		*out = json_incref(v);
+		return 0;
+	}
+	if (json_is_string(v))
+		return str_chars(c, pos, v, out);
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *x, *l = json_array();
+		if (!l)
+			return oom(c);
+		json_object_foreach(v, k, x) {
+			if (json_array_append_new(l, json_string_nocheck(k)) != 0) {
+				json_decref(l);
+				return oom(c);
+			}
+		}
+		*out = l;
+		return charge(c, pos, json_array_size(l) * 8);
+	}
+	return cerr(c, pos, VZ_EINVAL, "'%s' object is not iterable", tname(v));
+}
+
+static int need_str(C *c, size_t pos, const char *what, json_t *v)
+{
+	if (!json_is_string(v))
+		return cerr(c, pos, VZ_EINVAL, "%s expects a string, not %s", what, tname(v));
+	return 0;
+}
+
+typedef int (*filter_fn)(C *c, const node *n, json_t *v, json_t **a, json_t **out);
+
+static int f_default(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	if (!v || (a[1] && vz_template_truthy(a[1]) && !vz_template_truthy(v)))
+		return set_out(c, out, a[0] ? json_incref(a[0]) : json_string(""));
+	*out = json_incref(v);
+	return 0;
+}
+
+static int f_bool(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	int r = 0;
+	if (json_is_boolean(v)) {
+		r = json_is_true(v);
+	} else if (json_is_string(v)) {
+		static const char *const yes[] = { "yes", "on", "1", "true" };
+		const char *s = json_string_value(v);
+		size_t l = json_string_length(v);
+		for (size_t i = 0; i < 4; i++) {
+			if (strlen(yes[i]) != l)
+				continue;
+			size_t k = 0;
+			while (k < l && tolower((unsigned char)s[k]) == yes[i][k])
+				k++;
+			r |= k == l;
+		}
+	} else if (json_is_integer(v)) {
+		r = json_integer_value(v) == 1;
+	} else if (json_is_real(v)) {
+		r = json_real_value(v) == 1.0;
+	}
+	*out = json_boolean(r);
+	return 0;
+}
+
+/* Python int(s, base) for a string: whitespace around, a sign, _ between digits, 0x/0o/0b. */
+static int parse_int_str(const char *s, size_t n, int64_t base, int64_t *out)
+{
+	size_t i = 0;
+	int neg = 0, any = 0;
+	uint64_t acc = 0, lim;
+	while (n > 0 && (is_ws(s[n - 1]) || (s[n - 1] >= 0x1c && s[n - 1] <= 0x1f)))
+		n--;
+	while (i < n && (is_ws(s[i]) || (s[i] >= 0x1c && s[i] <= 0x1f)))
+		i++;
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		neg = s[i++] == '-';
+	if (i + 1 < n && s[i] == '0') {
+		char x = (char)tolower((unsigned char)s[i + 1]);
+		if ((x == 'x' && base == 16) || (x == 'o' && base == 8) || (x == 'b' && base == 2))
+			i += 2;
+	}
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < n; i++) {
+		int d;
+		char ch = s[i];
+		if (ch == '_' && any && i + 1 < n && s[i + 1] != '_')
+			continue;
+		if (ch >= '0' && ch <= '9') d = ch - '0';
+		else if (ch >= 'a' && ch <= 'z') d = ch - 'a' + 10;
+		else if (ch >= 'A' && ch <= 'Z') d = ch - 'A' + 10;
+		else return -1;
+		if (d >= base)
+			return -1;
+		if (acc > (lim - (uint64_t)d) / (uint64_t)base)
+			return -2;
+		acc = acc * (uint64_t)base + (uint64_t)d;
+		any = 1;
+	}
+	if (!any)
+		return -1;
+	*out = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+	return 0;
+}
+
+/* Python float(s) for a string; 0 and *out, or -1. */
+static int parse_float_str(const char *s, size_t n, double *out)
+{
+	char tmp[128];
+	size_t k = 0;
+	while (n > 0 && is_ws(s[n - 1]))
+		n--;
+	while (n > 0 && is_ws(*s)) {
+		s++;
+		n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '_')
+			continue;
+		if (ch == 'x' || ch == 'X' || ch == 'p' || ch == 'P' || k + 1 >= sizeof tmp || ch == '\0')
+			return -1; /* no C hex floats */
+		tmp[k++] = ch;
+	}
+	tmp[k] = '\0';
+	if (k == 0)
+		return -1;
+	char *end = NULL;
+	double d = strtod(tmp, &end);
+	if (!end || *end != '\0')
+		return -1;
+	*out = d;
+	return 0;
+}
+
+static int float_to_int(C *c, size_t pos, double d, json_t **out)
+{
+	if (isnan(d))
+		return cerr(c, pos, VZ_EINVAL, "cannot convert float NaN to integer");
+	if (!(d > -9223372036854775808.0 - 1.0 && d < 9223372036854775808.0))
+		return cerr(c, pos, VZ_EINVAL, "integer overflow (vinz integers are 64-bit)");
+	return set_out(c, out, json_integer((json_int_t)d));
+}
+
+static int f_int(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	int64_t base = 10, i;
+	if (a[1]) {
+		if (!is_intlike(a[1]) || (ival(a[1]) != 0 && (ival(a[1]) < 2 || ival(a[1]) > 36)))
+			return cerr(c, n->pos, VZ_EINVAL, "int: base must be 0 or 2..36");
+		base = ival(a[1]);
+	}
+	if (is_intlike(v))
+		return set_out(c, out, json_integer((json_int_t)ival(v)));
+	if (json_is_real(v))
+		return float_to_int(c, n->pos, json_real_value(v), out);
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		size_t l = json_string_length(v);
+		double d;
+		int r = parse_int_str(s, l, base ? base : 10, &i);
+		if (r == 0)
+			return set_out(c, out, json_integer((json_int_t)i));
+		if (r == -2)
+			return cerr(c, n->pos, VZ_EINVAL, "integer overflow (vinz integers are 64-bit)");
+		if (parse_float_str(s, l, &d) == 0 && !isnan(d))
+			return float_to_int(c, n->pos, d, out);
+	}
+	return set_out(c, out, a[0] ? json_incref(a[0]) : json_integer(0));
+}
+
+static int f_float(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	double d;
+	if (is_num(v))
+		return checked_real(c, n->pos, dval(v), out);
+	if (json_is_string(v) && parse_float_str(json_string_value(v), json_string_length(v), &d) == 0 &&
+	    isfinite(d))
+		return set_out(c, out, json_real(d));
+	return set_out(c, out, a[0] ? json_incref(a[0]) : json_real(0.0));
+}
+
+static int f_string(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return to_str(c, n->pos, v, out);
+}
+
+/* str(v) with each byte through map (ASCII case mapping). */
+static int map_str(C *c, const node *n, json_t *v, int upper, json_t **out)
+{
+	json_t *s = NULL;
+	if (to_str(c, n->pos, v, &s) != 0)
+		return -1;
+	size_t l = json_string_length(s);
+	char *t = malloc(l + 1);
+	if (!t) {
+		json_decref(s);
+		return oom(c);
+	}
+	for (size_t i = 0; i < l; i++) {
+		unsigned char ch = (unsigned char)json_string_value(s)[i];
+		t[i] = (char)(upper ? toupper(ch) : tolower(ch));
+		if (ch >= 0x80)
+			t[i] = (char)ch;
+	}
+	json_decref(s);
+	json_t *r = str_new(t, l);
+	free(t);
+	return set_out(c, out, r);
+}
+
+static int f_lower(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return map_str(c, n, v, 0, out);
+}
+
+static int f_upper(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return map_str(c, n, v, 1, out);
+}
+
+static int strip_set(const json_t *chars, unsigned char ch)
+{
+	if (!chars || json_is_null(chars))
+		return is_ws((char)ch) || (ch >= 0x1c && ch <= 0x1f);
+	return memchr(json_string_value(chars), ch, json_string_length(chars)) != NULL;
+}
+
+/* Python str.strip/lstrip/rstrip (which: 3, 1, 2) of str(v). */
+static int do_strip(C *c, size_t pos, json_t *v, json_t *chars, int which, json_t **out)
+{
+	json_t *s = NULL;
+	if (chars && !json_is_null(chars) && need_str(c, pos, "strip characters", chars) != 0)
+		return -1;
+	if (to_str(c, pos, v, &s) != 0)
+		return -1;
+	const char *p = json_string_value(s);
+	size_t b = 0, e = json_string_length(s);
+	if (which & 1)
+		while (b < e && strip_set(chars, (unsigned char)p[b]))
+			b++;
+	if (which & 2)
+		while (e > b && strip_set(chars, (unsigned char)p[e - 1]))
+			e--;
+	json_t *r = str_new(p + b, e - b);
+	json_decref(s);
+	return set_out(c, out, r);
+}
+
+static int f_trim(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return do_strip(c, n->pos, v, a[0], 3, out);
+}
+
+/* Python str.replace(old, new, count) on str(v). */
+static int do_replace(C *c, size_t pos, json_t *v, json_t *oldv, json_t *newv, json_t *countv,
+		      json_t **out)
+{
+	json_t *s = NULL, *o = NULL, *w = NULL;
+	int rc = -1;
+	int64_t count = -1;
+	if (!oldv || !newv)
+		return cerr(c, pos, VZ_EINVAL, "replace needs the old and the new string");
+	if (countv && !json_is_null(countv)) {
+		if (!is_intlike(countv))
+			return cerr(c, pos, VZ_EINVAL, "replace count must be an integer");
+		count = ival(countv);
+	}
+	if (to_str(c, pos, v, &s) != 0 || to_str(c, pos, oldv, &o) != 0 || to_str(c, pos, newv, &w) != 0)
+		goto out;
+	const char *p = json_string_value(s), *op = json_string_value(o), *np = json_string_value(w);
+	size_t pl = json_string_length(s), ol = json_string_length(o), nl = json_string_length(w);
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	for (size_t i = 0; i <= pl && !b.failed;) {
+		if (count != 0 && (ol == 0 || (i + ol <= pl && memcmp(p + i, op, ol) == 0))) {
+			vz_buf_add(&b, np, nl);
+			if (count > 0)
+				count--;
+			if (ol == 0) {
+				if (i == pl)
+					break;
+				size_t k = u8len(p + i, pl - i);
+				vz_buf_add(&b, p + i, k);
+				i += k;
+			} else {
+				i += ol;
+			}
+			continue;
+		}
+		if (i == pl)
+			break;
+		vz_buf_putc(&b, p[i]);
+		i++;
+	}
+	if (buf_check(c, pos, &b, "string value") == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+	vz_buf_free(&b);
+out:
+	json_decref(s);
+	json_decref(o);
+	json_decref(w);
+	return rc;
+}
+
+static int f_replace(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return do_replace(c, n->pos, v, a[0], a[1], a[2], out);
+}
+
+static int f_join(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *l = NULL, *sep = NULL;
+	int rc = -1;
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	if (to_list(c, n->pos, v, &l) != 0)
+		goto out;
+	if (a[0] ? to_str(c, n->pos, a[0], &sep) != 0 : !(sep = json_string(""))) {
+		if (!a[0])
+			oom(c);
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(l); i++) {
+		json_t *item = json_array_get(l, i), *x = NULL;
+		if (a[1]) {
+			if (subscript(c, n->pos, item, a[1], &x) != 0)
+				goto out;
+			if (!x) {
+				cerr(c, n->pos, VZ_EINVAL, "%s", c->undef);
+				goto out;
+			}
+		} else {
+			x = json_incref(item);
+		}
+		if (i)
+			vz_buf_add(&b, json_string_value(sep), json_string_length(sep));
+		rc = put_value(c, n->pos, &b, x, 0, 0);
+		json_decref(x);
+		if (rc != 0 || (rc = buf_check(c, n->pos, &b, "string value")) != 0)
+			goto out;
+		rc = -1;
+	}
+	if (buf_check(c, n->pos, &b, "string value") == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+out:
+	vz_buf_free(&b);
+	json_decref(l);
+	json_decref(sep);
+	return rc;
+}
+
+static int f_length(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	size_t l;
+	if (json_is_string(v))
+		l = u8count(json_string_value(v), json_string_length(v));
+	else if (json_is_array(v))
+		l = json_array_size(v);
+	else if (json_is_object(v))
+		l = json_object_size(v);
+	else
+		return cerr(c, n->pos, VZ_EINVAL, "object of type '%s' has no len()", tname(v));
+	return set_out(c, out, json_integer((json_int_t)l));
+}
+
+static int first_last(C *c, const node *n, json_t *v, int last, json_t **out)
+{
+	json_t *l = NULL;
+	if (to_list(c, n->pos, v, &l) != 0)
+		return -1;
+	size_t k = json_array_size(l);
+	if (k == 0)
+		undefined(c, "No %s item, sequence was empty.", last ? "last" : "first");
+	else
+		*out = json_incref(json_array_get(l, last ? k - 1 : 0));
+	json_decref(l);
+	return 0;
+}
+
+static int f_first(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return first_last(c, n, v, 0, out);
+}
+
+static int f_last(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return first_last(c, n, v, 1, out);
+}
+
+static int f_list(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *l = NULL;
+	if (to_list(c, n->pos, v, &l) != 0)
+		return -1;
+	json_t *r = json_array();
+	if (!r || json_array_extend(r, l) != 0) {
+		json_decref(r);
+		r = NULL;
+	}
+	json_decref(l);
+	return set_out(c, out, r);
+}
+
+static int f_to_json(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	int rc = put_json(c, n->pos, &b, v, 0);
+	if (rc == 0)
+		rc = buf_check(c, n->pos, &b, "string value");
+	if (rc == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+	vz_buf_free(&b);
+	return rc;
+}
+
+static int f_from_json(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_error_t je;
+	if (need_str(c, n->pos, "from_json", v) != 0)
+		return -1;
+	json_t *r = json_loadb(json_string_value(v), json_string_length(v),
+			       JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	if (!r)
+		return cerr(c, n->pos, VZ_EINVAL, "from_json: %s at line %d column %d", je.text, je.line,
+			    je.column);
+	if (depth_ok(c, n->pos, r, 1) != 0) {
+		json_decref(r);
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
+/* posixpath.basename and posixpath.dirname. */
+static int f_basename(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	if (need_str(c, n->pos, "basename", v) != 0)
+		return -1;
+	const char *s = json_string_value(v);
+	size_t l = json_string_length(v), i = l;
+	while (i > 0 && s[i - 1] != '/')
+		i--;
+	return set_out(c, out, str_new(s + i, l - i));
+}
+
+static int f_dirname(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	if (need_str(c, n->pos, "dirname", v) != 0)
+		return -1;
+	const char *s = json_string_value(v);
+	size_t i = json_string_length(v), k;
+	while (i > 0 && s[i - 1] != '/')
+		i--;
+	for (k = 0; k < i && s[k] == '/'; k++)
+		;
+	if (k != i) /* not all slashes: drop the trailing ones */
+		while (i > 0 && s[i - 1] == '/')
+			i--;
+	return set_out(c, out, str_new(s, i));
+}
+
+/* Python str.split(sep, maxsplit) of str(v). */
+static int do_split(C *c, size_t pos, json_t *v, json_t *sepv, json_t *maxv, json_t **out)
+{
+	json_t *s = NULL, *l = json_array();
+	int64_t max = -1;
+	int rc = -1;
+	if (!l)
+		return oom(c);
+	if (maxv && !json_is_null(maxv)) {
+		if (!is_intlike(maxv)) {
+			cerr(c, pos, VZ_EINVAL, "split: maxsplit must be an integer");
+			goto out;
+		}
+		max = ival(maxv);
+	}
+	if (sepv && !json_is_null(sepv)) {
+		if (need_str(c, pos, "split separator", sepv) != 0)
+			goto out;
+		if (json_string_length(sepv) == 0) {
+			cerr(c, pos, VZ_EINVAL, "empty separator");
+			goto out;
+		}
+	} else {
+		sepv = NULL;
+	}
+	if (to_str(c, pos, v, &s) != 0 || charge(c, pos, json_string_length(s) * 4) != 0)
+		goto out;
+	const char *p = json_string_value(s);
+	size_t n = json_string_length(s), i = 0;
+	if (sepv) {
+		const char *sp = json_string_value(sepv);
+		size_t sl = json_string_length(sepv), start = 0;
+		for (i = 0; i + sl <= n;) {
+			if (max != 0 && memcmp(p + i, sp, sl) == 0) {
+				if (json_array_append_new(l, str_new(p + start, i - start)) != 0)
+					goto nomem;
+				i += sl;
+				start = i;
+				if (max > 0)
+					max--;
+			} else {
+				i++;
+			}
+		}
+		if (json_array_append_new(l, str_new(p + start, n - start)) != 0)
+			goto nomem;
+	} else {
+		for (;;) {
+			while (i < n && strip_set(NULL, (unsigned char)p[i]))
+				i++;
+			if (i >= n)
+				break;
+			size_t start = i;
+			if (max == 0) {
+				size_t e = n;
+				while (e > start && strip_set(NULL, (unsigned char)p[e - 1]))
+					e--;
+				if (json_array_append_new(l, str_new(p + start, e - start)) != 0)
+					goto nomem;
+				break;
+			}
+			while (i < n && !strip_set(NULL, (unsigned char)p[i]))
+				i++;
+			if (json_array_append_new(l, str_new(p + start, i - start)) != 0)
+				goto nomem;
+			if (max > 0)
+				max--;
+		}
+	}
+	*out = l;
+	l = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	oom(c);
+out:
+	json_decref(s);
+	json_decref(l);
+	return rc;
+}
+
+static int f_split(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return do_split(c, n->pos, v, a[0], a[1], out);
+}
+
+/* Ansible's quote: shlex.quote of str(v). */
+static int f_quote(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *s = NULL;
+	if (to_str(c, n->pos, v, &s) != 0)
+		return -1;
+	const char *p = json_string_value(s);
+	size_t l = json_string_length(s), i;
+	for (i = 0; i < l; i++)
+		if (!isalnum((unsigned char)p[i]) && !strchr("@%+=:,./-_", p[i]))
+			break;
+	if (l > 0 && i == l) {
+		*out = s;
+		return 0;
+	}
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	vz_buf_putc(&b, '\'');
+	for (i = 0; i < l; i++) {
+		if (p[i] == '\'')
+			vz_buf_puts(&b, "'\"'\"'");
+		else
+			vz_buf_putc(&b, p[i]);
+	}
+	vz_buf_putc(&b, '\'');
+	json_decref(s);
+	int rc = buf_check(c, n->pos, &b, "string value");
+	if (rc == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+	vz_buf_free(&b);
+	return rc;
+}
+
+static int f_dict2items(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	const char *k;
+	json_t *x;
+	if (!json_is_object(v))
+		return cerr(c, n->pos, VZ_EINVAL, "dict2items requires a dictionary, got %s", tname(v));
+	if (depth_ok(c, n->pos, v, 1) != 0)
+		return -1;
+	json_t *l = json_array();
+	if (!l)
+		return oom(c);
+	json_object_foreach(v, k, x) {
+		if (json_array_append_new(l, json_pack("{s:s,s:O}", "key", k, "value", x)) != 0) {
+			json_decref(l);
+			return oom(c);
+		}
+	}
+	*out = l;
+	return 0;
+}
+
+static int f_items2dict(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	if (!json_is_array(v))
+		return cerr(c, n->pos, VZ_EINVAL, "items2dict requires a list, got %s", tname(v));
+	json_t *d = json_object();
+	if (!d)
+		return oom(c);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *it = json_array_get(v, i);
+		json_t *k = json_object_get(it, "key"), *x = json_object_get(it, "value");
+		if (!json_is_object(it) || !k || !x) {
+			json_decref(d);
+			return cerr(c, n->pos, VZ_EINVAL, "items2dict expects items with 'key' and 'value'");
+		}
+		if (!json_is_string(k) || strlen(json_string_value(k)) != json_string_length(k)) {
+			json_decref(d);
+			return cerr(c, n->pos, VZ_EINVAL, "items2dict: keys must be strings, not %s", tname(k));
+		}
+		if (json_object_set_nocheck(d, json_string_value(k), x) != 0) {
+			json_decref(d);
+			return oom(c);
+		}
+	}
+	*out = d;
+	return 0;
+}
+
+static int f_abs(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	if (json_is_real(v))
+		return set_out(c, out, json_real(fabs(json_real_value(v))));
+	if (!is_intlike(v))
+		return cerr(c, n->pos, VZ_EINVAL, "bad operand type for abs(): '%s'", tname(v));
+	return checked_int(c, n->pos, ival(v) != INT64_MIN, ival(v) < 0 ? -ival(v) : ival(v), out);
+}
+
+static int f_unique(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *l = NULL, *r = json_array();
+	int rc = -1;
+	if (!r)
+		return oom(c);
+	if (to_list(c, n->pos, v, &l) != 0)
+		goto out;
+	for (size_t i = 0; i < json_array_size(l); i++) {
+		int seen = 0;
+		if (contains(c, n->pos, json_array_get(l, i), r, &seen) != 0)
+			goto out;
+		if (!seen && json_array_append(r, json_array_get(l, i)) != 0) {
+			oom(c);
+			goto out;
+		}
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	json_decref(l);
+	json_decref(r);
+	return rc;
+}
+
+static const struct filter {
+	const char *name;
+	filter_fn fn;
+	int undef_ok;
+	const char *params[3];
+} filters[] = {
+	{ "default", f_default, 1, { "default_value", "boolean", NULL } },
+	{ "d", f_default, 1, { "default_value", "boolean", NULL } },
+	{ "bool", f_bool, 0, { NULL } },
+	{ "int", f_int, 0, { "default", "base", NULL } },
+	{ "float", f_float, 0, { "default", NULL } },
+	{ "string", f_string, 0, { NULL } },
+	{ "lower", f_lower, 0, { NULL } },
+	{ "upper", f_upper, 0, { NULL } },
+	{ "trim", f_trim, 0, { "chars", NULL } },
+	{ "replace", f_replace, 0, { "old", "new", "count" } },
+	{ "join", f_join, 0, { "d", "attribute", NULL } },
+	{ "length", f_length, 0, { NULL } },
+	{ "count", f_length, 0, { NULL } },
+	{ "first", f_first, 0, { NULL } },
+	{ "last", f_last, 0, { NULL } },
+	{ "list", f_list, 0, { NULL } },
+	{ "to_json", f_to_json, 0, { NULL } },
+	{ "from_json", f_from_json, 0, { NULL } },
+	{ "basename", f_basename, 0, { NULL } },
+	{ "dirname", f_dirname, 0, { NULL } },
+	{ "split", f_split, 0, { "sep", "maxsplit", NULL } },
+	{ "quote", f_quote, 0, { NULL } },
+	{ "dict2items", f_dict2items, 0, { NULL } },
+	{ "items2dict", f_items2dict, 0, { NULL } },
+	{ "abs", f_abs, 0, { NULL } },
+	{ "unique", f_unique, 0, { NULL } },
+};
+
+static size_t nparams(const char *const *p)
+{
+	size_t k = 0;
+	while (k < 3 && p[k])
+		k++;
+	return k;
+}
+
+static int eval_filter(C *c, const node *n, json_t **out)
+{
+	const struct filter *f = NULL;
+	json_t *v = NULL, *args[3] = { NULL, NULL, NULL };
+	char what[80];
+	int rc;
+	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
+		if (strcmp(filters[i].name, n->name) == 0)
+			f = &filters[i];
+	if (!f)
+		return cerr(c, n->pos, VZ_EINVAL, "No filter named '%s'.", n->name);
+	rc = f->undef_ok ? eval(c, n->a, &v) : eval_def(c, n->a, &v);
+	if (rc != 0)
+		return -1;
+	snprintf(what, sizeof what, "filter '%s'", f->name);
+	if (bind(c, n, what, f->params, nparams(f->params), args) != 0) {
+		json_decref(v);
+		return -1;
+	}
+	rc = f->fn(c, n, v, args, out);
+	json_decref(v);
+	for (size_t i = 0; i < 3; i++)
+		json_decref(args[i]);
+	return rc;
+}
+
+/* Ansible's result tests read a registered result dict. */
+static int result_flag(C *c, const node *n, json_t *v, const char *key, int *res)
+{
+	if (!json_is_object(v))
+		return cerr(c, n->pos, VZ_EINVAL, "The '%s' test expects a dictionary", n->name);
+	*res = vz_template_truthy(json_object_get(v, key));
+	if (strcmp(key, "changed") == 0 && !json_object_get(v, key)) {
+		json_t *rs = json_object_get(v, "results");
+		for (size_t i = 0; json_is_array(rs) && i < json_array_size(rs); i++)
+			*res |= vz_template_truthy(json_object_get(json_array_get(rs, i), "changed"));
+	}
+	return 0;
+}
+
+static int eval_test(C *c, const node *n, json_t **out)
+{
+	static const char *const names[] = {
+		"defined", "undefined", "none", "string", "number", "integer", "float", "boolean",
+		"mapping", "sequence", "iterable", "true", "false", "even", "odd", "divisibleby",
+		"eq", "equalto", "==", "ne", "!=", "lt", "<", "le", "<=", "gt", ">", "ge", ">=", "in",
+		"succeeded", "success", "failed", "failure", "changed", "change", "skipped", "skip",
+		NULL,
+	};
+	static const char *const params[] = { "value" };
+	json_t *v = NULL, *arg = NULL;
+	const char *t = n->name;
+	int res = 0, rc = -1, known = 0;
+	for (size_t i = 0; names[i]; i++)
+		known |= strcmp(names[i], t) == 0;
+	if (!known)
+		return cerr(c, n->pos, VZ_EINVAL, "No test named '%s'.", t);
+	int lax = strcmp(t, "defined") == 0 || strcmp(t, "undefined") == 0;
+	if ((lax ? eval(c, n->a, &v) : eval_def(c, n->a, &v)) != 0)
+		return -1;
+	char what[80];
+	snprintf(what, sizeof what, "test '%s'", t);
+	if (bind(c, n, what, params, 1, &arg) != 0)
+		goto out;
+	int needarg = !strcmp(t, "divisibleby") || !strcmp(t, "eq") || !strcmp(t, "equalto") ||
+		      !strcmp(t, "==") || !strcmp(t, "ne") || !strcmp(t, "!=") || !strcmp(t, "lt") ||
+		      !strcmp(t, "<") || !strcmp(t, "le") || !strcmp(t, "<=") || !strcmp(t, "gt") ||
+		      !strcmp(t, ">") || !strcmp(t, "ge") || !strcmp(t, ">=") || !strcmp(t, "in");
+	if (needarg && !arg) {
+		cerr(c, n->pos, VZ_EINVAL, "test '%s' needs an argument", t);
+		goto out;
+	}
+	if (!strcmp(t, "defined")) res = v != NULL;
+	else if (!strcmp(t, "undefined")) res = v == NULL;
+	else if (!strcmp(t, "none")) res = json_is_null(v);
+	else if (!strcmp(t, "string")) res = json_is_string(v);
+	else if (!strcmp(t, "number")) res = is_num(v);
+	else if (!strcmp(t, "integer")) res = json_is_integer(v);
+	else if (!strcmp(t, "float")) res = json_is_real(v);
+	else if (!strcmp(t, "boolean")) res = json_is_boolean(v);
+	else if (!strcmp(t, "mapping")) res = json_is_object(v);
+	else if (!strcmp(t, "sequence") || !strcmp(t, "iterable"))
+		res = json_is_string(v) || json_is_array(v) || json_is_object(v);
+	else if (!strcmp(t, "true")) res = json_is_true(v);
+	else if (!strcmp(t, "false")) res = json_is_false(v);
+	else if (!strcmp(t, "even") || !strcmp(t, "odd") || !strcmp(t, "divisibleby")) {
+		int64_t d = !strcmp(t, "divisibleby") ? (is_intlike(arg) ? ival(arg) : 0) : 2;
+		if (!is_intlike(v) || d == 0) {
+			cerr(c, n->pos, VZ_EINVAL, "test '%s' needs integers (and a divisor other than 0)", t);
+			goto out;
+		}
+		int64_t m = d == -1 ? 0 : ival(v) % d;
+		res = !strcmp(t, "odd") ? m != 0 : m == 0;
+	} else if (!strcmp(t, "in")) {
+		if (contains(c, n->pos, v, arg, &res) != 0)
+			goto out;
+	} else if (!strcmp(t, "eq") || !strcmp(t, "equalto") || !strcmp(t, "==") ||
+		   !strcmp(t, "ne") || !strcmp(t, "!=")) {
+		if (equal(c, n->pos, v, arg, 0, &res) != 0)
+			goto out;
+		if (t[0] == 'n' || t[0] == '!')
+			res = !res;
+	} else if (needarg) {
+		int op = (t[0] == 'l' || t[0] == '<') ? (t[1] == 'e' || t[1] == '=' ? C_LE : C_LT)
+						      : (t[1] == 'e' || t[1] == '=' ? C_GE : C_GT);
+		int o;
+		if (order(c, n->pos, op, v, arg, 0, &o) != 0)
+			goto out;
+		res = op == C_LT ? o < 0 : op == C_LE ? o <= 0 : op == C_GT ? o > 0 : o >= 0;
+	} else if (!strcmp(t, "succeeded") || !strcmp(t, "success")) {
+		if (result_flag(c, n, v, "failed", &res) != 0)
+			goto out;
+		res = !res;
+	} else if (!strcmp(t, "failed") || !strcmp(t, "failure")) {
+		if (result_flag(c, n, v, "failed", &res) != 0)
+			goto out;
+	} else if (!strcmp(t, "changed") || !strcmp(t, "change")) {
+		if (result_flag(c, n, v, "changed", &res) != 0)
+			goto out;
+	} else if (result_flag(c, n, v, "skipped", &res) != 0) {
+		goto out;
+	}
+	*out = json_boolean(n->op ? !res : res);
+	rc = 0;
+out:
+	json_decref(v);
+	json_decref(arg);
+	return rc;
+}
+
+static int call_range(C *c, const node *n, json_t **out)
+{
+	static const char *const params[] = { "a", "b", "c" };
+	json_t *a[3];
+	int64_t v[3] = { 0, 0, 1 }, start, stop, step;
+	size_t k = 0;
+	if (bind(c, n, "range", params, 3, a) != 0)
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		if (!a[i])
+			continue;
+		if (!is_intlike(a[i])) {
+			cerr(c, n->pos, VZ_EINVAL, "'%s' object cannot be interpreted as an integer", tname(a[i]));
+			for (size_t j = 0; j < 3; j++)
+				json_decref(a[j]);
+			return -1;
+		}
+		v[i] = ival(a[i]);
+		k = i + 1;
+	}
+	for (size_t j = 0; j < 3; j++)
+		json_decref(a[j]);
+	if (k == 0)
+		return cerr(c, n->pos, VZ_EINVAL, "range expected at least 1 argument, got 0");
+	start = k == 1 ? 0 : v[0];
+	stop = k == 1 ? v[0] : v[1];
+	step = k == 3 ? v[2] : 1;
+	if (step == 0)
+		return cerr(c, n->pos, VZ_EINVAL, "range() arg 3 must not be zero");
+	json_t *l = json_array();
+	if (!l)
+		return oom(c);
+	for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+		if (json_array_size(l) >= c->max_iter) {
+			json_decref(l);
+			return cerr(c, n->pos, VZ_ETOOBIG, "range() longer than %zu items", c->max_iter);
+		}
+		if (json_array_append_new(l, json_integer((json_int_t)i)) != 0) {
+			json_decref(l);
+			return oom(c);
+		}
+		if (step > 0 ? i > INT64_MAX - step : i < INT64_MIN - step)
+			break;
+	}
+	*out = l;
+	return charge(c, n->pos, json_array_size(l) * 8);
+}
+
+static int eval_method(C *c, const node *n, json_t **out)
+{
+	static const char *const p2[] = { "a", "b", "c" };
+	const node *callee = n->a;
+	const char *m = callee->name;
+	json_t *obj = NULL, *a[3] = { NULL, NULL, NULL };
+	int rc = -1;
+	char what[80];
+	if (eval_def(c, callee->a, &obj) != 0)
+		return -1;
+	snprintf(what, sizeof what, "%s.%s()", tname(obj), m);
+	if (bind(c, n, what, p2, 3, a) != 0)
+		goto out;
+	if (json_is_object(obj) && (!strcmp(m, "items") || !strcmp(m, "keys") || !strcmp(m, "values"))) {
+		const char *k;
+		json_t *x, *l = json_array();
+		if (!l) {
+			oom(c);
+			goto out;
+		}
+		if (!strcmp(m, "items") && depth_ok(c, n->pos, obj, 1) != 0) {
+			json_decref(l);
+			goto out;
+		}
+		json_object_foreach(obj, k, x) {
+			json_t *e = !strcmp(m, "items") ? json_pack("[s,O]", k, x)
+				    : !strcmp(m, "keys") ? json_string_nocheck(k) : json_incref(x);
+			if (json_array_append_new(l, e) != 0) {
+				json_decref(l);
+				oom(c);
+				goto out;
+			}
+		}
+		*out = l;
+		rc = charge(c, n->pos, json_array_size(l) * 8);
+	} else if (json_is_object(obj) && !strcmp(m, "get")) {
+		json_t *x = NULL;
+		if (!a[0]) {
+			cerr(c, n->pos, VZ_EINVAL, "get expected at least 1 argument, got 0");
+			goto out;
+		}
+		if (json_is_string(a[0]) && strlen(json_string_value(a[0])) == json_string_length(a[0]))
+			x = json_object_get(obj, json_string_value(a[0]));
+		*out = json_incref(x ? x : a[1] ? a[1] : json_null());
+		rc = 0;
+	} else if (json_is_string(obj) && (!strcmp(m, "lower") || !strcmp(m, "upper"))) {
+		rc = map_str(c, n, obj, m[0] == 'u', out);
+	} else if (json_is_string(obj) && (!strcmp(m, "strip") || !strcmp(m, "lstrip") || !strcmp(m, "rstrip"))) {
+		rc = do_strip(c, n->pos, obj, a[0], m[0] == 'l' ? 1 : m[0] == 'r' ? 2 : 3, out);
+	} else if (json_is_string(obj) && !strcmp(m, "split")) {
+		rc = do_split(c, n->pos, obj, a[0], a[1], out);
+	} else if (json_is_string(obj) && !strcmp(m, "replace")) {
+		rc = do_replace(c, n->pos, obj, a[0], a[1], a[2], out);
+	} else if (json_is_string(obj) && (!strcmp(m, "startswith") || !strcmp(m, "endswith"))) {
+		if (!a[0] || need_str(c, n->pos, what, a[0]) != 0) {
+			if (!a[0])
+				cerr(c, n->pos, VZ_EINVAL, "%s takes a string", what);
+			goto out;
+		}
+		size_t l = json_string_length(obj), k = json_string_length(a[0]);
+		const char *s = json_string_value(obj);
+		int r = k <= l && memcmp(m[0] == 's' ? s : s + l - k, json_string_value(a[0]), k) == 0;
+		*out = json_boolean(r);
+		rc = 0;
+	} else {
+		cerr(c, callee->pos, VZ_EINVAL, "'%s object' has no method '%s' (vinz supports dict items/keys/values/get and str lower/upper/strip/lstrip/rstrip/split/replace/startswith/endswith)",
+		     tname(obj), m);
+	}
+out:
+	json_decref(obj);
+	for (size_t i = 0; i < 3; i++)
+		json_decref(a[i]);
+	return rc;
+}
+
+static int eval_call(C *c, const node *n, json_t **out)
+{
+	const node *callee = n->a;
+	if (callee->kind == N_ATTR)
+		return eval_method(c, n, out);
+	if (callee->kind == N_NAME && !strcmp(callee->name, "range")) {
+		json_t *v = NULL;
+		if (lookup(c, callee, &v) != 0)
+			return -1;
+		if (!v)
+			return call_range(c, n, out);
+		json_decref(v);
+	}
+	if (callee->kind == N_NAME && (!strcmp(callee->name, "lookup") || !strcmp(callee->name, "query") ||
+				       !strcmp(callee->name, "q")))
+		return cerr(c, callee->pos, VZ_EINVAL, "lookup plugins are not supported");
+	json_t *v = NULL;
+	if (eval_def(c, callee, &v) != 0)
+		return -1;
+	int rc = cerr(c, n->pos, VZ_EINVAL, "'%s' object is not callable", tname(v));
+	json_decref(v);
+	return rc;
+}
+
+static int eval(C *c, const node *n, json_t **out)
+{
+	json_t *v = NULL;
+	int rc;
+	*out = NULL;
+	if (charge(c, n->pos, 0) != 0)
+		return -1;
+	switch (n->kind) {
+	case N_LIT:
+		*out = json_incref(n->lit);
+		return 0;
+	case N_NAME:
+		return lookup(c, n, out);
+	case N_ATTR:
+		if (eval_def(c, n->a, &v) != 0)
+			return -1;
+		if (json_is_object(v)) {
+			json_t *x = json_object_get(v, n->name);
+			if (x)
+				*out = json_incref(x);
+			else
+				missing_attr(c, v, n->name);
+		} else {
+			missing_attr(c, v, n->name);
+		}
+		json_decref(v);
+		return 0;
+	case N_ITEM: {
+		json_t *k = NULL;
+		if (eval_def(c, n->a, &v) != 0 || eval_def(c, n->b, &k) != 0) {
+			json_decref(v);
+			return -1;
+		}
+		rc = subscript(c, n->pos, v, k, out);
+		json_decref(v);
+		json_decref(k);
+		return rc;
+	}
+	case N_SLICE:
+		return eval_slice(c, n, out);
+	case N_BIN:
+		return eval_bin(c, n, out);
+	case N_NEG:
+	case N_POS:
+		if (eval_def(c, n->a, &v) != 0)
+			return -1;
+		if (!is_num(v))
+			rc = cerr(c, n->pos, VZ_EINVAL, "bad operand type for unary %s: '%s'",
+				  n->kind == N_NEG ? "-" : "+", tname(v));
+		else if (n->kind == N_POS)
+			rc = set_out(c, out, is_intlike(v) ? json_integer((json_int_t)ival(v)) : json_incref(v));
+		else if (json_is_real(v))
+			rc = set_out(c, out, json_real(-json_real_value(v)));
+		else
+			rc = checked_int(c, n->pos, ival(v) != INT64_MIN, -ival(v), out);
+		json_decref(v);
+		return rc;
+	case N_NOT:
+		if (eval_def(c, n->a, &v) != 0)
+			return -1;
+		*out = json_boolean(!vz_template_truthy(v));
+		json_decref(v);
+		return 0;
+	case N_AND:
+	case N_OR:
+		if (eval_def(c, n->a, &v) != 0)
+			return -1;
+		if (vz_template_truthy(v) == (n->kind == N_OR)) {
+			*out = v;
+			return 0;
+		}
+		json_decref(v);
+		return eval(c, n->b, out);
+	case N_COND:
+		if (eval_def(c, n->b, &v) != 0)
+			return -1;
+		rc = vz_template_truthy(v);
+		json_decref(v);
+		if (rc)
+			return eval(c, n->a, out);
+		if (n->c)
+			return eval(c, n->c, out);
+		{
+			unsigned line, col;
+			linecol(c->src, c->srclen, n->pos, &line, &col);
+			return undefined(c, "the inline if-expression on line %u evaluated to false and no else section was defined", line);
+		}
+	case N_LIST:
+	case N_DICT:
+		return eval_list(c, n, out);
+	case N_FILTER:
+		return eval_filter(c, n, out);
+	case N_TEST:
+		return eval_test(c, n, out);
+	case N_CALL:
+		return eval_call(c, n, out);
+	case N_CMP:
+		return eval_cmp(c, n, out);
+	}
+	return cerr(c, n->pos, VZ_EINVAL, "cannot evaluate this expression");
+}
+
+/* ---- rendering ---- */
+
+static int render(C *c, const node *n);
+
+static int render_body(C *c, const node *n)
+{
+	for (size_t i = 0; n && i < n->nkids; i++)
+		if (render(c, n->kids[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static int emit_check(C *c, size_t pos)
+{
+	if (c->out->failed == VZ_ETOOBIG)
+		return cerr(c, pos, VZ_ETOOBIG, "template output exceeds %zu bytes", c->out->max);
+	if (c->out->failed)
+		return oom(c);
+	return 0;
+}
+
+static json_t *loop_obj(size_t i, size_t len)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:b,s:b,s:I}", "index", (json_int_t)(i + 1),
+			 "index0", (json_int_t)i, "revindex", (json_int_t)(len - i),
+			 "revindex0", (json_int_t)(len - i - 1), "first", i == 0, "last", i + 1 == len,
+			 "length", (json_int_t)len);
+}
+
+static int render_for(C *c, const node *n)
+{
+	json_t *it = NULL, *seq = NULL;
+	int rc = -1;
+	if (eval_def(c, n->a, &it) != 0)
+		goto out;
+	if (json_is_array(it)) {
+		seq = json_incref(it);
+	} else if (json_is_string(it)) {
+		if (str_chars(c, n->a->pos, it, &seq) != 0)
+			goto out;
+	} else if (json_is_object(it)) {
+		const char *k;
+		json_t *x;
+		if (!(seq = json_array()))
+			goto nomem;
+		json_object_foreach(it, k, x)
+			if (json_array_append_new(seq, json_string_nocheck(k)) != 0)
+				goto nomem;
+	} else {
+		cerr(c, n->a->pos, VZ_EINVAL, "'%s' object is not iterable", tname(it));
+		goto out;
+	}
+	size_t len = json_array_size(seq);
+	if (len == 0) {
+		rc = render_body(c, n->c);
+		goto out;
+	}
+	for (size_t i = 0; i < len; i++) {
+		json_t *item = json_array_get(seq, i);
+		if (++c->iter > c->max_iter) {
+			cerr(c, n->pos, VZ_ETOOBIG, "loops ran more than %zu iterations", c->max_iter);
+			goto out;
+		}
+		json_t *scope = json_object();
+		if (!scope)
+			goto nomem;
+		c->scopes[c->nscopes++] = scope;
+		int r;
+		if (n->name2) {
+			if (!json_is_array(item) || json_array_size(item) != 2) {
+				cerr(c, n->pos, VZ_EINVAL, "cannot unpack %s into '%s, %s'; need 2 values",
+				     tname(item), n->name, n->name2);
+				r = -1;
+			} else {
+				r = json_object_set_nocheck(scope, n->name, json_array_get(item, 0)) ||
+				    json_object_set_nocheck(scope, n->name2, json_array_get(item, 1));
+				if (r)
+					oom(c);
+			}
+		} else {
+			r = json_object_set_nocheck(scope, n->name, item);
+			if (r)
+				oom(c);
+		}
+		if (r == 0 && json_object_set_new_nocheck(scope, "loop", loop_obj(i, len)) != 0)
+			r = oom(c);
+		if (r == 0)
+			r = render_body(c, n->b);
+		c->nscopes--;
+		json_decref(scope);
+		if (r != 0)
+			goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	oom(c);
+out:
+	json_decref(it);
+	json_decref(seq);
+	return rc;
+}
+
+static int render(C *c, const node *n)
+{
+	json_t *v = NULL;
+	int rc = -1;
+	switch (n->kind) {
+	case N_BODY:
+		return render_body(c, n);
+	case N_TEXT:
+		vz_buf_add(c->out, n->text, n->textlen);
+		if (charge(c, n->pos, n->textlen) != 0)
+			return -1;
+		return emit_check(c, n->pos);
+	case N_OUT:
+		if (eval_def(c, n->a, &v) != 0)
+			return -1;
+		rc = put_value(c, n->pos, c->out, v, 0, 0);
+		if (rc == 0)
+			rc = emit_check(c, n->pos);
+		if (rc == 0)
+			rc = charge(c, n->pos, json_is_string(v) ? json_string_length(v) : 0);
+		json_decref(v);
+		return rc;
+	case N_IF:
+		if (eval_def(c, n->a, &v) != 0)
+			return -1;
+		rc = vz_template_truthy(v);
+		json_decref(v);
+		if (rc)
+			return render_body(c, n->b);
+		if (n->c)
+			return render(c, n->c);
+		return 0;
+	case N_FOR:
+		return render_for(c, n);
+	case N_SET:
+		if (eval_def(c, n->a, &v) != 0)
+			return -1;
+		if (json_object_set_new_nocheck(c->scopes[c->nscopes - 1], n->name, v) != 0)
+			return oom(c);
+		return 0;
+	}
+	return cerr(c, n->pos, VZ_EINVAL, "cannot render this node");
+}
+
+/* ---- entry points ---- */
+
+static void opts_fill(const vz_template_opts *o, vz_template_opts *r)
+{
+	if (o)
+		*r = *o;
+	else
+		memset(r, 0, sizeof *r);
+	if (!r->max_output) r->max_output = DEF_MAX_OUTPUT;
+	if (!r->max_depth) r->max_depth = DEF_MAX_DEPTH;
+	if (r->max_depth > HARD_MAX_DEPTH) r->max_depth = HARD_MAX_DEPTH;
+	if (!r->max_iterations) r->max_iterations = DEF_MAX_ITER;
+	if (!r->max_steps) r->max_steps = DEF_MAX_STEPS;
+}
+
+/* Parses src as a template (expr_only 0) or a bare expression (1). */
+static int parse(node **out, const char *src, size_t len, int expr_only, const vz_template_opts *o,
+		 vz_err *e)
+{
+	P p;
+	memset(&p, 0, sizeof p);
+	p.s = src;
+	p.n = len;
+	p.max_depth = o->max_depth;
+	p.trim_blocks = o->trim_blocks;
+	p.e = e;
+	*out = NULL;
+	if (!expr_only) {
+		if (!o->keep_trailing_newline && p.n > 0 && (src[p.n - 1] == '\n' || src[p.n - 1] == '\r')) {
+			p.n--;
+			if (src[p.n] == '\n' && p.n > 0 && src[p.n - 1] == '\r')
+				p.n--;
+		}
+		return parse_body(&p, out, NULL, NULL);
+	}
+	char b[64];
+	p.mode = M_EXPR;
+	if (lex(&p) != 0)
+		return e && e->code ? e->code : VZ_EINVAL;
+	if (p.tt == T_EOF)
+		return perr(&p, 0, "empty expression");
+	node *n = parse_expr(&p);
+	if (!n)
+		return e && e->code ? e->code : VZ_EINVAL;
+	if (p.tt != T_EOF) {
+		node_free(n);
+		return perr(&p, p.tpos, "expected end of expression, got %s", tok_desc(&p, b, sizeof b));
+	}
+	*out = n;
+	return 0;
+}
+
+static int run(json_t **value, char **text, const char *src, size_t len, int expr_only,
+	       const json_t *vars, const vz_template_opts *opts, vz_err *e)
+{
+	vz_template_opts o;
+	node *root = NULL;
+	vz_buf buf;
+	C c;
+	int rc;
+	vz_err local = { 0 };
+	if (!e)
+		e = &local;
+	opts_fill(opts, &o);
+	vz_buf_init(&buf, o.max_output);
+	memset(&c, 0, sizeof c);
+	if (!src && len) {
+		rc = vz_err_set(e, VZ_EINVAL, "no template given");
+		goto out;
+	}
+	if (vars && !json_is_object(vars)) {
+		rc = vz_err_set(e, VZ_EINVAL, "template variables must be a JSON object");
+		goto out;
+	}
+	rc = parse(&root, src ? src : "", len, expr_only, &o, e);
+	if (rc != 0) {
+		rc = e->code ? e->code : VZ_EINVAL;
+		goto out;
+	}
+	c.src = src;
+	c.srclen = len;
+	c.vars = vars;
+	c.out = &buf;
+	c.max_output = o.max_output;
+	c.max_iter = o.max_iterations;
+	c.max_steps = o.max_steps;
+	c.max_depth = o.max_depth;
+	c.e = e;
+	c.scopes = calloc(root->h + 2, sizeof *c.scopes);
+	if (!c.scopes || !(c.scopes[0] = json_object())) {
+		rc = oom(&c);
+		goto out;
+	}
+	c.nscopes = 1;
+	if (expr_only || (value && root->nkids == 1 && root->kids[0]->kind == N_OUT)) {
+		json_t *v = NULL;
+		rc = eval_def(&c, expr_only ? root : root->kids[0]->a, &v);
+		if (rc == 0)
+			*value = v;
+	} else {
+		rc = render(&c, root);
+		if (rc == 0 && buf.failed)
+			rc = emit_check(&c, 0);
+		if (rc == 0 && value && !(*value = str_new(buf.ptr, buf.len)))
+			rc = oom(&c);
+		if (rc == 0 && text && !(*text = vz_buf_detach(&buf)))
+			rc = oom(&c);
+	}
+	if (rc != 0)
+		rc = e->code ? e->code : VZ_EINVAL;
+out:
+	if (c.scopes) {
+		for (size_t i = 0; i < c.nscopes; i++)
+			json_decref(c.scopes[i]);
+		free(c.scopes);
+	}
+	node_free(root);
+	vz_buf_free(&buf);
+	return rc;
+}
+
+int vz_template_render(char **out, const char *tpl, size_t len, const json_t *vars,
+		       const vz_template_opts *opts, vz_err *e)
+{
+	*out = NULL;
+	return run(NULL, out, tpl, len, 0, vars, opts, e);
+}
+
+int vz_template_render_value(json_t **out, const char *tpl, size_t len, const json_t *vars,
+			     const vz_template_opts *opts, vz_err *e)
+{
+	*out = NULL;
+	return run(out, NULL, tpl, len, 0, vars, opts, e);
+}
+
+int vz_template_eval(json_t **out, const char *expr, size_t len, const json_t *vars,
+		     const vz_template_opts *opts, vz_err *e)
+{
+	*out = NULL;
+	return run(out, NULL, expr, len, 1, vars, opts, e);
+}
