@@ -1600,18 +1600,59 @@ static int too_deep(C *c, size_t pos, unsigned depth)
 	return 0;
 }
 
-/* Appends Python's str(v) (top) or repr(v) (nested) to b. */
-static int put_value(C *c, size_t pos, vz_buf *b, const json_t *v, int repr, unsigned depth)
+/* How put_value prints: Python's str() (the top level of {{ }}), repr() (inside lists and
+ * dicts), or json.dumps with its default separators and ensure_ascii (to_json). */
+enum { P_STR, P_REPR, P_JSON };
+
+/* A JSON string literal of s as Python's json.dumps writes it (ensure_ascii). */
+static void json_str(vz_buf *b, const char *s, size_t n)
+{
+	vz_buf_putc(b, '"');
+	for (size_t i = 0; i < n;) {
+		unsigned char ch = (unsigned char)s[i];
+		size_t l = u8len(s + i, n - i);
+		uint32_t cp = ch;
+		if (l == 2) cp = ((ch & 0x1fu) << 6) | (s[i + 1] & 0x3f);
+		else if (l == 3) cp = ((ch & 0x0fu) << 12) | ((s[i + 1] & 0x3fu) << 6) | (s[i + 2] & 0x3f);
+		else if (l == 4) cp = ((ch & 0x07u) << 18) | ((s[i + 1] & 0x3fu) << 12) |
+				      ((s[i + 2] & 0x3fu) << 6) | (s[i + 3] & 0x3f);
+		i += l;
+		if (cp == '"') vz_buf_puts(b, "\\\"");
+		else if (cp == '\\') vz_buf_puts(b, "\\\\");
+		else if (cp == '\n') vz_buf_puts(b, "\\n");
+		else if (cp == '\r') vz_buf_puts(b, "\\r");
+		else if (cp == '\t') vz_buf_puts(b, "\\t");
+		else if (cp == '\b') vz_buf_puts(b, "\\b");
+		else if (cp == '\f') vz_buf_puts(b, "\\f");
+		else if (cp < 0x20 || (cp > 0x7e && cp < 0x10000)) vz_buf_printf(b, "\\u%04x", cp);
+		else if (cp >= 0x10000) {
+			cp -= 0x10000;
+			vz_buf_printf(b, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+		} else vz_buf_putc(b, (char)cp);
+	}
+	vz_buf_putc(b, '"');
+}
+
+static void put_string(vz_buf *b, const char *s, size_t n, int style)
+{
+	if (style == P_STR)
+		vz_buf_add(b, s, n);
+	else if (style == P_REPR)
+		repr_str(b, s, n);
+	else
+		json_str(b, s, n);
+}
+
+/* Appends v to b in the given style (P_STR, P_REPR or P_JSON). */
+static int put_value(C *c, size_t pos, vz_buf *b, const json_t *v, int style, unsigned depth)
 {
 	char num[64];
+	int inner = style == P_JSON ? P_JSON : P_REPR;
 	if (too_deep(c, pos, depth) != 0)
 		return -1;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		if (repr)
-			repr_str(b, json_string_value(v), json_string_length(v));
-		else
-			vz_buf_add(b, json_string_value(v), json_string_length(v));
+		put_string(b, json_string_value(v), json_string_length(v), style);
 		break;
 	case JSON_INTEGER:
 		vz_buf_printf(b, "%lld", (long long)json_integer_value(v));
@@ -1620,20 +1661,19 @@ static int put_value(C *c, size_t pos, vz_buf *b, const json_t *v, int repr, uns
 		fmt_float(json_real_value(v), num, sizeof num);
 		vz_buf_puts(b, num);
 		break;
-	case JSON_TRUE: vz_buf_puts(b, "True"); break;
-	case JSON_FALSE: vz_buf_puts(b, "False"); break;
-	case JSON_NULL: vz_buf_puts(b, "None"); break;
-	case JSON_ARRAY: {
+	case JSON_TRUE: vz_buf_puts(b, style == P_JSON ? "true" : "True"); break;
+	case JSON_FALSE: vz_buf_puts(b, style == P_JSON ? "false" : "False"); break;
+	case JSON_NULL: vz_buf_puts(b, style == P_JSON ? "null" : "None"); break;
+	case JSON_ARRAY:
 		vz_buf_putc(b, '[');
 		for (size_t i = 0; i < json_array_size(v) && !b->failed; i++) {
 			if (i)
 				vz_buf_puts(b, ", ");
-			if (put_value(c, pos, b, json_array_get(v, i), 1, depth + 1) != 0)
+			if (put_value(c, pos, b, json_array_get(v, i), inner, depth + 1) != 0)
 				return -1;
 		}
 		vz_buf_putc(b, ']');
 		break;
-	}
 	case JSON_OBJECT: {
 		const char *k;
 		json_t *x;
@@ -1645,9 +1685,11 @@ static int put_value(C *c, size_t pos, vz_buf *b, const json_t *v, int repr, uns
 			if (!first)
 				vz_buf_puts(b, ", ");
 			first = 0;
-			repr_str(b, k, strlen(k));
+			if (too_deep(c, pos, depth + 1) != 0)
+				return -1;
+			put_string(b, k, strlen(k), inner);
 			vz_buf_puts(b, ": ");
-			if (put_value(c, pos, b, x, 1, depth + 1) != 0)
+			if (put_value(c, pos, b, x, inner, depth + 1) != 0)
 				return -1;
 		}
 		vz_buf_putc(b, '}');
@@ -1674,96 +1716,13 @@ static int to_str(C *c, size_t pos, json_t *v, json_t **out)
 		return 0;
 	}
 	vz_buf b = VZ_BUF_INIT(c->max_output);
-	int rc = put_value(c, pos, &b, v, 0, 0);
+	int rc = put_value(c, pos, &b, v, P_STR, 0);
 	if (rc == 0)
 		rc = buf_check(c, pos, &b, "string value");
 	if (rc == 0 && !(*out = str_new(b.ptr, b.len)))
 		rc = oom(c);
 	vz_buf_free(&b);
 	return rc;
-}
-
-/* Python json.dumps with its default separators and ensure_ascii. */
-static int put_json(C *c, size_t pos, vz_buf *b, const json_t *v, unsigned depth)
-{
-	char num[64];
-	if (too_deep(c, pos, depth) != 0)
-		return -1;
-	switch (json_typeof(v)) {
-	case JSON_STRING: {
-		const char *s = json_string_value(v);
-		size_t n = json_string_length(v);
-		vz_buf_putc(b, '"');
-		for (size_t i = 0; i < n;) {
-			unsigned char ch = (unsigned char)s[i];
-			size_t l = u8len(s + i, n - i);
-			uint32_t cp = ch;
-			if (l == 2) cp = ((ch & 0x1fu) << 6) | (s[i + 1] & 0x3f);
-			else if (l == 3) cp = ((ch & 0x0fu) << 12) | ((s[i + 1] & 0x3fu) << 6) | (s[i + 2] & 0x3f);
-			else if (l == 4) cp = ((ch & 0x07u) << 18) | ((s[i + 1] & 0x3fu) << 12) |
-					      ((s[i + 2] & 0x3fu) << 6) | (s[i + 3] & 0x3f);
-			i += l;
-			if (cp == '"') vz_buf_puts(b, "\\\"");
-			else if (cp == '\\') vz_buf_puts(b, "\\\\");
-			else if (cp == '\n') vz_buf_puts(b, "\\n");
-			else if (cp == '\r') vz_buf_puts(b, "\\r");
-			else if (cp == '\t') vz_buf_puts(b, "\\t");
-			else if (cp == '\b') vz_buf_puts(b, "\\b");
-			else if (cp == '\f') vz_buf_puts(b, "\\f");
-			else if (cp < 0x20 || (cp > 0x7e && cp < 0x10000)) vz_buf_printf(b, "\\u%04x", cp);
-			else if (cp >= 0x10000) {
-				cp -= 0x10000;
-				vz_buf_printf(b, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
-			} else vz_buf_putc(b, (char)cp);
-		}
-		vz_buf_putc(b, '"');
-		break;
-	}
-	case JSON_INTEGER:
-		vz_buf_printf(b, "%lld", (long long)json_integer_value(v));
-		break;
-	case JSON_REAL:
-		fmt_float(json_real_value(v), num, sizeof num);
-		vz_buf_puts(b, num);
-		break;
-	case JSON_TRUE: vz_buf_puts(b, "true"); break;
-	case JSON_FALSE: vz_buf_puts(b, "false"); break;
-	case JSON_NULL: vz_buf_puts(b, "null"); break;
-	case JSON_ARRAY:
-		vz_buf_putc(b, '[');
-		for (size_t i = 0; i < json_array_size(v) && !b->failed; i++) {
-			if (i)
-				vz_buf_puts(b, ", ");
-			if (put_json(c, pos, b, json_array_get(v, i), depth + 1) != 0)
-				return -1;
-		}
-		vz_buf_putc(b, ']');
-		break;
-	case JSON_OBJECT: {
-		const char *k;
-		json_t *x;
-		int first = 1;
-		vz_buf_putc(b, '{');
-		json_object_foreach((json_t *)v, k, x) {
-			if (b->failed)
-				break;
-			if (!first)
-				vz_buf_puts(b, ", ");
-			first = 0;
-			json_t *ks = json_string_nocheck(k);
-			if (!ks)
-				return oom(c);
-			int r = put_json(c, pos, b, ks, depth + 1);
-			json_decref(ks);
-			vz_buf_puts(b, ": ");
-			if (r != 0 || put_json(c, pos, b, x, depth + 1) != 0)
-				return -1;
-		}
-		vz_buf_putc(b, '}');
-		break;
-	}
-	}
-	return 0;
 }
 
 /* Python ==, recursing into lists and dicts. */
@@ -1964,7 +1923,7 @@ static int subscript(C *c, size_t pos, json_t *obj, json_t *key, json_t **out)
 			return 0;
 		}
 		vz_buf b = VZ_BUF_INIT(200);
-		put_value(c, pos, &b, key, 1, c->max_depth);
+		put_value(c, pos, &b, key, P_REPR, c->max_depth);
 		undefined(c, "%s has no element %s", objrepr(obj), b.ptr ? b.ptr : "?");
 		vz_buf_free(&b);
 		return 0;
@@ -2847,7 +2806,7 @@ static int f_join(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 		}
 		if (i)
 			vz_buf_add(&b, json_string_value(sep), json_string_length(sep));
-		rc = put_value(c, n->pos, &b, x, 0, 0);
+		rc = put_value(c, n->pos, &b, x, P_STR, 0);
 		json_decref(x);
 		if (rc != 0 || (rc = buf_check(c, n->pos, &b, "string value")) != 0)
 			goto out;
@@ -2917,7 +2876,7 @@ static int f_list(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 static int f_to_json(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 {
 	vz_buf b = VZ_BUF_INIT(c->max_output);
-	int rc = put_json(c, n->pos, &b, v, 0);
+	int rc = put_value(c, n->pos, &b, v, P_JSON, 0);
 	if (rc == 0)
 		rc = buf_check(c, n->pos, &b, "string value");
 	if (rc == 0)
@@ -3712,7 +3671,7 @@ static int render(C *c, const node *n)
 	case N_OUT:
 		if (eval_def(c, n->a, &v) != 0)
 			return -1;
-		rc = put_value(c, n->pos, c->out, v, 0, 0);
+		rc = put_value(c, n->pos, c->out, v, P_STR, 0);
 		if (rc == 0)
 			rc = emit_check(c, n->pos);
 		if (rc == 0)

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "vz_buf.h"
+
 #include "vz_template.h"
 
 /* The variables every case sees unless it gives its own. */
@@ -411,10 +413,12 @@ static void test_caps(void **state)
 	}
 	{
 		/* 100 nested ifs with the default depth of 100 */
-		char t[2200] = "";
+		vz_buf t = VZ_BUF_INIT(4096);
 		for (int i = 0; i < 100; i++)
-			strcat(t, "{% if 1 %}");
-		expect_cap(t, NULL, "nested too deeply");
+			vz_buf_puts(&t, "{% if 1 %}");
+		assert_int_equal(t.failed, 0);
+		expect_cap(vz_buf_cstr(&t), NULL, "nested too deeply");
+		vz_buf_free(&t);
 	}
 	memset(&o, 0, sizeof o);
 	o.max_steps = 10000;
@@ -423,18 +427,21 @@ static void test_caps(void **state)
 	/* deep parenthesis bombs and long operator chains fail fast with the default caps */
 	{
 		size_t n = 200000;
-		char *t = malloc(n * 2 + 16);
-		assert_non_null(t);
-		strcpy(t, "{{ ");
-		memset(t + 3, '(', n);
-		strcpy(t + 3 + n, "1 }}");
-		expect_cap(t, NULL, "nested too deeply");
-		strcpy(t, "{{ 1");
+		vz_buf t = VZ_BUF_INIT(n * 2 + 16);
+		vz_buf_puts(&t, "{{ ");
+		for (size_t i = 0; i < n; i++)
+			vz_buf_putc(&t, '(');
+		vz_buf_puts(&t, "1 }}");
+		assert_int_equal(t.failed, 0);
+		expect_cap(vz_buf_cstr(&t), NULL, "nested too deeply");
+		vz_buf_reset(&t);
+		vz_buf_puts(&t, "{{ 1");
 		for (size_t i = 0; i < n / 2; i++)
-			memcpy(t + 4 + 2 * i, "+1", 2);
-		strcpy(t + 4 + n, " }}");
-		expect_cap(t, NULL, "nested too deeply");
-		free(t);
+			vz_buf_puts(&t, "+1");
+		vz_buf_puts(&t, " }}");
+		assert_int_equal(t.failed, 0);
+		expect_cap(vz_buf_cstr(&t), NULL, "nested too deeply");
+		vz_buf_free(&t);
 	}
 }
 
