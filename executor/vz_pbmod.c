@@ -1,0 +1,28 @@
+/* vz_pbmod: the table of native playbook modules; see vz_pbmod.h. Each module lives in its own
+ * vz_pbmod_<name>.c and is listed here once. */
+#include "vz_pbmod.h"
+
+#include <string.h>
+
+/* Modules run on the node or the executor (engine side). */
+static const vz_pbmod *const modules[] = {
+	NULL,
+};
+
+const vz_pbmod *vz_pbmod_find(const char *name)
+{
+	static const char *const prefixes[] = { "ansible.builtin.", "ansible.legacy.", NULL };
+	if (!name)
+		return NULL;
+	for (size_t i = 0; prefixes[i]; i++) {
+		size_t n = strlen(prefixes[i]);
+		if (strncmp(name, prefixes[i], n) == 0) {
+			name += n;
+			break;
+		}
+	}
+	for (size_t i = 0; modules[i]; i++)
+		if (strcmp(modules[i]->name, name) == 0)
+			return modules[i];
+	return NULL;
+}
