@@ -624,6 +624,17 @@ static int resolve(vz_merger *m, const char *spec, git_commit **out, vz_err *e)
 	return 0;
 }
 
+int vz_merger_resolve(vz_merger *m, const char *spec, char out[41], vz_err *e)
+{
+	git_commit *c = NULL;
+	out[0] = '\0';
+	int rc = resolve(m, spec, &c, e);
+	if (!rc)
+		git_oid_tostr(out, 41, git_commit_id(c));
+	git_commit_free(c);
+	return rc;
+}
+
 /* Creates a commit with vinz as committer (and author unless given), writing no ref. */
 static int make_commit(vz_merger *m, const git_oid *tree_id, const git_signature *author, const char *encoding,
 		       const char *msg, size_t nparents, const git_commit **parents, int64_t date, git_oid *out,

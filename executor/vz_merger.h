@@ -43,6 +43,10 @@ void vz_merger_free(vz_merger *m); /* accepts NULL */
  * has the agreement figures of both). */
 void vz_merger_set_options(vz_merger *m, int tree_walk, int patience);
 
+/* Resolves a commit-ish (commit id, ref, "HEAD~2") to a commit id in out (41 bytes).
+ * VZ_ENOTFOUND when it names no commit; VZ_EINVAL for an empty name. */
+int vz_merger_resolve(vz_merger *m, const char *spec, char out[41], vz_err *e);
+
 typedef struct vz_merge_req {
 	vz_merge_mode mode;
 	const char *onto;   /* commit-ish the change goes onto (the branch head or the previous result) */

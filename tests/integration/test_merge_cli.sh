@@ -70,3 +70,32 @@ ok "errors exit 2"
 
 [ "$refs_before" = "$(git for-each-ref; git rev-parse HEAD; git status --porcelain)" ] || fail "refs or work tree changed"
 ok "no ref, HEAD or work tree touched"
+
+# --queue: two items on master, one conflicting in between, plus --config
+git checkout -q -b cfg master
+printf -- '- job: {name: c1}\n' > zuul.yaml && git add zuul.yaml && git commit -qm "zuul config"
+git checkout -q master
+cat > "$T/q.json" <<JSON
+{"items": [
+  {"id": "1", "project": "p", "branch": "master", "repo": "$R/.git", "change": "c1", "date": 1700000000},
+  {"id": "2", "project": "p", "branch": "master", "repo": "$R/.git", "change": "bad", "mode": "merge"},
+  {"id": "3", "project": "p", "branch": "master", "repo": "$R/.git", "change": "cfg", "mode": "squash-merge"}
+]}
+JSON
+rc=0
+q=$("$VINZ" merge --queue "$T/q.json" --config 2>"$T/err") || rc=$?
+[ $rc = 1 ] || fail "--queue with a conflict must exit 1, got $rc: $(cat "$T/err")"
+[ "$(echo "$q" | jq -r '.items[1].merged')" = false ] || fail "item 2 must conflict: $q"
+grep -q "item 2 (project p, branch master)" "$T/err" || fail "conflict names the item: $(cat "$T/err")"
+[ "$(echo "$q" | jq -r '.items[2].base')" = "$(echo "$q" | jq -r '.items[0].commit')" ] || fail "item 3 must go onto item 1: $q"
+[ "$(echo "$q" | jq -r '.items[2].config["zuul.yaml"]')" = "- job: {name: c1}" ] || fail "config of item 3: $q"
+[ "$(echo "$q" | jq -r '.items[2].state.p.master')" = "$(echo "$q" | jq -r '.items[2].commit')" ] || fail "state: $q"
+git -C "$R" cat-file -e master:zuul.yaml 2>/dev/null && fail "master must not have zuul.yaml"
+ok "--queue: speculative state, conflict named and skipped, in-repo config"
+echo '{"items": 3}' > "$T/bad.json"
+rc=0; "$VINZ" merge --queue "$T/bad.json" >/dev/null 2>&1 || rc=$?
+[ $rc = 2 ] || fail "a malformed queue file must exit 2, got $rc"
+echo '{"items": [' > "$T/bad.json"
+rc=0; "$VINZ" merge --queue "$T/bad.json" >/dev/null 2>"$T/err" || rc=$?
+[ $rc = 2 ] && grep -q "bad.json:" "$T/err" || fail "invalid JSON: exit $rc, $(cat "$T/err")"
+ok "--queue: malformed input exits 2 with the place"

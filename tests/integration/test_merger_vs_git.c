@@ -25,41 +25,8 @@
 
 static char *g_tmp;
 
-/* Runs a shell command (printf-style) with its output in out (may be NULL); returns the exit code. */
-static int sh(vz_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(vz_buf *out, const char *fmt, ...)
-{
-	vz_buf cmd = VZ_BUF_INIT(1 << 20);
-	va_list ap;
-	vz_buf_puts(&cmd, "( ");
-	va_start(ap, fmt);
-	vz_buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	vz_buf_puts(&cmd, out ? " ) 2>/dev/null" : " ) >/dev/null 2>&1");
-	assert_int_equal(cmd.failed, 0);
-	FILE *p = popen(cmd.ptr, "r");
-	assert_non_null(p);
-	char chunk[4096];
-	size_t n;
-	if (out)
-		vz_buf_reset(out);
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-		if (out)
-			vz_buf_add(out, chunk, n);
-	int st = pclose(p);
-	vz_buf_free(&cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* First line of out, as a 40-hex id, into id (41 bytes); "" when it is not one. */
-static void first_id(const vz_buf *out, char id[41])
-{
-	id[0] = '\0';
-	if (out->len >= 40) {
-		memcpy(id, out->ptr, 40);
-		id[40] = '\0';
-	}
-}
+#define sh vz_test_sh
+#define first_id vz_test_first_id
 
 /* ---- one comparison ----------------------------------------------------------------------- */
 

@@ -2,11 +2,14 @@
 #include "vz_testutil.h"
 
 #include <git2.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "vz_buf.h"
 #include "vz_util.h"
 
 char *vz_test_tmpdir(const char *prefix)
@@ -119,5 +122,40 @@ int vz_test_wait(int (*cond)(void *), void *ctx, int timeout_ms)
 		if (vz_mono_ms() >= until)
 			return 0;
 		usleep(20000);
+	}
+}
+
+int vz_test_sh(vz_buf *out, const char *fmt, ...)
+{
+	vz_buf cmd = VZ_BUF_INIT(1 << 20);
+	va_list ap;
+	vz_buf_puts(&cmd, "( ");
+	va_start(ap, fmt);
+	vz_buf_vprintf(&cmd, fmt, ap);
+	va_end(ap);
+	vz_buf_puts(&cmd, out ? " ) 2>/dev/null" : " ) >/dev/null 2>&1");
+	FILE *p = cmd.failed ? NULL : popen(vz_buf_cstr(&cmd), "r");
+	if (!p) {
+		fprintf(stderr, "vz_test_sh: cannot run a command\n");
+		abort();
+	}
+	char chunk[4096];
+	size_t n;
+	if (out)
+		vz_buf_reset(out);
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		if (out)
+			vz_buf_add(out, chunk, n);
+	int st = pclose(p);
+	vz_buf_free(&cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void vz_test_first_id(const vz_buf *out, char id[41])
+{
+	id[0] = '\0';
+	if (out->len >= 40 && (out->len == 40 || out->ptr[40] == '\n' || out->ptr[40] == ' ' || out->ptr[40] == '\t')) {
+		memcpy(id, out->ptr, 40);
+		id[40] = '\0';
 	}
 }

@@ -17,6 +17,14 @@ void vz_test_rm(const char *path);
  * is contents[i-1] (or "i\n" when contents is NULL). Aborts on failure. */
 void vz_test_git_repo(const char *path, int nchanges, const char *const *contents);
 
+struct vz_buf;
+/* Runs a shell command (printf-style) with /bin/sh; its stdout goes into out (reset first) when out
+ * is non-NULL, else it is discarded, and stderr is discarded. Returns the exit code (-1 when killed).
+ * Aborts when the command cannot be started. */
+int vz_test_sh(struct vz_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first line of out as a 40-hex id into id (41 bytes); "" when it is not one. */
+void vz_test_first_id(const struct vz_buf *out, char id[41]);
+
 /* Polls cond(ctx) every 20 ms for at most timeout_ms; returns 1 when it became true. */
 int vz_test_wait(int (*cond)(void *), void *ctx, int timeout_ms);
 
