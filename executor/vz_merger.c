@@ -19,6 +19,7 @@ struct vz_merger {
 	git_repository *repo;
 	git_odb *odb;
 	int tree_walk;
+	int dir_renames; /* report ort's directory-rename "file location" conflicts */
 	unsigned file_flags;
 };
 
@@ -139,6 +140,7 @@ int vz_merger_open(vz_merger **out, const char *gitdir, vz_err *e)
 	if (!m)
 		return vz_err_set(e, VZ_ENOMEM, "out of memory opening %s", gitdir);
 	m->tree_walk = 1;
+	m->dir_renames = 1;
 	if (git_repository_open_ext(&m->repo, gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
 		int rc = git_fail(e, VZ_ENOTFOUND, "cannot open repository", gitdir);
 		vz_merger_free(m);
@@ -166,6 +168,11 @@ void vz_merger_set_options(vz_merger *m, int tree_walk, int patience)
 {
 	m->tree_walk = tree_walk;
 	m->file_flags = patience ? GIT_MERGE_FILE_DIFF_PATIENCE : 0;
+}
+
+void vz_merger_set_dir_renames(vz_merger *m, int on)
+{
+	m->dir_renames = on;
 }
 
 /* ---- the tree walk ---------------------------------------------------------------------------- */
@@ -511,6 +518,261 @@ static int index_outcome(vz_merger *m, git_index *idx, git_oid *tree_out, strlis
 	return rc;
 }
 
+/* ---- directory renames (ort's "file location" conflicts) ---------------------------------------
+
+libgit2 has no directory rename detection. ort (with git's default merge.directoryRenames=conflict)
+reports a conflict when one side renamed a directory away — the directory is gone on that side and
+most files renamed out of it went to one other directory — and the other side added a file (or
+renamed one) into the old directory. After a clean full merge with rename detection, this finds
+those paths the same way: per side, renames and the directories that side removed, the majority
+target of each removed directory, then the other side's new paths under such a directory. It only
+runs when libgit2's full merge decided (the tree walk never sees a removed directory that the
+other side changed). */
+
+struct dirmove {
+	char *from, *to;
+	unsigned count;
+};
+
+struct dirmoves {
+	struct dirmove *v;
+	size_t n;
+};
+
+static void dm_count(struct dirmoves *d, const char *from, size_t fl, const char *to, size_t tl)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strlen(d->v[i].from) == fl && strncmp(d->v[i].from, from, fl) == 0 && strlen(d->v[i].to) == tl &&
+		    strncmp(d->v[i].to, to, tl) == 0) {
+			d->v[i].count++;
+			return;
+		}
+	d->v = realloc(d->v, (d->n + 1) * sizeof(*d->v));
+	if (!d->v)
+		abort();
+	d->v[d->n].from = strndup(from, fl);
+	d->v[d->n].to = strndup(to, tl);
+	if (!d->v[d->n].from || !d->v[d->n].to)
+		abort();
+	d->v[d->n].count = 1;
+	d->n++;
+}
+
+static void dm_free(struct dirmoves *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->v[i].from);
+		free(d->v[i].to);
+	}
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Whether directory dir (len bytes of a path) exists in tree. */
+static int dir_exists(const git_tree *tree, const char *dir, size_t len)
+{
+	char p[4096];
+	if (len == 0)
+		return 1;
+	if (len >= sizeof(p))
+		return 1; /* too long to check: assume it is there (no conflict claimed) */
+	memcpy(p, dir, len);
+	p[len] = '\0';
+	git_tree_entry *x = NULL;
+	if (git_tree_entry_bypath(&x, tree, p) < 0)
+		return 0;
+	int is_dir = git_tree_entry_type(x) == GIT_OBJECT_TREE;
+	git_tree_entry_free(x);
+	return is_dir;
+}
+
+static size_t dir_len(const char *path)
+{
+	const char *sl = strrchr(path, '/');
+	return sl ? (size_t)(sl - path) : 0;
+}
+
+/* Renames (old -> new) of base -> side, into diff (caller frees). */
+static int side_diff(vz_merger *m, const git_tree *b, const git_tree *side, git_diff **out, vz_err *e)
+{
+	git_diff_options dopt = GIT_DIFF_OPTIONS_INIT;
+	git_diff_find_options fopt = GIT_DIFF_FIND_OPTIONS_INIT;
+	fopt.flags = GIT_DIFF_FIND_RENAMES;
+	fopt.rename_threshold = 50;
+	if (git_diff_tree_to_tree(out, m->repo, (git_tree *)b, (git_tree *)side, &dopt) < 0 ||
+	    git_diff_find_similar(*out, &fopt) < 0)
+		return git_fail(e, VZ_EIO, "cannot diff trees for directory renames", NULL);
+	return 0;
+}
+
+/* Whether path (len bytes) is in l. */
+static int sl_hasn(const strlist *l, const char *path, size_t len)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strlen(l->v[i]) == len && strncmp(l->v[i], path, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* The new paths (added, or renamed to) of a side. */
+static int is_new(const git_diff_delta *x)
+{
+	return x->status == GIT_DELTA_ADDED || x->status == GIT_DELTA_RENAMED;
+}
+
+/* Directories of base that side removed and that matter, as ort decides it: the other side put a
+ * new file directly in them. */
+static int relevant_dirs(git_diff *other, const git_tree *b, const git_tree *side, strlist *out)
+{
+	int rc = 0;
+	for (size_t i = 0; i < git_diff_num_deltas(other) && !rc; i++) {
+		const git_diff_delta *x = git_diff_get_delta(other, i);
+		if (!is_new(x))
+			continue;
+		const char *np = x->new_file.path;
+		size_t dl = dir_len(np);
+		if (dl == 0 || sl_hasn(out, np, dl) || !dir_exists(b, np, dl) || dir_exists(side, np, dl))
+			continue;
+		rc = sl_addn(out, np, dl);
+	}
+	return rc;
+}
+
+/* For the relevant directories, where the renames of side sent their files: every rename credits
+ * its old directory and each parent up to the part that was really renamed (ort's counting), then
+ * the target with a strict majority wins ("\n" when there is none: a "directory rename split"). */
+static void side_dir_renames(git_diff *d, const git_tree *side, const strlist *relevant, struct dirmoves *out)
+{
+	struct dirmoves counts = { 0 };
+	size_t n = git_diff_num_deltas(d);
+	for (size_t i = 0; i < n; i++) {
+		const git_diff_delta *x = git_diff_get_delta(d, i);
+		if (x->status != GIT_DELTA_RENAMED)
+			continue;
+		const char *op = x->old_file.path, *np = x->new_file.path;
+		size_t ol = dir_len(op), nl = dir_len(np);
+		/* credit (old dir, new dir), then their parents while the last parts are the same */
+		for (;;) {
+			if (ol == 0 || (ol == nl && strncmp(op, np, ol) == 0) || dir_exists(side, op, ol))
+				break;
+			dm_count(&counts, op, ol, np, nl);
+			size_t os = ol, ns = nl;
+			while (os > 0 && op[os - 1] != '/')
+				os--;
+			while (ns > 0 && np[ns - 1] != '/')
+				ns--;
+			/* the root always exists, so it is never the directory renamed */
+			if (os == 0 || ns == 0 || ol - os != nl - ns || strncmp(op + os, np + ns, ol - os) != 0)
+				break;
+			ol = os - 1;
+			nl = ns - 1;
+		}
+	}
+	for (size_t r = 0; r < relevant->n; r++) {
+		const char *dir = relevant->v[r];
+		unsigned best = 0, second = 0;
+		size_t bi = 0;
+		for (size_t j = 0; j < counts.n; j++) {
+			if (strcmp(counts.v[j].from, dir) != 0)
+				continue;
+			if (counts.v[j].count > best) {
+				second = best;
+				best = counts.v[j].count;
+				bi = j;
+			} else if (counts.v[j].count > second) {
+				second = counts.v[j].count;
+			}
+		}
+		if (best == 0)
+			continue; /* removed, not renamed */
+		const char *to = best > second ? counts.v[bi].to : "\n";
+		dm_count(out, dir, strlen(dir), to, strlen(to));
+	}
+	dm_free(&counts);
+}
+
+/* Adds to paths the new paths of `other` whose nearest enclosing directory in moves was renamed
+ * (or split) away by the side that moves describes. */
+static int misplaced_paths(git_diff *other, const struct dirmoves *moves, strlist *paths)
+{
+	int rc = 0;
+	for (size_t i = 0; i < git_diff_num_deltas(other) && !rc; i++) {
+		const git_diff_delta *x = git_diff_get_delta(other, i);
+		if (!is_new(x))
+			continue;
+		const char *np = x->new_file.path;
+		for (size_t dl = dir_len(np); dl > 0 && !rc;) {
+			int hit = 0;
+			for (size_t j = 0; j < moves->n && !hit; j++)
+				hit = strlen(moves->v[j].from) == dl && strncmp(moves->v[j].from, np, dl) == 0;
+			if (hit) {
+				rc = sl_addn(paths, np, strlen(np));
+				break;
+			}
+			while (dl > 0 && np[dl - 1] != '/')
+				dl--;
+			dl = dl ? dl - 1 : 0;
+		}
+	}
+	return rc;
+}
+
+/* Paths ort would report as "CONFLICT (file location)" or "(directory rename split)" for this
+ * merge; empty when none. */
+static int dir_rename_conflicts(vz_merger *m, const git_tree *b, const git_tree *o, const git_tree *t, strlist *paths,
+				vz_err *e)
+{
+	git_diff *d[2] = { NULL, NULL };
+	const git_tree *side[2] = { o, t };
+	struct dirmoves moves[2] = { { 0 }, { 0 } };
+	strlist relevant[2] = { { 0 }, { 0 } };
+	int rc = 0;
+	for (int i = 0; i < 2 && !rc; i++)
+		rc = side_diff(m, b, side[i], &d[i], e);
+	for (int i = 0; i < 2 && !rc; i++)
+		rc = relevant_dirs(d[1 - i], b, side[i], &relevant[i]);
+	for (int i = 0; i < 2 && !rc; i++)
+		if (relevant[i].n)
+			side_dir_renames(d[i], side[i], &relevant[i], &moves[i]);
+	for (int i = 0; i < 2 && !rc; i++)
+		if (moves[i].n)
+			rc = misplaced_paths(d[1 - i], &moves[i], paths);
+	for (int i = 0; i < 2; i++) {
+		git_diff_free(d[i]);
+		dm_free(&moves[i]);
+		sl_free(&relevant[i]);
+	}
+	return rc;
+}
+
+/* Whether some directory of base is missing from tree (the only case a directory can have been
+ * renamed away); checks only where the two differ. */
+static int removes_a_dir(vz_merger *m, const git_tree *b, const git_tree *side, unsigned depth)
+{
+	if (depth > 64)
+		return 1;
+	for (size_t i = 0; i < git_tree_entrycount(b); i++) {
+		const git_tree_entry *x = git_tree_entry_byindex(b, i);
+		if (git_tree_entry_type(x) != GIT_OBJECT_TREE)
+			continue;
+		const git_tree_entry *y = git_tree_entry_byname(side, git_tree_entry_name(x));
+		if (!y || git_tree_entry_type(y) != GIT_OBJECT_TREE)
+			return 1;
+		if (git_oid_equal(git_tree_entry_id(x), git_tree_entry_id(y)))
+			continue;
+		git_tree *bx = NULL, *sy = NULL;
+		int r = 1;
+		if (git_tree_lookup(&bx, m->repo, git_tree_entry_id(x)) == 0 &&
+		    git_tree_lookup(&sy, m->repo, git_tree_entry_id(y)) == 0)
+			r = removes_a_dir(m, bx, sy, depth + 1);
+		git_tree_free(bx);
+		git_tree_free(sy);
+		if (r)
+			return 1;
+	}
+	return 0;
+}
+
 /* Three-way tree merge with one base (NULL: none). */
 static int merge_trees(vz_merger *m, const git_tree *b, const git_tree *o, const git_tree *t, int renames,
 		       git_oid *tree_out, strlist *conflicts, int *clean, unsigned *full, vz_err *e)
@@ -533,6 +795,17 @@ static int merge_trees(vz_merger *m, const git_tree *b, const git_tree *o, const
 		return git_fail(e, VZ_EIO, "cannot merge trees", NULL);
 	rc = index_outcome(m, idx, tree_out, conflicts, clean, e);
 	git_index_free(idx);
+	if (!rc && *clean && renames && b && m->dir_renames && (removes_a_dir(m, b, o, 0) || removes_a_dir(m, b, t, 0))) {
+		strlist moved = { 0 };
+		rc = dir_rename_conflicts(m, b, o, t, &moved, e);
+		if (!rc && moved.n) {
+			*clean = 0;
+			for (size_t i = 0; i < moved.n && !rc; i++)
+				if (conflicts)
+					rc = sl_addn(conflicts, moved.v[i], strlen(moved.v[i]));
+		}
+		sl_free(&moved);
+	}
 	return rc;
 }
 

@@ -42,6 +42,10 @@ void vz_merger_free(vz_merger *m); /* accepts NULL */
  * by default); patience = 1 uses the patience diff for file merges (off by default: docs/merging.md
  * has the agreement figures of both). */
 void vz_merger_set_options(vz_merger *m, int tree_walk, int patience);
+/* on = 0 turns off the directory-rename conflicts vinz reports as git's ort does (on by default;
+ * docs/merging.md): the merge is then libgit2's, which keeps a file added to a directory the other
+ * side renamed in the old directory. */
+void vz_merger_set_dir_renames(vz_merger *m, int on);
 
 /* Resolves a commit-ish (commit id, ref, "HEAD~2") to a commit id in out (41 bytes).
  * VZ_ENOTFOUND when it names no commit; VZ_EINVAL for an empty name. */
