@@ -468,6 +468,8 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 
 void vz_gitcred_callbacks(vz_gitcred *g, git_remote_callbacks *cb)
 {
+	/* each libgit2 call that may connect gets its own allowance */
+	g->cred_calls = g->key_tries = g->pass_tries = 0;
 	cb->credentials = on_credentials;
 	cb->certificate_check = on_certificate;
 	cb->payload = g;

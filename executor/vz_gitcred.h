@@ -52,9 +52,10 @@ typedef struct vz_gitcred vz_gitcred;
  * *out freed with vz_gitcred_free. */
 int vz_gitcred_new(vz_gitcred **out, const char *url, const vz_repo_cred *cred, vz_err *e);
 
-/* Points cb's credentials and certificate_check callbacks at g. g must outlive the remote
- * operation. Credentials are given at most once per kind: a refused key or password fails with
- * VZ_EAUTH instead of being offered again. */
+/* Points cb's credentials and certificate_check callbacks at g, for one libgit2 call that may
+ * connect (connect, fetch). g must outlive the call. Within the call credentials are given at
+ * most once per kind: a refused key or password fails with VZ_EAUTH instead of being offered
+ * again; the next call gets a fresh allowance. */
 void vz_gitcred_callbacks(vz_gitcred *g, git_remote_callbacks *cb);
 
 /* Translates the failure of a libgit2 remote call (grc: what it returned) into e, once:
