@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vz_build.h"
+#include "vz_config.h"
 #include "vz_log.h"
 #include "vz_test_githttp.h"
 #include "vz_test_sshd.h"
@@ -509,6 +511,67 @@ static void test_ssh_concurrent_checkouts(void **state)
 	run_workers(*state, 2);
 }
 
+/* A build names its connection; the executor finds the keys in its own site configuration. */
+static void on_emit(void *ctx, vz_msg_type type, json_t *body)
+{
+	json_t **result = ctx;
+	if (type == VZ_MSG_RESULT) {
+		json_decref(*result);
+		*result = json_incref(body);
+	}
+	json_decref(body);
+}
+
+static json_t *build(fx *f, const vz_config *site, const char *uuid, const char *connection)
+{
+	char *work = vz_path_join(f->dir, "work");
+	json_t *req = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s},s:[s],s:i}", "build", uuid,
+				"attempt", 1, "job", "j", "project", "p", "ref", "refs/changes/1", "commit",
+				f->commits[1], "repo", f->url, "branch", "master", "connection", connection, "node",
+				"name", "local-node", "connection", "local", "commands", "test -f change-1", "timeout",
+				60);
+	vz_build_env env = { .work_dir = work, .executor = "x", .site = site };
+	json_t *result = NULL;
+	volatile int cancel = 0;
+	vz_build_run(req, &env, &cancel, on_emit, &result);
+	json_decref(req);
+	free(work);
+	assert_non_null(result);
+	return result;
+}
+
+static void test_ssh_build_finds_connection_by_name(void **state)
+{
+	fx *f = *state;
+	vz_buf doc = VZ_BUF_INIT(1 << 16), diags = VZ_BUF_INIT(1 << 16);
+	vz_err e = { 0 };
+	vz_config *site = NULL;
+	vz_buf_printf(&doc, "connections:\n  - name: review\n    baseurl: 'ssh://%s@127.0.0.1:%d/srv'\n"
+		      "    ssh_key: id_ed25519\n    known_hosts: known_hosts\n",
+		      vz_test_sshd_user(f->sshd), vz_test_sshd_port(f->sshd));
+	char *fname = vz_path_join(f->dir, "site.yaml");
+	vz_test_write(f->dir, "site.yaml", vz_buf_cstr(&doc));
+	/* relative key paths: next to the file, where setup_ssh put the copies */
+	assert_int_equal(vz_config_load(&site, fname, &diags, &e), 0);
+	json_t *r = build(f, site, "b1", "review");
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "SUCCESS");
+	assert_string_equal(json_string_value(json_object_get(r, "commit")), f->commits[1]);
+	json_decref(r);
+	/* a connection this executor does not know: no keys, so the ssh fetch is refused (the
+	 * cache is emptied first: a cached commit would need no fetch, and no keys) */
+	char *cache = vz_path_join(f->dir, "work/cache");
+	vz_test_rm(cache);
+	free(cache);
+	r = build(f, site, "b2", "elsewhere");
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "ERROR");
+	assert_non_null(strstr(json_string_value(json_object_get(r, "message")), "known_hosts"));
+	json_decref(r);
+	vz_config_free(site);
+	free(fname);
+	vz_buf_free(&doc);
+	vz_buf_free(&diags);
+}
+
 /* ---- https ---- */
 
 static void test_https_fetch_and_checkout(void **state)
@@ -612,6 +675,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ssh_full_fetch_fallback, setup_ssh, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_damaged_cache_rebuilt, setup_ssh, teardown),
 		cmocka_unit_test_setup_teardown(test_ssh_concurrent_checkouts, setup_ssh, teardown),
+		cmocka_unit_test_setup_teardown(test_ssh_build_finds_connection_by_name, setup_ssh, teardown),
 		cmocka_unit_test_setup_teardown(test_https_fetch_and_checkout, setup_https, teardown),
 		cmocka_unit_test_setup_teardown(test_https_wrong_password, setup_https, teardown),
 		cmocka_unit_test_setup_teardown(test_https_untrusted_certificate, setup_https, teardown),
