@@ -446,6 +446,15 @@ static void read_connection(cctx *x, const vz_ynode *m, void *ent, const char *w
 	if (r == 1) {
 		/* a URL keeps its scheme; anything else is a path */
 		if (strstr(url, "://") || strchr(url, '@')) {
+			/* scheme://user:password@host: the password would end up in logs, messages
+			 * and cache directory names */
+			const char *auth = strstr(url, "://");
+			auth = auth ? auth + 3 : url;
+			size_t alen = strcspn(auth, "/");
+			const char *at = memchr(auth, '@', alen);
+			if (strstr(url, "://") && at && memchr(auth, ':', (size_t)(at - auth)))
+				cerr(x, get(m, "baseurl"), "'baseurl' of %s holds a password; remove it and "
+				     "set 'user' and 'password_file' or 'password_env' instead", what);
 			cn->baseurl = url;
 			url = NULL;
 		} else {

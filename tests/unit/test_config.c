@@ -378,6 +378,9 @@ static const struct {
 	 "f.yaml:5:19: 'password_env' of connection 'r' must name an environment variable (letters, "
 	 "digits and '_', not starting with a digit), not 's3cret!'; the password itself never goes "
 	 "in this file"},
+	{"connections:\n  - name: r\n    baseurl: 'https://bot:hunter2@g/r'\n", "f.yaml:3:14: "
+	 "'baseurl' of connection 'r' holds a password; remove it and set 'user' and 'password_file' "
+	 "or 'password_env' instead"},
 	{"connections:\n  - name: r\n    baseurl: 'https://g/r'\n    ca_file: [a]\n",
 	 "f.yaml:4:14: 'ca_file' must be a string, not a list"},
 	{"connections:\n  - name: r\n    baseurl: 'https://g/r'\n    password: x\n", "f.yaml:4:5: "
