@@ -394,9 +394,44 @@ static void read_executor(cctx *x, const vz_ynode *root)
 	get_path(x, s, "work_dir", &x->c->executor.work_dir);
 }
 
+static int env_name_ok(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
+/* The keys an executor fetches the connection's repositories with. Only paths and names are
+ * kept: a password is read from its file or variable when a server asks for it. */
+static void read_connection_creds(cctx *x, const vz_ynode *m, vz_conf_connection *cn, const char *what)
+{
+	get_str(x, m, "user", &cn->user);
+	get_path(x, m, "ssh_key", &cn->ssh_key);
+	get_path(x, m, "known_hosts", &cn->known_hosts);
+	get_path(x, m, "password_file", &cn->password_file);
+	get_path(x, m, "ca_file", &cn->ca_file);
+	if (get_str(x, m, "password_env", &cn->password_env) == 1 && !env_name_ok(cn->password_env))
+		cerr(x, get(m, "password_env"), "'password_env' of %s must name an environment variable "
+		     "(letters, digits and '_', not starting with a digit), not '%s'; the password itself "
+		     "never goes in this file", what, cn->password_env);
+	if (get(m, "password_file") && get(m, "password_env"))
+		cerr(x, get(m, "password_env"), "%s has both 'password_file' and 'password_env'; keep one",
+		     what);
+	if ((get(m, "password_file") || get(m, "password_env")) && !get(m, "user"))
+		cerr(x, m, "%s has a password but no 'user' to send it with", what);
+	if (get(m, "ssh_key") && !get(m, "known_hosts"))
+		cerr(x, get(m, "ssh_key"), "%s has 'ssh_key' but no 'known_hosts': the git server's host "
+		     "key must be checked", what);
+}
+
 static void read_connection(cctx *x, const vz_ynode *m, void *ent, const char *what)
 {
-	static const char *const keys[] = {"name", "driver", "baseurl", "canonical_hostname", NULL};
+	static const char *const keys[] = {"name", "driver", "baseurl", "canonical_hostname", "user",
+					   "ssh_key", "known_hosts", "password_file", "password_env",
+					   "ca_file", NULL};
 	static const char *const drivers[] = {"git", NULL};
 	vz_conf_connection *cn = ent;
 	check_keys(x, m, keys, what);
@@ -411,6 +446,15 @@ static void read_connection(cctx *x, const vz_ynode *m, void *ent, const char *w
 	if (r == 1) {
 		/* a URL keeps its scheme; anything else is a path */
 		if (strstr(url, "://") || strchr(url, '@')) {
+			/* scheme://user:password@host: the password would end up in logs, messages
+			 * and cache directory names */
+			const char *auth = strstr(url, "://");
+			auth = auth ? auth + 3 : url;
+			size_t alen = strcspn(auth, "/");
+			const char *at = memchr(auth, '@', alen);
+			if (strstr(url, "://") && at && memchr(auth, ':', (size_t)(at - auth)))
+				cerr(x, get(m, "baseurl"), "'baseurl' of %s holds a password; remove it and "
+				     "set 'user' and 'password_file' or 'password_env' instead", what);
 			cn->baseurl = url;
 			url = NULL;
 		} else {
@@ -421,6 +465,7 @@ static void read_connection(cctx *x, const vz_ynode *m, void *ent, const char *w
 	get_str(x, m, "canonical_hostname", &cn->canonical_hostname);
 	if (!cn->canonical_hostname)
 		cn->canonical_hostname = vz_xstrdup(cn->name);
+	read_connection_creds(x, m, cn, what);
 }
 
 static char *current_user(void)
@@ -813,6 +858,12 @@ void vz_config_free(vz_config *c)
 		free(c->connections[i].driver);
 		free(c->connections[i].baseurl);
 		free(c->connections[i].canonical_hostname);
+		free(c->connections[i].user);
+		free(c->connections[i].ssh_key);
+		free(c->connections[i].known_hosts);
+		free(c->connections[i].password_file);
+		free(c->connections[i].password_env);
+		free(c->connections[i].ca_file);
 	}
 	free(c->connections);
 	for (size_t i = 0; i < c->nnodes; i++) {

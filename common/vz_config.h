@@ -17,6 +17,14 @@ typedef struct vz_conf_connection {
 	char *driver;             /* "git" (more drivers later) */
 	char *baseurl;            /* path or URL; a project's repository is BASEURL/NAME (or NAME.git) */
 	char *canonical_hostname; /* default: the connection name */
+	/* Credentials for fetching the repositories, used by executors only and read from their own
+	 * site configuration (they never travel over the queue). Paths absolute after loading. */
+	char *user;               /* ssh login / https user */
+	char *ssh_key;            /* ssh: private key file */
+	char *known_hosts;        /* ssh: known_hosts file the server's host key is checked against */
+	char *password_file;      /* https: file holding the password or token */
+	char *password_env;       /* https: environment variable holding it (one of the two) */
+	char *ca_file;            /* https: PEM CA certificates trusted instead of the system's */
 } vz_conf_connection;
 
 typedef struct vz_conf_node {

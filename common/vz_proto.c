@@ -60,7 +60,7 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 		{ { "pipeline", FT_STR }, { "change", FT_STR }, { "ref", FT_STR }, { "commit", FT_STR },
 		  { "repo", FT_STR }, { "changes", FT_ARRAY }, { "vars", FT_OBJECT },
 		  { "canonical_project", FT_STR }, { "branch", FT_STR }, { "tenant", FT_STR },
-		  { "log_max", FT_UINT } } },
+		  { "log_max", FT_UINT }, { "connection", FT_STR } } },
 	[VZ_MSG_STARTED] = { VZ_MSG_STARTED, "started",
 		{ { "build", FT_STR }, { "attempt", FT_UINT }, { "started_at", FT_INT } },
 		{ { "node", FT_STR } } },

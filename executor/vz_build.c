@@ -249,8 +249,13 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 		*slash = '\0';
 	vz_mkdir_p(parent, 0755, NULL);
 	free(parent);
+	/* the repository's credentials come from this executor's own configuration, by name */
+	vz_repo_cred cred;
+	const vz_conf_connection *cc = vz_config_connection(env->site, jstr(req, "connection"));
+	vz_repo_cred_from_conf(&cred, cc);
 	vz_checkout_req co = { .cache_root = cache, .repo = jstr(req, "repo"), .ref = jstr(req, "ref"),
-			       .commit = jstr(req, "commit"), .branch = jstr(req, "branch"), .dest = src };
+			       .commit = jstr(req, "commit"), .branch = jstr(req, "branch"), .dest = src,
+			       .cred = cc ? &cred : NULL };
 	if (vz_workspace_checkout(&co, commit, &e)) {
 		snprintf(message, sizeof(message), "cannot check out the change: %s", vz_err_msg(&e));
 		logf_line(&w, "vinz: %s", message);

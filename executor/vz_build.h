@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "vz_config.h"
 #include "vz_proto.h"
 
 typedef struct vz_build_env {
@@ -15,6 +16,8 @@ typedef struct vz_build_env {
 	size_t log_max;        /* cap on job-output.txt; 0: 64 MiB */
 	size_t ship_max;       /* cap on a work tree shipped to a node; 0: 256 MiB */
 	const char *executor;  /* executor name, for the result */
+	const vz_config *site; /* this executor's site configuration (borrowed, may be NULL): the
+				* credentials of the build's "connection" are looked up here */
 } vz_build_env;
 
 /* Receives a message for the scheduler; takes ownership of body. Called on the build's thread. */

@@ -402,6 +402,7 @@ int vz_executor_new(vz_executor **out, const vz_config *cfg, void *zctx, const c
 	vz_strlcpy(x->endpoint, endpoint ? endpoint : cfg->executor.scheduler, sizeof(x->endpoint));
 	x->env.work_dir = cfg->executor.work_dir;
 	x->env.executor = cfg->executor.name;
+	x->env.site = cfg;
 	int rc = 0;
 	if ((rc = vz_mkdir_p(cfg->executor.work_dir, 0755, e)))
 		goto out;

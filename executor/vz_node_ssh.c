@@ -18,13 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vz_knownhosts.h"
 #include "vz_log.h"
 #include "vz_util.h"
 
 #define SSH_CHUNK 32768
 #define SSH_SLICE_MS 100                  /* how often the cancel flag is looked at while blocked */
 #define SSH_CMD_MAX (256 * 1024)          /* OpenSSH refuses packets above 256 KiB */
-#define SSH_KNOWN_HOSTS_MAX (4 * 1024 * 1024)
 #define SSH_CLOSE_MS 5000                 /* bound on closing a channel or session */
 
 typedef struct ssh_node {
@@ -252,48 +252,6 @@ out:
 	return rc;
 }
 
-static void b64_nopad(const unsigned char *in, size_t n, char *out)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i = 0;
-	for (; i + 2 < n; i += 3) {
-		*out++ = t[in[i] >> 2];
-		*out++ = t[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = t[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		*out++ = t[in[i + 2] & 63];
-	}
-	if (i + 1 == n) {
-		*out++ = t[in[i] >> 2];
-		*out++ = t[(in[i] & 3) << 4];
-	} else if (i + 2 == n) {
-		*out++ = t[in[i] >> 2];
-		*out++ = t[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = t[(in[i + 1] & 15) << 2];
-	}
-	*out = '\0';
-}
-
-/* Key type names: as ssh-keygen -l prints them, as ssh-keyscan -t takes them, the known_hosts
- * type bit, and the libssh2 host key method names to prefer when known_hosts has that type. */
-static const struct keytype {
-	int hostkey_type;
-	const char *label, *scan, *methods;
-	int kh_bit;
-} keytypes[] = {
-	{ LIBSSH2_HOSTKEY_TYPE_ED25519, "ED25519", "ed25519", "ssh-ed25519",
-	  LIBSSH2_KNOWNHOST_KEY_ED25519 },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, "ECDSA", "ecdsa", "ecdsa-sha2-nistp256",
-	  LIBSSH2_KNOWNHOST_KEY_ECDSA_256 },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, "ECDSA", "ecdsa", "ecdsa-sha2-nistp384",
-	  LIBSSH2_KNOWNHOST_KEY_ECDSA_384 },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, "ECDSA", "ecdsa", "ecdsa-sha2-nistp521",
-	  LIBSSH2_KNOWNHOST_KEY_ECDSA_521 },
-	{ LIBSSH2_HOSTKEY_TYPE_RSA, "RSA", "rsa", "rsa-sha2-512,rsa-sha2-256,ssh-rsa",
-	  LIBSSH2_KNOWNHOST_KEY_SSHRSA },
-	{ LIBSSH2_HOSTKEY_TYPE_DSS, "DSA", "dsa", "ssh-dss", LIBSSH2_KNOWNHOST_KEY_SSHDSS },
-};
-#define NKEYTYPES (sizeof(keytypes) / sizeof(keytypes[0]))
-
 /* The known_hosts name of this node: "host" on port 22, else "[host]:port". */
 static void kh_name(vz_buf *b, const ssh_node *sn)
 {
@@ -308,8 +266,7 @@ static void kh_name(vz_buf *b, const ssh_node *sn)
 static int kh_load(vz_node *n, LIBSSH2_KNOWNHOSTS *kh, const vz_node_spec *spec, vz_err *e)
 {
 	ssh_node *sn = n->impl;
-	vz_buf file = VZ_BUF_INIT(SSH_KNOWN_HOSTS_MAX), line = VZ_BUF_INIT(16384);
-	struct stat st;
+	vz_buf line = VZ_BUF_INIT(16384);
 	int rc = 0, skipped = 0;
 
 	if (!spec->known_hosts && !spec->host_key) {
@@ -317,32 +274,13 @@ static int kh_load(vz_node *n, LIBSSH2_KNOWNHOSTS *kh, const vz_node_spec *spec,
 				"must be checked", n->where);
 		goto out;
 	}
-	if (spec->known_hosts && stat(spec->known_hosts, &st) == 0) {
-		if ((rc = vz_read_file(spec->known_hosts, SSH_KNOWN_HOSTS_MAX, &file, e)) != 0) {
-			vz_err_prefix(e, "%s: known_hosts", n->where);
+	if (spec->known_hosts) {
+		if ((rc = vz_kh_load_file(kh, spec->known_hosts, &skipped, e)) != 0) {
+			vz_err_prefix(e, "%s", n->where);
 			goto out;
 		}
-		for (const char *p = vz_buf_cstr(&file); *p;) {
-			const char *nl = strchr(p, '\n');
-			size_t len = nl ? (size_t)(nl - p) : strlen(p);
-			/* libssh2 1.10 drops the last character of a line as if it were the newline:
-			 * always give it one */
-			vz_buf_reset(&line);
-			vz_buf_add(&line, p, len);
-			vz_buf_putc(&line, '\n');
-			if (len > 0 && (line.failed || libssh2_knownhost_readline(
-							      kh, line.ptr, line.len,
-							      LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0))
-				skipped++;
-			p += len + (nl ? 1 : 0);
-		}
-		vz_buf_reset(&line);
 		if (skipped)
 			vz_debug("%s: skipped %d known_hosts lines libssh2 cannot parse", n->where, skipped);
-	} else if (spec->known_hosts && errno != ENOENT) {
-		rc = vz_err_set(e, VZ_EINVAL, "%s: cannot read known_hosts %s: %s", n->where,
-				spec->known_hosts, strerror(errno));
-		goto out;
 	}
 	if (spec->host_key) {
 		kh_name(&line, sn);
@@ -357,7 +295,6 @@ static int kh_load(vz_node *n, LIBSSH2_KNOWNHOSTS *kh, const vz_node_spec *spec,
 		}
 	}
 out:
-	vz_buf_free(&file);
 	vz_buf_free(&line);
 	return rc;
 }
@@ -369,20 +306,20 @@ static void kh_prefer(ssh_node *sn, LIBSSH2_KNOWNHOSTS *kh)
 	vz_buf name = VZ_BUF_INIT(1024), pref = VZ_BUF_INIT(4096);
 	struct libssh2_knownhost *h = NULL, *prev = NULL;
 	const char **algs = NULL;
-	int nalgs, known[NKEYTYPES] = { 0 }, any = 0;
+	int nalgs, known[VZ_KH_NTYPES] = { 0 }, any = 0;
 
 	kh_name(&name, sn);
 	while (libssh2_knownhost_get(kh, &h, prev) == 0) {
-		for (size_t i = 0; h->name && !strcmp(h->name, vz_buf_cstr(&name)) && i < NKEYTYPES; i++)
-			if ((h->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) == keytypes[i].kh_bit)
+		for (size_t i = 0; h->name && !strcmp(h->name, vz_buf_cstr(&name)) && i < VZ_KH_NTYPES; i++)
+			if ((h->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) == vz_kh_types[i].kh_bit)
 				known[i] = any = 1;
 		prev = h;
 	}
 	if (!any)
 		goto out;
-	for (size_t i = 0; i < NKEYTYPES; i++)
+	for (size_t i = 0; i < VZ_KH_NTYPES; i++)
 		if (known[i])
-			vz_buf_printf(&pref, "%s%s", pref.len ? "," : "", keytypes[i].methods);
+			vz_buf_printf(&pref, "%s%s", pref.len ? "," : "", vz_kh_types[i].methods);
 	nalgs = libssh2_session_supported_algs(sn->s, LIBSSH2_METHOD_HOSTKEY, &algs);
 	for (int i = 0; i < nalgs; i++)
 		if (!strstr(vz_buf_cstr(&pref), algs[i]))
@@ -399,7 +336,7 @@ out:
 static int kh_check(vz_node *n, LIBSSH2_KNOWNHOSTS *kh, const vz_node_spec *spec, vz_err *e)
 {
 	ssh_node *sn = n->impl;
-	const struct keytype *kt = NULL;
+	const vz_kh_type *kt = NULL;
 	vz_buf name = VZ_BUF_INIT(1024), where = VZ_BUF_INIT(2048);
 	size_t klen = 0;
 	int ktype = 0, rc = 0, r;
@@ -408,15 +345,13 @@ static int kh_check(vz_node *n, LIBSSH2_KNOWNHOSTS *kh, const vz_node_spec *spec
 	const unsigned char *hash = (const unsigned char *)libssh2_hostkey_hash(
 		sn->s, LIBSSH2_HOSTKEY_HASH_SHA256);
 
-	for (size_t i = 0; i < NKEYTYPES; i++)
-		if (keytypes[i].hostkey_type == ktype)
-			kt = &keytypes[i];
+	kt = vz_kh_type_of(ktype);
 	if (!key || !hash || !kt) {
 		rc = vz_err_set(e, VZ_EHOSTKEY, "%s: the node presented no host key libssh2 can check "
 				"(type %d)", n->where, ktype);
 		goto out;
 	}
-	b64_nopad(hash, 32, fp);
+	vz_kh_b64_nopad(hash, 32, fp);
 	kh_name(&name, sn);
 	if (spec->known_hosts)
 		vz_buf_puts(&where, spec->known_hosts);

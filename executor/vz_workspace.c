@@ -160,17 +160,64 @@ static int open_cache(const char *cache, git_repository **out, vz_err *e)
 	return create_cache(cache, out, e);
 }
 
-/* Brings the commit (or the ref) into the cache. VZ_ECONNECT: the repository could not be read
- * (the cache is fine); VZ_ENOTFOUND: it has no such ref or commit; VZ_EIO: the cache failed
- * (the caller rebuilds it). */
+/* Fetches one refspec over the connected remote. VZ_ENOTFOUND (message left to the caller)
+ * when the remote has no ref matching it; otherwise the failure as vz_gitcred_fail says. */
+static int fetch_spec(git_remote *remote, vz_gitcred *gc, const char *spec, const char *repo, vz_err *e)
+{
+	char *specs[] = { (char *)spec };
+	git_strarray refspecs = { specs, 1 };
+	git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
+	char what[1400];
+	fo.update_fetchhead = 0;
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* only what the build needs */
+	vz_gitcred_callbacks(gc, &fo.callbacks);
+	int grc = git_remote_fetch(remote, &refspecs, &fo, NULL);
+	if (grc == 0)
+		return 0;
+	const git_error *ge = git_error_last();
+	if (ge && ge->message && strstr(ge->message, "no match for"))
+		return VZ_ENOTFOUND;
+	/* a transfer or credential failure is the server's; anything else is the cache's (VZ_EIO:
+	 * the caller rebuilds it) */
+	snprintf(what, sizeof(what), "cannot fetch %s from %s into the cache", spec, repo);
+	return vz_gitcred_fail(gc, grc, VZ_EIO, e, what);
+}
+
+/* The commit a fetched ref points at, peeling an annotated tag. */
+static int fetched_commit(git_repository *r, const char *refname, git_oid *oid)
+{
+	git_reference *ref = NULL;
+	git_object *obj = NULL;
+	int ok = git_reference_lookup(&ref, r, refname) == 0 && git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0;
+	if (ok)
+		git_oid_cpy(oid, git_object_id(obj));
+	git_object_free(obj);
+	git_reference_free(ref);
+	return ok;
+}
+
+/* Brings the commit (or the ref) into the cache, touching the network only when the commit is
+ * not there yet: first just req->ref (narrow refspec), then every ref when the commit is not
+ * reachable from it. VZ_ECONNECT: the repository could not be reached or read, VZ_EHOSTKEY,
+ * VZ_EAUTH, VZ_EINVAL: see vz_workspace_checkout (the cache is fine in all these);
+ * VZ_ENOTFOUND: it has no such ref or commit; VZ_EIO: the cache failed (the caller rebuilds it). */
 static int update_cache(const vz_checkout_req *req, const char *cache, git_oid *oid, vz_err *e)
 {
 	git_repository *r = NULL;
 	git_remote *remote = NULL;
+	vz_gitcred *gc = NULL;
+	char what[1200];
+	int want_commit = req->commit && *req->commit, grc;
 	int rc = open_cache(cache, &r, e);
 	if (rc)
 		goto out;
 	if (have_commit(r, req->commit, oid))
+		goto out; /* no network at all */
+	if (!(req->ref && *req->ref) && !want_commit) {
+		rc = vz_err_set(e, VZ_EINVAL, "nothing to check out from %s: neither a ref nor a commit", req->repo);
+		goto out;
+	}
+	if ((rc = vz_gitcred_new(&gc, req->repo, req->cred, e)))
 		goto out;
 	/* url.*.insteadOf is not applied: the repository URL comes from the site config as it is.
 	 * (It also avoids a per-call pcre2 leak in libgit2 1.5's insteadOf matching.) */
@@ -181,8 +228,12 @@ static int update_cache(const vz_checkout_req *req, const char *cache, git_oid *
 		rc = git_fail(e, VZ_ECONNECT, "cannot use repository %s", req->repo);
 		goto out;
 	}
-	if (git_remote_connect(remote, GIT_DIRECTION_FETCH, NULL, NULL, NULL) < 0) {
-		rc = git_fail(e, VZ_ECONNECT, "cannot read repository %s", req->repo);
+	/* proxy options stay at libgit2's default: no proxy */
+	git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
+	vz_gitcred_callbacks(gc, &cb);
+	if ((grc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL)) < 0) {
+		snprintf(what, sizeof(what), "cannot read repository %s", req->repo);
+		rc = vz_gitcred_fail(gc, grc, VZ_ECONNECT, e, what);
 		goto out;
 	}
 	/* a fetch whose refspec matches nothing succeeds and changes nothing: never let the ref of
@@ -192,31 +243,39 @@ static int update_cache(const vz_checkout_req *req, const char *cache, git_oid *
 		git_reference_delete(stale);
 		git_reference_free(stale);
 	}
-	char spec[1200];
-	snprintf(spec, sizeof(spec), "+%s:refs/vinz/fetch", req->ref);
-	char *specs[] = { spec };
-	git_strarray refspecs = { specs, 1 };
-	git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
-	fo.update_fetchhead = 0;
-	/* the repository answered, so a failure from here on is the cache's */
-	if (git_remote_fetch(remote, &refspecs, &fo, NULL) < 0) {
-		const git_error *ge = git_error_last();
-		if (ge && ge->message && strstr(ge->message, "no match for"))
+	if (req->ref && *req->ref) {
+		char spec[1200];
+		snprintf(spec, sizeof(spec), "+%s:refs/vinz/fetch", req->ref);
+		rc = fetch_spec(remote, gc, spec, req->repo, e);
+		if (rc == VZ_ENOTFOUND)
 			rc = vz_err_set(e, VZ_ENOTFOUND, "ref %s not found in %s", req->ref, req->repo);
-		else
-			rc = git_fail(e, VZ_EIO, "cannot fetch from %s into the cache", req->repo);
+		if (rc)
+			goto out;
+		if (!want_commit) {
+			if (!fetched_commit(r, "refs/vinz/fetch", oid))
+				rc = vz_err_set(e, VZ_ENOTFOUND, "ref %s not found in %s", req->ref, req->repo);
+			goto out;
+		}
+		if (have_commit(r, req->commit, oid))
+			goto out;
+		vz_info("cache: commit %s is not reachable from %s in %s; fetching every ref", req->commit, req->ref,
+			req->repo);
+	}
+	/* the commit is on some other ref (or no ref was given): every ref, kept under
+	 * refs/vinz/all/ so later fetches negotiate from them */
+	rc = fetch_spec(remote, gc, "+refs/*:refs/vinz/all/*", req->repo, e);
+	if (rc == VZ_ENOTFOUND)
+		rc = 0; /* an empty repository: reported below */
+	if (rc)
 		goto out;
-	}
-	if (req->commit && *req->commit) {
-		if (!have_commit(r, req->commit, oid))
-			rc = vz_err_set(e, VZ_ENOTFOUND, "commit %s is not reachable from %s in %s; was the ref rewritten?",
-					req->commit, req->ref, req->repo);
-	} else if (git_reference_name_to_id(oid, r, "refs/vinz/fetch") < 0) {
-		rc = vz_err_set(e, VZ_ENOTFOUND, "ref %s not found in %s", req->ref, req->repo);
-	}
+	if (!have_commit(r, req->commit, oid))
+		rc = vz_err_set(e, VZ_ENOTFOUND, "commit %s is not reachable from %s nor from any other ref of %s; "
+			       "was the ref rewritten?", req->commit, req->ref && *req->ref ? req->ref : "(no ref)",
+			       req->repo);
 out:
 	git_remote_free(remote);
 	git_repository_free(r);
+	vz_gitcred_free(gc);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
 #define VZ_WORKSPACE_H
 
 #include "vz_err.h"
+#include "vz_gitcred.h"
 
 /* Process-wide libgit2 init; call once from main. */
 int vz_workspace_global_init(vz_err *e);
@@ -19,11 +20,18 @@ typedef struct vz_checkout_req {
 	const char *commit;     /* 40-hex commit to check out; NULL or "": whatever ref points at */
 	const char *branch;     /* local branch created at the commit and checked out; NULL: detached */
 	const char *dest;       /* new directory for the checkout (must not exist) */
+	const vz_repo_cred *cred; /* optional: the connection's credentials (ssh key, known_hosts,
+				   * user and password, CA file); required for ssh:// repositories */
 } vz_checkout_req;
 
 /* Fetches as needed and checks out. out_commit (41 bytes) gets the commit checked out.
+ * Repositories: paths, file://, ssh:// or scp-like user@host:path, https://. A commit already in
+ * the cache needs no network at all; otherwise only req->ref is fetched, and every ref only when
+ * the commit is not reachable from it.
  * VZ_ENOTFOUND when the ref or commit does not exist in the repository, VZ_ECONNECT when the
- * repository cannot be read, VZ_EIO for local failures. */
+ * repository cannot be reached or read, VZ_EHOSTKEY when the server's ssh host key is unknown or
+ * changed or its TLS certificate is not trusted, VZ_EAUTH when it refuses the credentials,
+ * VZ_EINVAL when the credentials are incomplete, VZ_EIO for local failures. */
 int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_err *e);
 
 #endif

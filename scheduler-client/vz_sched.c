@@ -858,6 +858,9 @@ static int dispatch_one(vz_sched *s, build *b, const vz_conf_job *job, int ni, p
 				 "change", b->it->change, "ref", b->it->ref, "commit", b->it->commit ? b->it->commit : "",
 				 "branch", b->it->branch, "repo", url, "canonical_project", canon, "node", node_json(n),
 				 "commands", cmds, "timeout", job ? job->timeout : 1800, "changes", b->it->change);
+	/* the name only: each executor finds the connection's credentials in its own configuration */
+	if (b->it->connection)
+		json_object_set_new(body, "connection", json_string(b->it->connection));
 	free(url);
 	queue_out(s, s->router, p->rid, p->rid_len, VZ_MSG_BUILD, NULL, body);
 	return 0;

@@ -209,6 +209,22 @@ static void test_relative_paths(void **state)
 	assert_string_equal(c->nodes[0].key, "conf/dir/keys/k");
 	assert_string_equal(c->nodes[0].known_hosts, "conf/dir/kh");
 	vz_config_free(c);
+	/* a connection's credential files resolve like the node keys; names stay as given */
+	c = parse_ok("connections:\n  - name: r\n    baseurl: 'ssh://git@g:2222/r'\n    user: ci\n"
+		     "    ssh_key: keys/git\n    known_hosts: /etc/vinz/kh\n  - name: h\n"
+		     "    baseurl: 'https://g/r'\n    user: bot\n    password_file: secrets/pw\n"
+		     "    ca_file: ca.pem\n  - name: e\n    baseurl: 'https://g/e'\n    user: bot\n"
+		     "    password_env: GIT_TOKEN\n", "conf/dir/vinz.yaml");
+	assert_string_equal(c->connections[0].user, "ci");
+	assert_string_equal(c->connections[0].ssh_key, "conf/dir/keys/git");
+	assert_string_equal(c->connections[0].known_hosts, "/etc/vinz/kh");
+	assert_null(c->connections[0].password_file);
+	assert_string_equal(c->connections[1].password_file, "conf/dir/secrets/pw");
+	assert_string_equal(c->connections[1].ca_file, "conf/dir/ca.pem");
+	assert_null(c->connections[1].password_env);
+	assert_string_equal(c->connections[2].password_env, "GIT_TOKEN");
+	assert_null(c->connections[2].ssh_key);
+	vz_config_free(c);
 	c = parse_ok("state_dir: st\n", "vinz.yaml");
 	assert_string_equal(c->dir, ".");
 	assert_string_equal(c->state_dir, "./st");
@@ -350,6 +366,26 @@ static const struct {
 	 "'ssh' or 'local', not 'winrm'"},
 	{"connections: [{name: n, driver: svn, baseurl: x}]\n", "f.yaml:1:33: unknown driver 'svn' "
 	 "in connection 'n'; known drivers: git"},
+	/* connection credentials */
+	{"connections:\n  - name: r\n    baseurl: 'ssh://g/r'\n    ssh_key: k\n", "f.yaml:4:14: "
+	 "connection 'r' has 'ssh_key' but no 'known_hosts': the git server's host key must be checked"},
+	{"connections:\n  - name: r\n    baseurl: 'https://g/r'\n    password_file: pw\n",
+	 "f.yaml:2:5: connection 'r' has a password but no 'user' to send it with"},
+	{"connections:\n  - name: r\n    baseurl: 'https://g/r'\n    user: u\n    password_file: pw\n"
+	 "    password_env: PW\n", "f.yaml:6:19: connection 'r' has both 'password_file' and "
+	 "'password_env'; keep one"},
+	{"connections:\n  - name: r\n    baseurl: 'https://g/r'\n    user: u\n    password_env: 's3cret!'\n",
+	 "f.yaml:5:19: 'password_env' of connection 'r' must name an environment variable (letters, "
+	 "digits and '_', not starting with a digit), not 's3cret!'; the password itself never goes "
+	 "in this file"},
+	{"connections:\n  - name: r\n    baseurl: 'https://bot:hunter2@g/r'\n", "f.yaml:3:14: "
+	 "'baseurl' of connection 'r' holds a password; remove it and set 'user' and 'password_file' "
+	 "or 'password_env' instead"},
+	{"connections:\n  - name: r\n    baseurl: 'https://g/r'\n    ca_file: [a]\n",
+	 "f.yaml:4:14: 'ca_file' must be a string, not a list"},
+	{"connections:\n  - name: r\n    baseurl: 'https://g/r'\n    password: x\n", "f.yaml:4:5: "
+	 "unknown key 'password' in connection 'r'; allowed keys: name, driver, baseurl, "
+	 "canonical_hostname, user, ssh_key, known_hosts, password_file, password_env, ca_file"},
 	{"pipelines: [{name: g, manager: dependent}]\n", "f.yaml:1:32: unknown manager 'dependent' "
 	 "in pipeline 'g'; only 'independent' is supported"},
 	/* ranges */
