@@ -4,23 +4,20 @@
  * tree walk, commit) against `git merge-tree --write-tree` as a process, measured in the same run,
  * and libgit2's full git_merge_commits for reference. Prints medians and ratios; fails only when
  * the trees differ or something errs, never on the numbers. VZ_BENCH_ROUNDS sets the repetitions. */
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "vz_benchutil.h"
 #include "vz_buf.h"
 #include "vz_merger.h"
 #include "vz_testutil.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
 
-extern char **environ;
+#define now_ms vz_bench_now_ms
+#define median vz_bench_median
 
 #define CHECK(cond, ...)                                                 \
 	do {                                                             \
@@ -31,46 +28,6 @@ extern char **environ;
 		}                                                        \
 	} while (0)
 
-#define LINES 20
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void file_path(vz_buf *b, long i)
-{
-	vz_buf_printf(b, "d%03ld/e%02ld/f%ld.txt", i / 1000, (i / 100) % 10, i);
-}
-
-/* content of file i with line `changed` (or -1) replaced by `tag` */
-static void file_data(vz_buf *b, long i, int changed, const char *tag)
-{
-	vz_buf c = VZ_BUF_INIT(4096);
-	for (int l = 0; l < LINES; l++) {
-		if (l == changed)
-			vz_buf_printf(&c, "%s %ld\n", tag, i);
-		else
-			vz_buf_printf(&c, "file %ld line %d\n", i, l);
-	}
-	vz_buf_printf(b, "data %zu\n%s\n", c.len, vz_buf_cstr(&c));
-	vz_buf_free(&c);
-}
-
 static void side_commit(vz_buf *s, const char *branch, long nfiles, int side)
 {
 	vz_buf_printf(s, "commit refs/heads/%s\ncommitter b <b@vinz.invalid> 1600000000 +0000\ndata 2\n%c\nfrom refs/heads/master\n",
@@ -80,69 +37,31 @@ static void side_commit(vz_buf *s, const char *branch, long nfiles, int side)
 		long i = k < 3 ? (nfiles / 7) * (k + 1) : (nfiles / 23) * (k + 1) + side * 11 + 5;
 		i %= nfiles;
 		vz_buf_puts(s, "M 100644 inline ");
-		file_path(s, i);
+		vz_bench_file_path(s, i);
 		vz_buf_putc(s, '\n');
-		file_data(s, i, k < 3 ? (side ? 15 : 2) : 7, side ? "theirs" : "ours");
+		vz_bench_file_data(s, i, k < 3 ? (side ? 15 : 2) : 7, side ? "theirs" : "ours");
 	}
 }
 
-static void make_repo(const char *dir, long nfiles)
+static void both_sides(vz_buf *s, long nfiles, void *ctx)
 {
-	vz_buf cmd = VZ_BUF_INIT(4096);
-	vz_buf_printf(&cmd, "git init -q --bare -b master %s && git -C %s fast-import --quiet", dir, dir);
-	FILE *p = popen(cmd.ptr, "w");
-	CHECK(p, "cannot run git fast-import");
-	vz_buf s = VZ_BUF_INIT((size_t)1 << 30);
-	for (long i = 0; i < nfiles; i++) {
-		vz_buf_printf(&s, "blob\nmark :%ld\n", i + 1);
-		file_data(&s, i, -1, NULL);
-		if (s.len > (1u << 20)) {
-			CHECK(fwrite(s.ptr, 1, s.len, p) == s.len, "fast-import write");
-			vz_buf_reset(&s);
-		}
-	}
-	vz_buf_printf(&s, "commit refs/heads/master\ncommitter b <b@vinz.invalid> 1600000000 +0000\ndata 5\nbase\n\n");
-	for (long i = 0; i < nfiles; i++) {
-		vz_buf_printf(&s, "M 100644 :%ld ", i + 1);
-		file_path(&s, i);
-		vz_buf_putc(&s, '\n');
-	}
-	side_commit(&s, "ours", nfiles, 0);
-	side_commit(&s, "theirs", nfiles, 1);
-	CHECK(!s.failed, "stream too large");
-	CHECK(fwrite(s.ptr, 1, s.len, p) == s.len, "fast-import write");
-	CHECK(pclose(p) == 0, "git fast-import failed");
-	vz_buf_free(&s);
-	vz_buf_free(&cmd);
+	(void)ctx;
+	side_commit(s, "ours", nfiles, 0);
+	side_commit(s, "theirs", nfiles, 1);
 }
 
 /* git merge-tree --write-tree ours theirs as a process; tree into out (41 bytes) */
 static double git_merge_tree(const char *dir, char out[41])
 {
-	int fds[2];
-	CHECK(pipe(fds) == 0, "pipe");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	char *argv[] = { "git", "-C", (char *)dir, "merge-tree", "--write-tree", "ours", "theirs", NULL };
-	pid_t pid;
+	vz_buf o = VZ_BUF_INIT(1 << 20);
 	double t0 = now_ms();
-	CHECK(posix_spawnp(&pid, "git", &fa, NULL, argv, environ) == 0, "spawn git");
-	close(fds[1]);
-	char buf[256];
-	size_t got = 0;
-	ssize_t n;
-	while ((n = read(fds[0], buf + got, sizeof(buf) - 1 - got)) > 0)
-		got += (size_t)n;
-	int st;
-	waitpid(pid, &st, 0);
+	int rc = vz_bench_run(argv, NULL, NULL, &o);
 	double t = now_ms() - t0;
-	close(fds[0]);
-	posix_spawn_file_actions_destroy(&fa);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && got >= 40, "git merge-tree failed");
-	memcpy(out, buf, 40);
+	CHECK(rc == 0 && o.len >= 40, "git merge-tree failed");
+	memcpy(out, o.ptr, 40);
 	out[40] = '\0';
+	vz_buf_free(&o);
 	return t;
 }
 
@@ -175,7 +94,7 @@ int main(void)
 	char *tmp = vz_test_tmpdir("vz-bench-merge");
 	char *dir = vz_path_join(tmp, "repo.git");
 	double t0 = now_ms();
-	make_repo(dir, (long)nfiles);
+	vz_bench_make_repo(dir, (long)nfiles, both_sides, NULL);
 	printf("bench_merge: generated %ld files with git fast-import in %.0f ms\n", (long)nfiles, now_ms() - t0);
 
 	vz_merger *m = NULL;
