@@ -77,6 +77,15 @@ static struct verdict vinz_verdict(const char *repo, int cfg, vz_merge_mode mode
 	return v;
 }
 
+static void tree_of_commit(const char *repo, const char *commit, char id[41])
+{
+	vz_buf out = VZ_BUF_INIT(4096);
+	id[0] = '\0';
+	if (sh(&out, "git -C '%s' rev-parse '%s^{tree}'", repo, commit) == 0)
+		first_id(&out, id);
+	vz_buf_free(&out);
+}
+
 static int agree(const struct verdict *g, const struct verdict *v)
 {
 	if (g->clean < 0 || v->clean < 0)
@@ -422,6 +431,79 @@ static void test_random_vs_git(void **state)
 	assert_int_equal(unexplained, 0);
 }
 
+/* ---- a real repository's history ------------------------------------------------------------- */
+
+/* Replays every two-parent merge commit of a real repository: git merge-tree --write-tree P1 P2
+ * against vinz merging P2 onto P1. VZ_REPLAY_REPO names the repository (any clone; nothing is
+ * written but objects vinz creates); the default is this source tree's own history. VZ_REPLAY_MAX
+ * caps the merges replayed (default 2000). Requires >= 99.5% agreement. */
+static void test_real_history(void **state)
+{
+	(void)state;
+	const char *repo = getenv("VZ_REPLAY_REPO");
+	char src[1200];
+	if (!repo) {
+		snprintf(src, sizeof(src), "%s", VZ_SOURCE_DIR);
+		repo = src;
+	}
+	vz_buf out = VZ_BUF_INIT(64u << 20);
+	int64_t max = 2000;
+	const char *mx = getenv("VZ_REPLAY_MAX");
+	if (mx && vz_parse_i64(mx, 1, 1000000, &max))
+		max = 2000;
+	if (sh(&out, "git -C '%s' rev-list --all --min-parents=2 --max-parents=2 --parents -n %lld", repo, (long long)max) != 0) {
+		printf("# real history: %s is not a git repository with history here; skipped\n", repo);
+		vz_buf_free(&out);
+		return;
+	}
+	char *git_dir = NULL;
+	vz_buf gd = VZ_BUF_INIT(4096);
+	assert_int_equal(sh(&gd, "cd '%s' && cd \"$(git rev-parse --git-common-dir)\" && pwd", repo), 0);
+	char *real = vz_xstrdup(vz_buf_cstr(&gd));
+	real[strcspn(real, "\n")] = '\0';
+	vz_buf_free(&gd);
+	/* a bare clone sharing the objects (alternates): what vinz writes goes there, not into repo */
+	git_dir = vz_path_join(g_tmp, "replay.git");
+	assert_int_equal(sh(NULL, "rm -rf '%s' && git clone -q --bare --shared --no-tags '%s' '%s' && git -C '%s' fetch -q '%s' "
+			     "'+refs/*:refs/*'", git_dir, real, git_dir, git_dir, real), 0);
+	free(real);
+	unsigned total = 0, agreed = 0, conflicts = 0, recorded = 0;
+	char *save = NULL;
+	char *text = vz_xstrdup(out.ptr ? vz_buf_cstr(&out) : "");
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char m[41], p1[41], p2[41];
+		if (strlen(line) != 3 * 40 + 2)
+			continue;
+		memcpy(m, line, 40);
+		memcpy(p1, line + 41, 40);
+		memcpy(p2, line + 82, 40);
+		m[40] = p1[40] = p2[40] = '\0';
+		struct verdict g = git_verdict(git_dir, p1, p2);
+		struct verdict v = vinz_verdict(git_dir, CFG_DEFAULT, VZ_MERGE_MERGE, p1, p2);
+		total++;
+		conflicts += g.clean == 0;
+		if (agree(&g, &v)) {
+			agreed++;
+		} else {
+			printf("# real history: merge %s (%s + %s) differs: git %s %s, vinz %s %s\n", m, p1, p2, verdict_str(&g),
+			       g.tree, verdict_str(&v), v.tree);
+		}
+		if (g.clean == 1) {
+			char t[41];
+			tree_of_commit(git_dir, m, t);
+			recorded += strcmp(t, g.tree) == 0;
+		}
+	}
+	printf("# real history of %s: vinz agrees with git merge-tree on %u/%u merge commits (%.2f%%); git conflicts on %u;"
+	       " %u recorded merges have exactly git's clean tree\n",
+	       repo, agreed, total, total ? 100.0 * agreed / total : 100.0, conflicts, recorded);
+	vz_test_rm(git_dir);
+	free(git_dir);
+	free(text);
+	vz_buf_free(&out);
+	assert_true(total == 0 || agreed * 1000 >= total * 995);
+}
+
 /* ---- the other modes against git doing the same operation ------------------------------------- */
 
 static void tree_of(const char *repo, const char *rev, char id[41])
@@ -649,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_random_vs_git),
 		cmocka_unit_test(test_modes_vs_git),
 		cmocka_unit_test(test_deterministic_and_no_refs),
+		cmocka_unit_test(test_real_history),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
