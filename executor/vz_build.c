@@ -12,6 +12,7 @@
 #include "vz_buf.h"
 #include "vz_log.h"
 #include "vz_node.h"
+#include "vz_prepare.h"
 #include "vz_tar.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
@@ -196,6 +197,11 @@ static void sh_quote(vz_buf *b, const char *v)
 	vz_buf_putc(b, '\'');
 }
 
+static void prepare_log(void *ctx, const char *line)
+{
+	logf_line(ctx, "%s", line);
+}
+
 void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz_build_emit emit, void *ctx)
 {
 	const char *uuid = jstr(req, "build");
@@ -210,6 +216,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	vz_node *node = NULL;
 	vz_node_spec spec = { 0 };
 	char *bdir = NULL, *src = NULL, *logp = NULL, *cache = NULL;
+	vz_prepared prepared = { 0 };
 	vz_buf tar = VZ_BUF_INIT(env->ship_max ? env->ship_max : 256u * 1024 * 1024);
 	char rel[128];
 	logw w = { .fd = -1, .max = env->log_max ? env->log_max : 64u * 1024 * 1024, .node = node_name, .uuid = uuid,
@@ -238,30 +245,19 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	logf_line(&w, "vinz: build %s, job %s, attempt %lld, project %s change %s (%s)", uuid, jstr(req, "job"),
 		  (long long)attempt, jstr(req, "project"), jstr(req, "change"), jstr(req, "ref"));
 
-	/* 1. the change's checkout on the executor */
-	const char *canon = *jstr(req, "canonical_project") ? jstr(req, "canonical_project") : jstr(req, "project");
-	char srcrel[1100];
-	snprintf(srcrel, sizeof(srcrel), "src/%s", canon);
-	src = vz_path_join(bdir, srcrel);
-	char *parent = vz_xstrdup(src);
-	char *slash = strrchr(parent, '/');
-	if (slash)
-		*slash = '\0';
-	vz_mkdir_p(parent, 0755, NULL);
-	free(parent);
-	/* the repository's credentials come from this executor's own configuration, by name */
-	vz_repo_cred cred;
-	const vz_conf_connection *cc = vz_config_connection(env->site, jstr(req, "connection"));
-	vz_repo_cred_from_conf(&cred, cc);
-	vz_checkout_req co = { .cache_root = cache, .repo = jstr(req, "repo"), .ref = jstr(req, "ref"),
-			       .commit = jstr(req, "commit"), .branch = jstr(req, "branch"), .dest = src,
-			       .cred = cc ? &cred : NULL };
-	if (vz_workspace_checkout(&co, commit, &e)) {
-		snprintf(message, sizeof(message), "cannot check out the change: %s", vz_err_msg(&e));
+	/* 1. the workspaces on the executor: every project, at its speculative state */
+	int prc = vz_prepare_workspace(&prepared, req, bdir, cache, env->site, prepare_log, &w, &e);
+	if (prc) {
+		if (prc == VZ_ECONFLICT)
+			result = "MERGE_CONFLICT";
+		snprintf(message, sizeof(message), "%s%s", prc == VZ_ECONFLICT ? "" : "cannot prepare the workspace: ",
+			 vz_err_msg(&e));
 		logf_line(&w, "vinz: %s", message);
 		goto done;
 	}
-	logf_line(&w, "vinz: checked out %s at %s", canon, commit);
+	src = vz_xstrdup(prepared.projects[0].dir);
+	vz_strlcpy(commit, prepared.commit, sizeof(commit));
+	const char *canon = prepared.projects[0].canonical;
 
 	/* 2. the node */
 	const char *conn = jstr(nodej, "connection");
@@ -401,12 +397,13 @@ done:
 		       "message", message, "started_at", (json_int_t)started, "ended_at", (json_int_t)vz_wall_ms(), "commit",
 		       commit, "log_size", (json_int_t)w.offset, "node", node_name, "executor",
 		       env->executor ? env->executor : ""));
-	/* the checkout is not needed once the result exists; the log stays until the result is acked */
-	if (src) {
+	/* the workspaces are not needed once the result exists; the log stays until the result is acked */
+	if (bdir) {
 		char *srcroot = vz_path_join(bdir, "src");
 		vz_rm_rf(srcroot, NULL);
 		free(srcroot);
 	}
+	vz_prepared_clear(&prepared);
 	vz_buf_free(&tar);
 	vz_buf_free(&w.pending);
 	for (int k = 0; k < 3; k++)

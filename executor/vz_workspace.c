@@ -339,15 +339,16 @@ out:
 	return rc;
 }
 
-int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_err *e)
+/* Runs update_cache (and make_checkout when req->dest is set) under the cache's lock; a damaged
+ * cache (truncated pack, broken refs, lost objects) shows as VZ_EIO: it is rebuilt and the
+ * operation tried once more. */
+static int with_cache(const vz_checkout_req *req, char out_commit[41], char **out_gitdir, vz_err *e)
 {
 	int rc = 0, lockfd = -1;
 	git_oid oid;
 	char *cache = cache_path(req->cache_root, req->repo);
 	if ((rc = vz_mkdir_p(req->cache_root, 0755, e)))
 		goto out;
-	/* a damaged cache (truncated pack, broken refs, lost objects) shows as VZ_EIO while fetching
-	 * or checking out: rebuild it and try once more */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if ((rc = lock_cache(cache, &lockfd, e)))
 			goto out;
@@ -356,9 +357,11 @@ int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_er
 			goto out;
 		}
 		rc = update_cache(req, cache, &oid, e);
-		if (!rc) {
+		if (!rc && req->dest) {
 			vz_rm_rf(req->dest, NULL);
 			rc = make_checkout(req, cache, &oid, out_commit, e);
+		} else if (!rc) {
+			git_oid_tostr(out_commit, 41, &oid);
 		}
 		close(lockfd);
 		if (rc != VZ_EIO || attempt > 0)
@@ -366,7 +369,28 @@ int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_er
 		vz_warn("cache %s: %s; rebuilding it", cache, vz_err_msg(e));
 		vz_err_clear(e);
 	}
+	if (!rc && out_gitdir) {
+		*out_gitdir = cache;
+		cache = NULL;
+	}
 out:
 	free(cache);
 	return rc;
+}
+
+int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_err *e)
+{
+	if (!req->dest || !*req->dest)
+		return vz_err_set(e, VZ_EINVAL, "checkout of %s: no destination", req->repo);
+	return with_cache(req, out_commit, NULL, e);
+}
+
+int vz_workspace_fetch(const vz_checkout_req *req, char **out_gitdir, char out_commit[41], vz_err *e)
+{
+	*out_gitdir = NULL;
+	out_commit[0] = '\0';
+	vz_checkout_req r = *req;
+	r.dest = NULL;
+	r.branch = NULL;
+	return with_cache(&r, out_commit, out_gitdir, e);
 }

@@ -34,4 +34,11 @@ typedef struct vz_checkout_req {
  * VZ_EINVAL when the credentials are incomplete, VZ_EIO for local failures. */
 int vz_workspace_checkout(const vz_checkout_req *req, char out_commit[41], vz_err *e);
 
+/* Brings req->ref / req->commit into the cache (as vz_workspace_checkout does, with the same
+ * errors) without checking anything out (dest and branch are ignored). *out_gitdir gets the
+ * cache's path (caller frees), out_commit (41 bytes) the commit: req->commit, or what req->ref
+ * points at. The cache may be written concurrently by other builds (objects only; refs under the
+ * cache's lock). */
+int vz_workspace_fetch(const vz_checkout_req *req, char **out_gitdir, char out_commit[41], vz_err *e);
+
 #endif
