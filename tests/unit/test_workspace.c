@@ -164,6 +164,21 @@ static void test_truncated_pack_is_rebuilt(void **state)
 	free(c);
 }
 
+static void test_half_written_ref_is_rebuilt(void **state)
+{
+	fx *f = *state;
+	vz_err e = { 0 };
+	assert_int_equal(checkout(f, f->repo, 1, &e), 0);
+	char *c = the_cache(f);
+	/* what a crash in the middle of writing refs leaves: a short loose ref, a torn packed-refs */
+	vz_test_write(c, "refs/vinz/fetch", "3a4f0c");
+	vz_test_write(c, "refs/vinz/all/heads/master", "");
+	vz_test_write(c, "packed-refs", "# pack-refs with: peeled fully-peeled sorted \n1234");
+	assert_int_equal(checkout(f, f->repo, 2, &e), 0);
+	assert_int_equal(checkout(f, f->repo, 1, &e), 0);
+	free(c);
+}
+
 static void test_unreachable_repo_keeps_cache(void **state)
 {
 	fx *f = *state;
@@ -189,6 +204,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkout_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_lock_is_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_made_cache_is_rebuilt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_written_ref_is_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_pack_is_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_repo_keeps_cache, setup, teardown),
 	};
