@@ -76,7 +76,7 @@ static double run_vinz(const char *dir, char trees[NCHANGES][41], char commits[N
 	/* trees of the commits, outside the timing */
 	for (int k = 0; k < NCHANGES; k++) {
 		char spec[64];
-		snprintf(spec, sizeof(spec), "%s^{tree}", commits[k]);
+		snprintf(spec, sizeof(spec), "%.40s^{tree}", commits[k]);
 		char *argv[] = { "git", "-C", (char *)dir, "rev-parse", spec, NULL };
 		vz_buf o = VZ_BUF_INIT(4096);
 		CHECK(vz_bench_run(argv, NULL, NULL, &o) == 0 && o.len >= 40, "rev-parse");
@@ -132,7 +132,7 @@ static double run_git(const char *dir, char trees[NCHANGES][41], char commits[NC
 	double t = vz_bench_now_ms() - t0;
 	for (int k = 0; k < NCHANGES; k++) {
 		char spec[64];
-		snprintf(spec, sizeof(spec), "%s^{tree}", commits[k]);
+		snprintf(spec, sizeof(spec), "%.40s^{tree}", commits[k]);
 		char *rp[] = { "git", "-C", (char *)dir, "rev-parse", spec, NULL };
 		CHECK(vz_bench_run(rp, NULL, NULL, &o) == 0, "rev-parse");
 		first_line(&o, trees[k]);
