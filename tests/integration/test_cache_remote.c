@@ -154,20 +154,6 @@ static int co_change(fx *f, int i, vz_err *e)
 	return co(f, ref, f->commits[i], file, e);
 }
 
-/* "SHA256:..." as ssh-keygen -lf prints it for pub. */
-static void keygen_fingerprint(const char *pub, char *out, size_t n)
-{
-	const char *argv[] = { "ssh-keygen", "-lf", pub, NULL };
-	vz_buf b = VZ_BUF_INIT(4096);
-	assert_int_equal(vz_test_sshd_run(argv, &b), 0);
-	const char *p = strstr(vz_buf_cstr(&b), "SHA256:");
-	assert_non_null(p);
-	size_t l = strcspn(p, " \n");
-	assert_true(l > 7 && l < n);
-	memcpy(out, p, l);
-	out[l] = '\0';
-	vz_buf_free(&b);
-}
 
 static char *slurp(const char *path)
 {
@@ -303,7 +289,7 @@ static void test_ssh_changed_host_key(void **state)
 	fx *f = *state;
 	vz_err e = { 0 };
 	char fp[128];
-	keygen_fingerprint(vz_test_sshd_host_pub(f->sshd), fp, sizeof(fp));
+	vz_test_sshd_fingerprint(vz_test_sshd_host_pub(f->sshd), fp, sizeof(fp));
 	/* known_hosts records another key for this server */
 	char *other = vz_path_join(f->dir, "other_host_key");
 	assert_int_equal(vz_test_sshd_keygen(other), 0);
@@ -333,7 +319,7 @@ static void test_ssh_unknown_host(void **state)
 	fx *f = *state;
 	vz_err e = { 0 };
 	char fp[128];
-	keygen_fingerprint(vz_test_sshd_host_pub(f->sshd), fp, sizeof(fp));
+	vz_test_sshd_fingerprint(vz_test_sshd_host_pub(f->sshd), fp, sizeof(fp));
 	char *kh = vz_path_join(f->dir, "empty_known_hosts");
 	vz_test_write(f->dir, "empty_known_hosts", "# nothing here\n");
 	f->cred.known_hosts = kh;
@@ -425,27 +411,6 @@ static void test_ssh_full_fetch_fallback(void **state)
 	assert_int_equal(co(f, "refs/changes/99", NULL, NULL, &e), VZ_ENOTFOUND);
 }
 
-static void truncate_packs(const char *cache)
-{
-	char *packdir = vz_path_join(cache, "objects/pack");
-	DIR *d = opendir(packdir);
-	int cut = 0;
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL) {
-			size_t n = strlen(de->d_name);
-			if (n > 5 && strcmp(de->d_name + n - 5, ".pack") == 0) {
-				char *p = vz_path_join(packdir, de->d_name);
-				assert_int_equal(truncate(p, 40), 0);
-				free(p);
-				cut++;
-			}
-		}
-		closedir(d);
-	}
-	assert_true(cut > 0); /* fetched objects arrive as packs */
-	free(packdir);
-}
 
 static void test_ssh_damaged_cache_rebuilt(void **state)
 {
@@ -454,7 +419,7 @@ static void test_ssh_damaged_cache_rebuilt(void **state)
 	assert_int_equal(co_change(f, 1, &e), 0);
 	char *c = the_cache(f);
 	assert_non_null(c);
-	truncate_packs(c);
+	assert_true(vz_test_truncate_packs(c) > 0); /* fetched objects arrive as packs */
 	/* a stale lock left by a killed process too */
 	char *lock = vz_path_join(c, "refs/vinz/fetch.lock");
 	vz_test_write(c, "refs/vinz/fetch.lock", "");

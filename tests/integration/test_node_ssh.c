@@ -361,20 +361,6 @@ static void test_cancel(void **state)
 	cap_free(&c);
 }
 
-/* "SHA256:..." as ssh-keygen -lf prints it for pub, into out. */
-static void keygen_fingerprint(const char *pub, char *out, size_t n)
-{
-	const char *argv[] = { "ssh-keygen", "-lf", pub, NULL };
-	vz_buf b = VZ_BUF_INIT(4096);
-	assert_int_equal(vz_test_sshd_run(argv, &b), 0);
-	const char *p = strstr(vz_buf_cstr(&b), "SHA256:");
-	assert_non_null(p);
-	size_t l = strcspn(p, " \n");
-	assert_true(l > 7 && l < n);
-	memcpy(out, p, l);
-	out[l] = '\0';
-	vz_buf_free(&b);
-}
 
 static void test_unknown_host_key(void **state)
 {
@@ -384,7 +370,7 @@ static void test_unknown_host_key(void **state)
 	vz_node *n = NULL;
 	vz_err e = { 0 };
 
-	keygen_fingerprint(vz_test_sshd_host_pub(f->sshd), fp, sizeof(fp));
+	vz_test_sshd_fingerprint(vz_test_sshd_host_pub(f->sshd), fp, sizeof(fp));
 	snprintf(empty, sizeof(empty), "%s/empty_known_hosts", vz_test_sshd_dir(f->sshd));
 	assert_int_equal(vz_write_file_atomic(empty, "", 0, 0644, &e), 0);
 	vz_test_sshd_spec(f->sshd, &spec);
@@ -427,7 +413,7 @@ static void test_changed_host_key(void **state)
 	vz_err e = { 0 };
 
 	assert_int_equal(vz_test_sshd_start(&other), 0);
-	keygen_fingerprint(vz_test_sshd_host_pub(other), fp, sizeof(fp));
+	vz_test_sshd_fingerprint(vz_test_sshd_host_pub(other), fp, sizeof(fp));
 	/* known_hosts says other's address has the first server's key */
 	snprintf(kh, sizeof(kh), "%s/changed_known_hosts", vz_test_sshd_dir(other));
 	assert_int_equal(vz_test_sshd_write_known_hosts(other, vz_test_sshd_host_key_line(f->sshd), kh), 0);

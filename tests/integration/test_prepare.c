@@ -22,24 +22,7 @@
 static char *g_tmp;
 static char g_a[600], g_b[600], g_c[600];
 
-static char *out_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *out_of(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	vz_buf out = VZ_BUF_INIT(1 << 20);
-	int rc = vz_test_sh(&out, "%s", cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	assert_int_equal(rc, 0);
-	char *s = vz_xstrdup(out.ptr ? vz_buf_cstr(&out) : "");
-	s[strcspn(s, "\n")] = '\0';
-	vz_buf_free(&out);
-	return s;
-}
+#define out_of vz_test_out
 
 static int setup(void **state)
 {

@@ -25,26 +25,7 @@ static char g_a[600], g_b[600], g_a2[600]; /* bare repos: project a, project b, 
 #define GITENV "GIT_AUTHOR_DATE='1500000000 +0000' GIT_COMMITTER_DATE='1500000000 +0000' "
 
 /* Output of a command as a string (trailing newline removed); the caller frees. */
-static char *out_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *out_of(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	vz_buf out = VZ_BUF_INIT(1 << 20);
-	int rc = vz_test_sh(&out, "%s", cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	assert_int_equal(rc, 0);
-	char *s = vz_xstrdup(out.ptr ? vz_buf_cstr(&out) : "");
-	size_t n = strlen(s);
-	while (n && s[n - 1] == '\n')
-		s[--n] = '\0';
-	vz_buf_free(&out);
-	return s;
-}
+#define out_of vz_test_out
 
 static int setup(void **state)
 {

@@ -420,3 +420,18 @@ void vz_test_sshd_spec(const vz_test_sshd *s, vz_node_spec *spec)
 	spec->known_hosts = s->known_hosts;
 	spec->connect_timeout_ms = 5000;
 }
+
+void vz_test_sshd_fingerprint(const char *pub, char *out, size_t n)
+{
+	const char *argv[] = { "ssh-keygen", "-lf", pub, NULL };
+	vz_buf b = VZ_BUF_INIT(4096);
+	const char *p = vz_test_sshd_run(argv, &b) == 0 ? strstr(vz_buf_cstr(&b), "SHA256:") : NULL;
+	size_t l = p ? strcspn(p, " \n") : 0;
+	if (!p || l <= 7 || l >= n) {
+		fprintf(stderr, "vz_test_sshd_fingerprint: ssh-keygen -lf %s failed\n", pub);
+		abort();
+	}
+	memcpy(out, p, l);
+	out[l] = '\0';
+	vz_buf_free(&b);
+}

@@ -42,6 +42,9 @@ int vz_test_sshd_keygen(const char *path);
 /* Runs argv (PATH lookup, no shell) with stdin from /dev/null, stdout into out (may be NULL),
  * stderr inherited. Returns the exit status, 128+signal, or -1 if it could not run. */
 int vz_test_sshd_run(const char *const argv[], vz_buf *out);
+/* "SHA256:..." as ssh-keygen -lf prints it for the public key file pub, into out (n bytes);
+ * aborts when ssh-keygen fails. */
+void vz_test_sshd_fingerprint(const char *pub, char *out, size_t n);
 
 /* The node user's name: makes sure it exists with shell /bin/sh when root. NULL on failure. */
 const char *vz_test_sshd_node_user(void);

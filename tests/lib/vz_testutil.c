@@ -1,6 +1,7 @@
 /* Test helpers; see vz_testutil.h. */
 #include "vz_testutil.h"
 
+#include <dirent.h>
 #include <git2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -158,4 +159,48 @@ void vz_test_first_id(const vz_buf *out, char id[41])
 		memcpy(id, out->ptr, 40);
 		id[40] = '\0';
 	}
+}
+
+char *vz_test_out(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	vz_buf out = VZ_BUF_INIT(1 << 24);
+	int rc = vz_test_sh(&out, "%s", cmd);
+	if (rc != 0) {
+		fprintf(stderr, "vz_test_out: command failed (%d): %s\n", rc, cmd);
+		abort();
+	}
+	char *s = vz_xstrdup(out.ptr ? vz_buf_cstr(&out) : "");
+	size_t n = strlen(s);
+	while (n && s[n - 1] == '\n')
+		s[--n] = '\0';
+	vz_buf_free(&out);
+	return s;
+}
+
+int vz_test_truncate_packs(const char *gitdir)
+{
+	char *packdir = vz_path_join(gitdir, "objects/pack");
+	DIR *d = opendir(packdir);
+	int cut = 0;
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name);
+			if (n > 5 && strcmp(de->d_name + n - 5, ".pack") == 0) {
+				char *p = vz_path_join(packdir, de->d_name);
+				if (truncate(p, 40) != 0)
+					abort();
+				free(p);
+				cut++;
+			}
+		}
+		closedir(d);
+	}
+	free(packdir);
+	return cut;
 }

@@ -22,6 +22,12 @@ struct vz_buf;
  * is non-NULL, else it is discarded, and stderr is discarded. Returns the exit code (-1 when killed).
  * Aborts when the command cannot be started. */
 int vz_test_sh(struct vz_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The stdout of a shell command (printf-style) as a new string, trailing newlines removed; the
+ * command must exit 0, else the program aborts with the command in the message. */
+char *vz_test_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Truncates every pack file under gitdir/objects/pack to 40 bytes (a damaged cache); returns
+ * how many there were. */
+int vz_test_truncate_packs(const char *gitdir);
 /* The first line of out as a 40-hex id into id (41 bytes); "" when it is not one. */
 void vz_test_first_id(const struct vz_buf *out, char id[41]);
 
