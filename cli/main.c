@@ -13,7 +13,7 @@
 #include "vz_workspace.h"
 
 static const vz_cmd *commands[] = {
-	&vz_cmd_demo, &vz_cmd_up, &vz_cmd_scheduler, &vz_cmd_executor, &vz_cmd_enqueue, &vz_cmd_status, &vz_cmd_builds, &vz_cmd_merge,
+	&vz_cmd_demo, &vz_cmd_up, &vz_cmd_scheduler, &vz_cmd_executor, &vz_cmd_enqueue, &vz_cmd_status, &vz_cmd_builds, &vz_cmd_merge, &vz_cmd_keygen,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

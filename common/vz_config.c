@@ -3,6 +3,7 @@
  * first only. Sections are read in dependency order (connections, nodes, pipelines, jobs,
  * projects) whatever their order in the file, so references resolve in one pass. */
 #include "vz_config.h"
+#include "vz_curve.h"
 
 #include <limits.h>
 #include <pwd.h>
@@ -355,7 +356,7 @@ static int one_of(const char *s, const char *const *set)
 
 static void read_scheduler(cctx *x, const vz_ynode *root)
 {
-	static const char *const keys[] = {"listen", "admin", "lease", "heartbeat", NULL};
+	static const char *const keys[] = {"listen", "admin", "lease", "heartbeat", "curve_key", "curve_executors", NULL};
 	const vz_ynode *s = get(root, "scheduler");
 	if (!s)
 		return;
@@ -368,6 +369,16 @@ static void read_scheduler(cctx *x, const vz_ynode *root)
 	get_endpoint(x, s, "admin", &x->c->scheduler.admin);
 	get_seconds_ms(x, s, "lease", 86400, &x->c->scheduler.lease_ms);
 	get_seconds_ms(x, s, "heartbeat", 3600, &x->c->scheduler.heartbeat_ms);
+	get_path(x, s, "curve_key", &x->c->scheduler.curve_key);
+	get_path(x, s, "curve_executors", &x->c->scheduler.curve_executors);
+	if (!x->c->scheduler.curve_key != !x->c->scheduler.curve_executors)
+		cerr(x, get(s, "curve_key") ? get(s, "curve_key") : get(s, "curve_executors"),
+		     "scheduler 'curve_key' and 'curve_executors' go together: the scheduler's key pair and the "
+		     "list of executor public keys it admits");
+	else if (x->c->scheduler.listen && !x->c->scheduler.curve_key && !vz_endpoint_is_local(x->c->scheduler.listen))
+		cerr(x, get(s, "listen"), "scheduler 'listen' %s can be reached from other hosts: set 'curve_key' and "
+		     "'curve_executors' (make keys with vinz keygen), or listen on inproc://, ipc:// or loopback",
+		     x->c->scheduler.listen);
 	if (x->c->scheduler.heartbeat_ms >= x->c->scheduler.lease_ms) {
 		const vz_ynode *at = get(s, "heartbeat") ? get(s, "heartbeat") : get(s, "lease");
 		cerr(x, at, "scheduler 'heartbeat' (%d ms) must be shorter than 'lease' (%d ms), or "
@@ -378,7 +389,8 @@ static void read_scheduler(cctx *x, const vz_ynode *root)
 
 static void read_executor(cctx *x, const vz_ynode *root)
 {
-	static const char *const keys[] = {"name", "scheduler", "capacity", "labels", "work_dir", NULL};
+	static const char *const keys[] = {"name", "scheduler", "capacity", "labels", "work_dir", "curve_key",
+					   "scheduler_key", NULL};
 	const vz_ynode *s = get(root, "executor");
 	if (!s)
 		return;
@@ -392,6 +404,22 @@ static void read_executor(cctx *x, const vz_ynode *root)
 	get_int(x, s, "capacity", 1, 1024, &x->c->executor.capacity);
 	get_strv(x, s, "labels", 0, &x->c->executor.labels, &x->c->executor.nlabels);
 	get_path(x, s, "work_dir", &x->c->executor.work_dir);
+	get_path(x, s, "curve_key", &x->c->executor.curve_key);
+	/* 40 characters: the Z85 key itself; anything else: a .pub file, relative to this file */
+	if (get_str(x, s, "scheduler_key", &x->c->executor.scheduler_key) == 1 &&
+	    strlen(x->c->executor.scheduler_key) != VZ_CURVE_KEYLEN && x->c->executor.scheduler_key[0] != '/') {
+		char *abs = vz_path_join(x->c->dir, x->c->executor.scheduler_key);
+		free(x->c->executor.scheduler_key);
+		x->c->executor.scheduler_key = abs;
+	}
+	if (!x->c->executor.curve_key != !x->c->executor.scheduler_key)
+		cerr(x, get(s, "curve_key") ? get(s, "curve_key") : get(s, "scheduler_key"),
+		     "executor 'curve_key' and 'scheduler_key' go together: the executor's key pair and the "
+		     "scheduler's public key it accepts");
+	else if (x->c->executor.scheduler && !x->c->executor.curve_key && !vz_endpoint_is_local(x->c->executor.scheduler))
+		cerr(x, get(s, "scheduler"), "executor 'scheduler' %s is on another host: set 'curve_key' and "
+		     "'scheduler_key' (make keys with vinz keygen), or connect over inproc://, ipc:// or loopback",
+		     x->c->executor.scheduler);
 }
 
 static int env_name_ok(const char *s)
@@ -849,6 +877,10 @@ void vz_config_free(vz_config *c)
 	free(c->log_level);
 	free(c->scheduler.listen);
 	free(c->scheduler.admin);
+	free(c->scheduler.curve_key);
+	free(c->scheduler.curve_executors);
+	free(c->executor.curve_key);
+	free(c->executor.scheduler_key);
 	free(c->executor.name);
 	free(c->executor.scheduler);
 	free_strv(c->executor.labels, c->executor.nlabels);

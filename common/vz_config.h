@@ -80,6 +80,8 @@ typedef struct vz_config {
 		char *admin;      /* admin endpoint for the CLI, default ipc://STATE_DIR/admin.sock */
 		int lease_ms;     /* an executor silent this long loses its builds, default 15000 */
 		int heartbeat_ms; /* default 1000 */
+		char *curve_key;       /* CURVE key pair file (vinz keygen); NULL: no CURVE */
+		char *curve_executors; /* file listing the executors' public keys */
 	} scheduler;
 	struct {
 		char *name;       /* default: the hostname */
@@ -88,6 +90,8 @@ typedef struct vz_config {
 		char **labels;
 		size_t nlabels;
 		char *work_dir;   /* default STATE_DIR/executor */
+		char *curve_key;     /* CURVE key pair file (vinz keygen); NULL: no CURVE */
+		char *scheduler_key; /* the scheduler's public key: 40-character Z85 text or a .pub path */
 	} executor;
 	vz_conf_connection *connections; size_t nconnections;
 	vz_conf_node *nodes;             size_t nnodes;

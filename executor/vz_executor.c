@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "vz_build.h"
+#include "vz_curve.h"
 #include "vz_log.h"
 #include "vz_map.h"
 #include "vz_proto.h"
@@ -419,6 +420,19 @@ int vz_executor_new(vz_executor **out, const vz_config *cfg, void *zctx, const c
 	snprintf(x->inbox_ep, sizeof(x->inbox_ep), "inproc://vz-executor-%s", x->instance);
 	if (zmq_bind(x->inbox, x->inbox_ep) != 0) {
 		rc = vz_err_set(e, VZ_EIO, "cannot bind %s: %s", x->inbox_ep, zmq_strerror(zmq_errno()));
+		goto out;
+	}
+	if (cfg->executor.curve_key) {
+		vz_curve_keypair kp;
+		char server[VZ_CURVE_KEYLEN + 1];
+		if ((rc = vz_curve_load_keypair(&kp, cfg->executor.curve_key, e)) ||
+		    (rc = vz_curve_load_public(server, cfg->executor.scheduler_key, e)) ||
+		    (rc = vz_curve_client(x->dealer, &kp, server, e)))
+			goto out;
+		memset(&kp, 0, sizeof(kp));
+	} else if (!vz_endpoint_is_local(x->endpoint)) {
+		rc = vz_err_set(e, VZ_EINVAL, "the scheduler at %s is on another host: CURVE keys are required "
+				"(executor curve_key and scheduler_key)", x->endpoint);
 		goto out;
 	}
 	if (zmq_connect(x->dealer, x->endpoint) != 0) {

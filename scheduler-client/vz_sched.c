@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "vz_curve.h"
 #include "vz_driver_git.h"
 #include "vz_log.h"
 #include "vz_map.h"
@@ -71,6 +72,7 @@ struct vz_sched {
 	const vz_config *cfg;
 	vz_store *st;
 	void *zctx, *router, *admin;
+	vz_curve_zap *zap; /* admits listed executors when CURVE is on */
 	char instance[37];
 	char *log_dir;
 	peer *peers;
@@ -479,6 +481,18 @@ int vz_sched_new(vz_sched **out, const vz_config *cfg, void *zctx, const char *l
 	/* a restarted executor reuses its routing id only with a new instance; take over if a stale
 	 * connection still holds it */
 	zmq_setsockopt(s->router, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+	if (cfg->scheduler.curve_key) {
+		vz_curve_keypair kp;
+		if ((rc = vz_curve_load_keypair(&kp, cfg->scheduler.curve_key, e)) ||
+		    (rc = vz_curve_zap_start(&s->zap, zctx, cfg->scheduler.curve_executors, e)) ||
+		    (rc = vz_curve_server(s->router, &kp, e)))
+			goto out;
+		memset(&kp, 0, sizeof(kp));
+	} else if (!vz_endpoint_is_local(ep)) {
+		rc = vz_err_set(e, VZ_EINVAL, "listening on %s reaches other hosts: CURVE keys are required "
+				"(scheduler curve_key and curve_executors)", ep);
+		goto out;
+	}
 	if (zmq_bind(s->router, ep) != 0) {
 		rc = vz_err_set(e, VZ_EIO, "cannot listen for executors on %s: %s; is another scheduler running?", ep,
 				zmq_strerror(zmq_errno()));
@@ -512,6 +526,7 @@ void vz_sched_free(vz_sched *s)
 		zmq_close(s->router);
 	if (s->admin)
 		zmq_close(s->admin);
+	vz_curve_zap_stop(s->zap);
 	size_t it = 0;
 	const char *k;
 	void *v;

@@ -60,6 +60,10 @@ static void test_farm_example(void **state)
 	assert_int_equal(c->executor.nlabels, 2);
 	assert_string_equal(c->executor.labels[1], "fedora-40");
 	assert_string_equal(c->executor.work_dir, "/srv/vinz/work");
+	assert_string_equal(c->scheduler.curve_key, "/etc/vinz/scheduler.key");
+	assert_string_equal(c->scheduler.curve_executors, "/etc/vinz/executors.keys");
+	assert_string_equal(c->executor.curve_key, "/etc/vinz/exec-1.key");
+	assert_string_equal(c->executor.scheduler_key, "/etc/vinz/scheduler.key.pub");
 
 	assert_int_equal(c->nconnections, 1);
 	const vz_conf_connection *cn = vz_config_connection(c, "review");
@@ -177,7 +181,7 @@ static void test_defaults(void **state)
 		vz_config_free(c);
 	}
 	/* a state_dir moves the admin socket and work_dir with it; a wildcard listen is not dialled */
-	vz_config *c = parse_ok("state_dir: /srv/v\nscheduler: {listen: 'tcp://*:9000'}\n"
+	vz_config *c = parse_ok("state_dir: /srv/v\nscheduler: {listen: 'tcp://*:9000', curve_key: s.key, curve_executors: e}\n"
 				"nodes:\n  - name: n\n    host: h\n    key: k\n    host_key: h ssh-ed25519 AAAA\n",
 				"/x/y.yaml");
 	assert_string_equal(c->scheduler.admin, "ipc:///srv/v/admin.sock");
@@ -305,8 +309,19 @@ static const struct {
 	/* unknown keys, with the allowed ones named */
 	{"colour: red\n", "f.yaml:1:1: unknown key 'colour' in the site configuration; allowed keys: "
 	 "state_dir, log_level, scheduler, executor, connections, nodes, pipelines, jobs, projects"},
-	{"scheduler: {listen: 'tcp://a:1', lesae: 3}\n", "f.yaml:1:34: unknown key 'lesae' in "
-	 "'scheduler'; allowed keys: listen, admin, lease, heartbeat"},
+	{"scheduler: {listen: 'tcp://127.0.0.1:1', lesae: 3}\n", "f.yaml:1:42: unknown key 'lesae' in "
+	 "'scheduler'; allowed keys: listen, admin, lease, heartbeat, curve_key, curve_executors"},
+	/* CURVE: needed off the host, in pairs */
+	{"scheduler: {listen: 'tcp://10.0.0.1:7400'}\n", "f.yaml:1:21: scheduler 'listen' tcp://10.0.0.1:7400 can "
+	 "be reached from other hosts: set 'curve_key' and 'curve_executors' (make keys with vinz keygen), or listen "
+	 "on inproc://, ipc:// or loopback"},
+	{"scheduler: {curve_key: k}\n", "f.yaml:1:24: scheduler 'curve_key' and 'curve_executors' go together: the "
+	 "scheduler's key pair and the list of executor public keys it admits"},
+	{"executor: {scheduler: 'tcp://ci.example.org:7400'}\n", "f.yaml:1:23: executor 'scheduler' "
+	 "tcp://ci.example.org:7400 is on another host: set 'curve_key' and 'scheduler_key' (make keys with vinz "
+	 "keygen), or connect over inproc://, ipc:// or loopback"},
+	{"executor: {scheduler_key: k}\n", "f.yaml:1:27: executor 'curve_key' and 'scheduler_key' go together: the "
+	 "executor's key pair and the scheduler's public key it accepts"},
 	{BASE "    colour: red\n", "f.yaml:16:5: unknown key 'colour' in job 'unit'; allowed keys: "
 	 "name, run, label, timeout, attempts, voting"},
 	{BASE "projects:\n  - name: p\n    chekc: {jobs: [unit]}\n", "f.yaml:18:5: unknown key "
