@@ -142,7 +142,7 @@ static int teardown(void **state)
 }
 
 /* Connects a DEALER (CURVE client when kp is given) with a monitor; returns the first handshake
- * event within 3 s (ZMQ_EVENT_HANDSHAKE_*, or ZMQ_EVENT_DISCONNECTED), 0 when nothing happened. */
+ * event within 10 s (ZMQ_EVENT_HANDSHAKE_*, or ZMQ_EVENT_DISCONNECTED), 0 when nothing happened. */
 static int handshake(env *t, const vz_curve_keypair *kp, const char *server_key)
 {
 	void *s = zmq_socket(t->zctx, ZMQ_DEALER);
@@ -163,7 +163,7 @@ static int handshake(env *t, const vz_curve_keypair *kp, const char *server_key)
 	assert_int_equal(zmq_connect(m, mon), 0);
 	assert_int_equal(zmq_connect(s, t->ep), 0);
 	int outcome = 0;
-	uint64_t until = vz_mono_ms() + 3000;
+	uint64_t until = vz_mono_ms() + 10000;
 	while (vz_mono_ms() < until) {
 		zmq_pollitem_t pi = { m, 0, ZMQ_POLLIN, 0 };
 		if (zmq_poll(&pi, 1, 100) <= 0)
@@ -193,13 +193,12 @@ static void test_refusals(void **state)
 	/* a key the scheduler does not list: refused by the authenticator */
 	assert_int_equal(handshake(t, &t->other_kp, t->sched_kp.public_key), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
 	/* the right client key, but it expects another scheduler (a man in the middle) */
-	int ev = handshake(t, &t->exec_kp, t->other_kp.public_key);
-	assert_int_not_equal(ev, ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
-	assert_int_not_equal(ev, 0);
+	/* (the server may just drop such a peer: no event at all is a refusal too) */
+	assert_int_not_equal(handshake(t, &t->exec_kp, t->other_kp.public_key), ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
 	/* no CURVE at all */
-	ev = handshake(t, NULL, NULL);
-	assert_int_not_equal(ev, ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
-	assert_int_not_equal(ev, 0);
+	assert_int_not_equal(handshake(t, NULL, NULL), ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
+	/* and the scheduler still admits the listed executor afterwards */
+	assert_int_equal(handshake(t, &t->exec_kp, t->sched_kp.public_key), ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
 }
 
 static void test_executor_runs_a_build(void **state)
@@ -211,15 +210,15 @@ static void test_executor_runs_a_build(void **state)
 	json_t *d = NULL;
 	assert_int_equal(vz_admin_call(t->zctx, t->admin_ep, "enqueue",
 				       json_pack("{s:s,s:s,s:s,s:s}", "pipeline", "check", "project", "p", "ref", "refs/changes/1", "id", "1"),
-				       &d, 5000, &e),
+				       &d, 30000, &e),
 			 0);
 	json_decref(d);
 	const char *result = NULL;
 	json_t *bs = NULL;
-	for (int i = 0; i < 300 && !result; i++) {
+	for (int i = 0; i < 1200 && !result; i++) {
 		json_decref(bs);
 		bs = NULL;
-		assert_int_equal(vz_admin_call(t->zctx, t->admin_ep, "builds", json_pack("{s:s}", "change", "1"), &bs, 5000, &e), 0);
+		assert_int_equal(vz_admin_call(t->zctx, t->admin_ep, "builds", json_pack("{s:s}", "change", "1"), &bs, 30000, &e), 0);
 		json_t *b = json_array_get(bs, 0);
 		if (b && json_is_true(json_object_get(b, "final")))
 			result = json_string_value(json_object_get(b, "result"));
