@@ -237,6 +237,22 @@ static void get_seconds_ms(cctx *x, const vz_ynode *map, const char *key, double
 	*out_ms = (int)(d * 1000.0 + 0.5);
 }
 
+/* A number within [min, max] (fractions allowed). */
+static void get_double(cctx *x, const vz_ynode *map, const char *key, double min, double max, double *out)
+{
+	const vz_ynode *v = get(map, key);
+	double d;
+	char b[80];
+	if (!v)
+		return;
+	if (vz_yscalar_float(v, &d) != 0 || !(d >= min) || d > max) {
+		cerr(x, v, "'%s' must be a number from %g to %g, not %s%s%s", key, min, max, v->kind == VZ_Y_SCALAR ? "'" : "",
+		     shown(v, b, sizeof(b)), v->kind == VZ_Y_SCALAR ? "'" : "");
+		return;
+	}
+	*out = d;
+}
+
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
@@ -390,7 +406,7 @@ static void read_scheduler(cctx *x, const vz_ynode *root)
 static void read_executor(cctx *x, const vz_ynode *root)
 {
 	static const char *const keys[] = {"name", "scheduler", "capacity", "labels", "work_dir", "curve_key",
-					   "scheduler_key", NULL};
+					   "scheduler_key", "load_multiplier", "min_avail_mem", "min_avail_disk", NULL};
 	const vz_ynode *s = get(root, "executor");
 	if (!s)
 		return;
@@ -404,6 +420,9 @@ static void read_executor(cctx *x, const vz_ynode *root)
 	get_int(x, s, "capacity", 1, 1024, &x->c->executor.capacity);
 	get_strv(x, s, "labels", 0, &x->c->executor.labels, &x->c->executor.nlabels);
 	get_path(x, s, "work_dir", &x->c->executor.work_dir);
+	get_double(x, s, "load_multiplier", 0, 1000, &x->c->executor.load_multiplier);
+	get_double(x, s, "min_avail_mem", 0, 100, &x->c->executor.min_avail_mem);
+	get_double(x, s, "min_avail_disk", 0, 100, &x->c->executor.min_avail_disk);
 	get_path(x, s, "curve_key", &x->c->executor.curve_key);
 	/* 40 characters: the Z85 key itself; anything else: a .pub file, relative to this file */
 	if (get_str(x, s, "scheduler_key", &x->c->executor.scheduler_key) == 1 &&
@@ -805,6 +824,8 @@ int vz_config_parse(vz_config **out, const char *data, size_t len, const char *f
 	c->scheduler.lease_ms = 15000;
 	c->scheduler.heartbeat_ms = 1000;
 	c->executor.capacity = 4;
+	c->executor.min_avail_mem = 5;
+	c->executor.min_avail_disk = 5;
 
 	if ((rc = vz_yaml_parse(&root, data, len, x.fname, &ye)) != 0) {
 		if (diags)

@@ -90,6 +90,9 @@ typedef struct vz_config {
 		char **labels;
 		size_t nlabels;
 		char *work_dir;   /* default STATE_DIR/executor */
+		double load_multiplier; /* no new builds while load1 > this x CPUs; 0 (default): no limit */
+		double min_avail_mem;   /* percent of memory kept available, default 5 */
+		double min_avail_disk;  /* percent of the work dir's disk kept free, default 5 */
 		char *curve_key;     /* CURVE key pair file (vinz keygen); NULL: no CURVE */
 		char *scheduler_key; /* the scheduler's public key: 40-character Z85 text or a .pub path */
 	} executor;

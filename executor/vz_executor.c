@@ -10,6 +10,7 @@
 
 #include "vz_build.h"
 #include "vz_curve.h"
+#include "vz_governor.h"
 #include "vz_log.h"
 #include "vz_map.h"
 #include "vz_proto.h"
@@ -51,6 +52,8 @@ struct vz_executor {
 	long long seen;
 	int running;
 	int stopping;           /* set once a stop was asked: no new builds */
+	int governed;           /* a sensor is over its limit: no new builds (vz_governor) */
+	uint64_t last_sense;
 	job *jobs;
 	vz_map *pending;        /* uuid -> pending result */
 	vz_build_env env;
@@ -86,7 +89,7 @@ static void send_hello(vz_executor *x)
 
 static long long free_slots(vz_executor *x)
 {
-	if (x->stopping)
+	if (x->stopping || x->governed)
 		return 0;
 	long long f = x->cfg->executor.capacity - x->running;
 	return f < 0 ? 0 : f;
@@ -361,9 +364,32 @@ static int on_dealer(vz_executor *x, vz_err *e)
 	return 0;
 }
 
+/* Zuul's sensors, once a second: while one is over its limit the executor offers no slots. */
+static void sense(vz_executor *x, uint64_t now)
+{
+	if (now - x->last_sense < 1000)
+		return;
+	x->last_sense = now;
+	vz_governor_limits l = { x->cfg->executor.load_multiplier, x->cfg->executor.min_avail_mem,
+				 x->cfg->executor.min_avail_disk };
+	vz_governor_sample smp;
+	char why[200];
+	vz_governor_sample_now(&smp, x->cfg->executor.work_dir);
+	int ok = vz_governor_ok(&l, &smp, why, sizeof(why));
+	if (ok == !x->governed)
+		return;
+	x->governed = !ok;
+	if (x->governed)
+		vz_warn("executor %s takes no new builds: %s", x->cfg->executor.name, why);
+	else
+		vz_info("executor %s takes builds again", x->cfg->executor.name);
+	send_ready(x);
+}
+
 static void timers(vz_executor *x)
 {
 	uint64_t now = vz_mono_ms();
+	sense(x, now);
 	if (!x->welcomed) {
 		if (now - x->last_hello >= 1000)
 			send_hello(x);
@@ -452,6 +478,7 @@ int vz_executor_run(vz_executor *x, volatile sig_atomic_t *stop, vz_err *e)
 {
 	int rc = 0;
 	x->last_rx = vz_mono_ms();
+	sense(x, x->last_rx); /* no slots are offered before the sensors were read once */
 	send_hello(x);
 	while (!*stop) {
 		zmq_pollitem_t items[] = { { x->dealer, 0, ZMQ_POLLIN, 0 }, { x->inbox, 0, ZMQ_POLLIN, 0 } };

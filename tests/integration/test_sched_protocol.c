@@ -547,6 +547,46 @@ static json_t *local_build(const char *uuid, const char *repo, const char *cmd)
 			 "node", "name", "n1", "connection", "local", "port", 0, "commands", cmd, "timeout", 60);
 }
 
+/* Zuul's governor: with a sensor over its limit the executor offers no slots, and offers them
+ * again once it is not (the limit is lowered while it runs). */
+static void test_governed_executor_offers_no_slots(void **state)
+{
+	env *t = *state;
+	void *r = zmq_socket(t->zctx, ZMQ_ROUTER);
+	int linger = 0;
+	zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof(linger));
+	assert_int_equal(zmq_bind(r, "inproc://fake-sched-gov"), 0);
+	t->cfg->executor.min_avail_mem = 100.0; /* never met: some memory is always in use */
+	xrun xr = { 0 };
+	assert_int_equal(vz_executor_new(&xr.x, t->cfg, t->zctx, "inproc://fake-sched-gov", &xr.e), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, exec_thread, &xr);
+	char rid[256];
+	size_t rlen = 0;
+	vz_msg *m = router_expect(r, VZ_MSG_HELLO, rid, &rlen, 5000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_WELCOME,
+		    json_pack("{s:s,s:i,s:i}", "scheduler_instance", "fake-g", "lease_ms", 10000, "heartbeat_ms", 200));
+	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	assert_non_null(m);
+	assert_int_equal(json_integer_value(json_object_get(m->body, "free")), 0);
+	vz_msg_free(m);
+	m = router_expect(r, VZ_MSG_HEARTBEAT, rid, &rlen, 5000);
+	assert_non_null(m);
+	assert_int_equal(json_integer_value(json_object_get(m->body, "free")), 0);
+	vz_msg_free(m);
+	t->cfg->executor.min_avail_mem = 0;
+	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	assert_non_null(m);
+	assert_int_equal(json_integer_value(json_object_get(m->body, "free")), 4);
+	vz_msg_free(m);
+	xr.stop = 1;
+	pthread_join(th, NULL);
+	vz_executor_free(xr.x);
+	zmq_close(r);
+}
+
 static void test_executor_cancel_and_result_resend(void **state)
 {
 	env *t = *state;
@@ -642,6 +682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enqueue_errors_are_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requeue_keeps_the_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_executor_refuses_other_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_governed_executor_offers_no_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_executor_cancel_and_result_resend, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
