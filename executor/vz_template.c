@@ -2,6 +2,7 @@
  * then rendered; values are jansson values, with NULL standing for Jinja2's Undefined. Every
  * recursion, loop, string and list is capped so that hostile input fails with a message. */
 #include <ctype.h>
+#include <limits.h>
 #include <locale.h>
 #include <math.h>
 #include <regex.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <yaml.h>
 
 #include "vz_buf.h"
 #include "vz_template.h"
@@ -4883,6 +4886,380 @@ static int f_to_nice_json(C *c, const node *n, json_t *v, json_t **a, json_t **o
 	return json_filter(c, n, v, a[0], a[1], 4, 1, out);
 }
 
+/* ---- to_yaml: PyYAML's representer and resolver in front of libyaml's emitter ----
+ * Ansible dumps with AnsibleDumper, which is PyYAML's CSafeDumper: the Python representer builds
+ * nodes (sorted keys, flow style for collections of scalars unless default_flow_style says
+ * otherwise, Python's float repr) and libyaml emits them. We feed the same events to the same
+ * libyaml, so only the representer and the resolver's implicit check live here. */
+
+/* PyYAML's implicit resolvers (bool, int, float, null, merge, value, timestamp) as one ERE. */
+static const char YAML_IMPLICIT[] =
+	"^(yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+	"|[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+	"|[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+"
+	"|[-+]?([0-9][0-9_]*)\\.[0-9_]*([eE][-+][0-9]+)?|\\.[0-9][0-9_]*([eE][-+][0-9]+)?"
+	"|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)"
+	"|~|null|Null|NULL|<<|="
+	"|[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+	"|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?([Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](\\.[0-9]*)?"
+	"([ \t]*(Z|[-+][0-9][0-9]?(:[0-9][0-9])?))?)$";
+
+/* Collections met more than once (the same object, as Python's identity) get anchors. */
+typedef struct yanchor {
+	const json_t *v;
+	unsigned id;  /* 0: met once so far */
+	int emitted;
+} yanchor;
+
+typedef struct ydump {
+	yanchor *tab;  /* open addressing on the pointer */
+	size_t tcap, tn;
+	unsigned last_id;
+	C *c;
+	size_t pos;
+	yaml_emitter_t em;
+	regex_t implicit;
+	vz_buf *out;
+	int flow;      /* default_flow_style: -1 None, 0 False, 1 True */
+	int sort;
+} ydump;
+
+static int yaml_write(void *data, unsigned char *buf, size_t size)
+{
+	vz_buf *b = data;
+	vz_buf_add(b, buf, size);
+	return !b->failed;
+}
+
+/* Whether PyYAML would read the plain scalar s as something other than a string. */
+static int yaml_not_str(ydump *y, const char *s, size_t n)
+{
+	if (n == 0)
+		return 1; /* null */
+	if (memchr(s, '\0', n))
+		return 0;
+	if (s[n - 1] == '\n') { /* the resolvers' re.match(...$) also matches before a final newline */
+		n--;
+		if (n == 0)
+			return 0;
+	}
+	regmatch_t m[1];
+	m[0].rm_so = 0;
+	m[0].rm_eo = (regoff_t)n;
+	return regexec(&y->implicit, s, 1, m, REG_STARTEND) == 0;
+}
+
+static int yaml_emit(ydump *y, yaml_event_t *ev)
+{
+	if (!yaml_emitter_emit(&y->em, ev)) {
+		if (y->out->failed == VZ_ETOOBIG)
+			return cerr(y->c, y->pos, VZ_ETOOBIG, "string value exceeds %zu bytes", y->out->max);
+		return cerr(y->c, y->pos, VZ_EINVAL, "to_yaml: %s", y->em.problem ? y->em.problem : "the YAML emitter failed");
+	}
+	return 0;
+}
+
+static int yaml_scalar(ydump *y, const char *tag, const char *s, size_t n, int plain, int quoted)
+{
+	yaml_event_t ev;
+	if (!yaml_scalar_event_initialize(&ev, NULL, (yaml_char_t *)tag, (yaml_char_t *)s, (int)n, plain, quoted,
+					  YAML_ANY_SCALAR_STYLE))
+		return oom(y->c);
+	return yaml_emit(y, &ev);
+}
+
+static int is_scalar(const json_t *v)
+{
+	return !json_is_array(v) && !json_is_object(v);
+}
+
+static yanchor *yaml_slot(ydump *y, const json_t *v)
+{
+	size_t h = ((uintptr_t)v >> 4) * 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < y->tcap; i++) {
+		yanchor *a = &y->tab[(h + i) & (y->tcap - 1)];
+		if (!a->v || a->v == v)
+			return a;
+	}
+	return NULL;
+}
+
+/* PyYAML's Serializer.anchor_node: a pre-order walk in which the second meeting of a node
+ * numbers its anchor (id001, id002, ...). */
+static int yaml_anchor_walk(ydump *y, const json_t *v, unsigned depth)
+{
+	if (!json_is_array(v) && !json_is_object(v))
+		return 0;
+	if (too_deep(y->c, y->pos, depth) != 0 || charge(y->c, y->pos, 0) != 0)
+		return -1;
+	if (2 * (y->tn + 1) > y->tcap) {
+		size_t nc = y->tcap ? y->tcap * 2 : 64;
+		yanchor *old = y->tab, *nt = calloc(nc, sizeof *nt);
+		size_t oc = y->tcap;
+		if (!nt)
+			return oom(y->c);
+		y->tab = nt;
+		y->tcap = nc;
+		for (size_t i = 0; i < oc; i++)
+			if (old[i].v)
+				*yaml_slot(y, old[i].v) = old[i];
+		free(old);
+	}
+	yanchor *a = yaml_slot(y, v);
+	if (a->v) {
+		if (!a->id)
+			a->id = ++y->last_id;
+		return 0;
+	}
+	a->v = v;
+	y->tn++;
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (yaml_anchor_walk(y, json_array_get(v, i), depth + 1) != 0)
+				return -1;
+		return 0;
+	}
+	size_t n = json_object_size(v), i = 0;
+	const char **keys = malloc((n ? n : 1) * sizeof *keys);
+	const char *k;
+	json_t *x;
+	if (!keys)
+		return oom(y->c);
+	json_object_foreach((json_t *)v, k, x)
+		keys[i++] = k;
+	if (y->sort && n)
+		qsort(keys, n, sizeof *keys, cmp_keys);
+	for (i = 0; i < n; i++)
+		if (yaml_anchor_walk(y, json_object_get(v, keys[i]), depth + 1) != 0) {
+			free(keys);
+			return -1;
+		}
+	free(keys);
+	return 0;
+}
+
+/* The anchor to write with collection v (NULL for none); *alias set when v was written already. */
+static const char *yaml_anchor(ydump *y, const json_t *v, char *buf, size_t bn, int *alias)
+{
+	yanchor *a = y->tcap ? yaml_slot(y, v) : NULL;
+	*alias = 0;
+	if (!a || a->v != v || !a->id)
+		return NULL;
+	snprintf(buf, bn, "id%03u", a->id);
+	*alias = a->emitted;
+	a->emitted = 1;
+	return buf;
+}
+
+static int yaml_node(ydump *y, const json_t *v, unsigned depth)
+{
+	char num[64], anc[32];
+	yaml_event_t ev;
+	int alias = 0;
+	const char *anchor = NULL;
+	if (too_deep(y->c, y->pos, depth) != 0 || charge(y->c, y->pos, 0) != 0)
+		return -1;
+	if (json_is_array(v) || json_is_object(v)) {
+		anchor = yaml_anchor(y, v, anc, sizeof anc, &alias);
+		if (alias) {
+			if (!yaml_alias_event_initialize(&ev, (yaml_char_t *)anchor))
+				return oom(y->c);
+			return yaml_emit(y, &ev);
+		}
+	}
+	switch (json_typeof(v)) {
+	case JSON_STRING: {
+		const char *s = json_string_value(v);
+		size_t n = json_string_length(v);
+		if (n > INT_MAX)
+			return cerr(y->c, y->pos, VZ_ETOOBIG, "to_yaml: string too long");
+		return yaml_scalar(y, YAML_STR_TAG, s, n, !yaml_not_str(y, s, n), 1);
+	}
+	case JSON_INTEGER:
+		snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+		return yaml_scalar(y, YAML_INT_TAG, num, strlen(num), 1, 0);
+	case JSON_REAL: {
+		double d = json_real_value(v);
+		if (isnan(d)) {
+			snprintf(num, sizeof num, ".nan");
+		} else if (isinf(d)) {
+			snprintf(num, sizeof num, d < 0 ? "-.inf" : ".inf");
+		} else {
+			char r[64];
+			fmt_float(d, r, sizeof r);
+			for (char *p = r; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+			char *e = strchr(r, 'e');
+			if (!strchr(r, '.') && e)
+				snprintf(num, sizeof num, "%.*s.0%s", (int)(e - r), r, e);
+			else
+				snprintf(num, sizeof num, "%s", r);
+		}
+		return yaml_scalar(y, YAML_FLOAT_TAG, num, strlen(num), 1, 0);
+	}
+	case JSON_TRUE:
+		return yaml_scalar(y, YAML_BOOL_TAG, "true", 4, 1, 0);
+	case JSON_FALSE:
+		return yaml_scalar(y, YAML_BOOL_TAG, "false", 5, 1, 0);
+	case JSON_NULL:
+		return yaml_scalar(y, YAML_NULL_TAG, "null", 4, 1, 0);
+	case JSON_ARRAY: {
+		int best = 1;
+		for (size_t i = 0; i < json_array_size(v); i++)
+			best &= is_scalar(json_array_get(v, i));
+		int flow = y->flow < 0 ? best : y->flow;
+		if (!yaml_sequence_start_event_initialize(&ev, (yaml_char_t *)anchor, (yaml_char_t *)YAML_SEQ_TAG, 1,
+							  flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE))
+			return oom(y->c);
+		if (yaml_emit(y, &ev) != 0)
+			return -1;
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (yaml_node(y, json_array_get(v, i), depth + 1) != 0)
+				return -1;
+		if (!yaml_sequence_end_event_initialize(&ev))
+			return oom(y->c);
+		return yaml_emit(y, &ev);
+	}
+	case JSON_OBJECT: {
+		size_t n = json_object_size(v), i = 0;
+		const char **keys = n ? malloc(n * sizeof *keys) : NULL;
+		const char *k;
+		json_t *x;
+		int best = 1, rc = -1;
+		if (n && !keys)
+			return oom(y->c);
+		json_object_foreach((json_t *)v, k, x) {
+			keys[i++] = k;
+			best &= is_scalar(x);
+		}
+		if (y->sort && n)
+			qsort(keys, n, sizeof *keys, cmp_keys);
+		int flow = y->flow < 0 ? best : y->flow;
+		if (!yaml_mapping_start_event_initialize(&ev, (yaml_char_t *)anchor, (yaml_char_t *)YAML_MAP_TAG, 1,
+							 flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE)) {
+			oom(y->c);
+			goto mout;
+		}
+		if (yaml_emit(y, &ev) != 0)
+			goto mout;
+		for (i = 0; i < n; i++) {
+			if (yaml_scalar(y, YAML_STR_TAG, keys[i], strlen(keys[i]), !yaml_not_str(y, keys[i], strlen(keys[i])), 1) != 0 ||
+			    yaml_node(y, json_object_get(v, keys[i]), depth + 1) != 0)
+				goto mout;
+		}
+		if (!yaml_mapping_end_event_initialize(&ev)) {
+			oom(y->c);
+			goto mout;
+		}
+		rc = yaml_emit(y, &ev);
+	mout:
+		free(keys);
+		return rc;
+	}
+	}
+	return 0;
+}
+
+/* yaml.dump(v, Dumper=AnsibleDumper, allow_unicode=True, ...) into *out. */
+static int yaml_dump(C *c, size_t pos, json_t *v, int flow, long indent, long width, int sort, json_t **out)
+{
+	ydump y;
+	yaml_event_t ev;
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	int rc = -1, em = 0, re = 0;
+	memset(&y, 0, sizeof y);
+	y.c = c;
+	y.pos = pos;
+	y.out = &b;
+	y.flow = flow;
+	y.sort = sort;
+	locale_t cl = newlocale(LC_ALL_MASK, "C", (locale_t)0), old = (locale_t)0;
+	if (cl)
+		old = uselocale(cl);
+	if (regcomp(&y.implicit, YAML_IMPLICIT, REG_EXTENDED | REG_NOSUB) != 0) {
+		cerr(c, pos, VZ_EINVAL, "to_yaml: cannot compile the implicit type expression");
+		goto out;
+	}
+	re = 1;
+	if (!yaml_emitter_initialize(&y.em)) {
+		oom(c);
+		goto out;
+	}
+	em = 1;
+	yaml_emitter_set_output(&y.em, yaml_write, &b);
+	yaml_emitter_set_unicode(&y.em, 1);
+	if (indent >= 0)
+		yaml_emitter_set_indent(&y.em, (int)indent);
+	if (width != LONG_MIN)
+		yaml_emitter_set_width(&y.em, (int)width);
+	if (yaml_anchor_walk(&y, v, 0) != 0)
+		goto out;
+	if (!yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (!yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (yaml_node(&y, v, 0) != 0)
+		goto out;
+	if (!yaml_document_end_event_initialize(&ev, 1) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (!yaml_stream_end_event_initialize(&ev) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (!yaml_emitter_flush(&y.em)) {
+		yaml_emit(&y, &ev);
+		goto out;
+	}
+	if (buf_check(c, pos, &b, "string value") == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+out:
+	if (rc != 0 && !(c->e && c->e->code))
+		cerr(c, pos, VZ_EINVAL, "to_yaml: the YAML emitter failed");
+	if (em)
+		yaml_emitter_delete(&y.em);
+	if (re)
+		regfree(&y.implicit);
+	free(y.tab);
+	if (cl) {
+		uselocale(old);
+		freelocale(cl);
+	}
+	vz_buf_free(&b);
+	return rc;
+}
+
+static int yaml_filter(C *c, const node *n, json_t *v, json_t **a, long dindent, int dflow, json_t **out)
+{
+	long indent = dindent, width = LONG_MIN;
+	int flow = dflow, sort = 1;
+	if (a[0] && !json_is_null(a[0])) {
+		if (!is_intlike(a[0]) || ival(a[0]) < -1000 || ival(a[0]) > 1000)
+			return cerr(c, n->pos, VZ_EINVAL, "to_yaml: indent must be an integer");
+		indent = (long)ival(a[0]);
+	}
+	if (a[1] && !json_is_null(a[1])) {
+		if (!is_intlike(a[1]))
+			return cerr(c, n->pos, VZ_EINVAL, "to_yaml: width must be an integer");
+		width = ival(a[1]) > INT_MAX ? INT_MAX : ival(a[1]) < -1 ? -1 : (long)ival(a[1]);
+	}
+	if (a[2])
+		flow = json_is_null(a[2]) ? -1 : vz_template_truthy(a[2]);
+	if (a[3])
+		sort = vz_template_truthy(a[3]);
+	return yaml_dump(c, n->pos, v, flow, indent, width, sort, out);
+}
+
+static int f_to_yaml(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return yaml_filter(c, n, v, a, -1, -1, out);
+}
+
+static int f_to_nice_yaml(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *b[4] = { a[0], a[1], NULL, a[3] }; /* to_nice_yaml always dumps in block style */
+	if (a[2])
+		return cerr(c, n->pos, VZ_EINVAL, "to_nice_yaml got multiple values for keyword argument 'default_flow_style'");
+	return yaml_filter(c, n, v, b, 4, 0, out);
+}
+
 typedef int (*vfilter_fn)(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out);
 
 #define MAX_PARAMS 4
@@ -4911,6 +5288,8 @@ static const struct filter {
 	{ "list", f_list, NULL, 0, { NULL } },
 	{ "to_json", f_to_json, NULL, 0, { "indent", "sort_keys", NULL } },
 	{ "to_nice_json", f_to_nice_json, NULL, 0, { "indent", "sort_keys", NULL } },
+	{ "to_yaml", f_to_yaml, NULL, 0, { "indent", "width", "default_flow_style", "sort_keys" } },
+	{ "to_nice_yaml", f_to_nice_yaml, NULL, 0, { "indent", "width", "default_flow_style", "sort_keys" } },
 	{ "from_json", f_from_json, NULL, 0, { NULL } },
 	{ "basename", f_basename, NULL, 0, { NULL } },
 	{ "dirname", f_dirname, NULL, 0, { NULL } },
