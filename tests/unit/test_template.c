@@ -515,6 +515,11 @@ static const struct tcase cases[] = {
 	ERRXV("{{ 'ab' is search('[\\W]') }}", V2, "\\W inside [] is not supported"),
 	ERRXV("{{ 'ab' is search('a{2000}') }}", V2, "repetition counts above 1000 are not supported"),
 	ERRXV("{{ 'ab' is search('((a{100}){100}){100}') }}", V2, "too large once repetitions are expanded"),
+	ERRXV("{{ 'ab' is search('(^a){2}') }}", V2, "a repeated group holding an anchor"),
+	ERRXV("{{ 'ab' is search('(\\bx)+') }}", V2, "a repeated group holding an anchor"),
+	ERRXV("{{ 'xa\nb' is search('a$\n') }}", V2, "more pattern after `$` is not supported"),
+	ERRXV("{{ 'xa\nb' is search('(a$|b)c') }}", V2, "more pattern after `$` is not supported"),
+	OKV("{{ 'xa\nb' is search('(a$|b)') }} {{ 'a\nb' is search('^a$\n^b', multiline=true) }}", V2, "True True"),
 	ERRXV("{{ 'ab' is regex('a', match_type='findall') }}", V2, "match_type must be 'search', 'match' or 'fullmatch'"),
 	ERRXV("{{ 'ab' is match(nope) }}", V2, "'nope' is undefined"),
 	ERRXV("{{ nope | regex_replace('a', 'b') }}", V2, "'nope' is undefined"),
@@ -780,6 +785,25 @@ static void test_caps(void **state)
 		expect_cap(vz_buf_cstr(&t), NULL, "nested too deeply");
 		vz_buf_free(&t);
 	}
+	/* a filter's regex text is capped (glibc's search is quadratic at worst); a test runs in one
+	 * pass on any text the engine holds, even with a pattern that makes searches quadratic */
+	expect_cap("{{ ('a' * 40000) | regex_replace('a', 'b') }}", NULL,
+		   "regular expression subject longer than 32768 bytes");
+	{
+		char *out = NULL;
+		vz_err e = { 0 };
+		assert_int_equal(render_opts("{{ ('a' * 500000) is search('(a|aa)*(b|c)') }} "
+					     "{{ ('a' * 500000 ~ 'c') is search('(a|aa)*(b|c)') }}",
+					     NULL, &out, &e), 0);
+		assert_string_equal(out, "False True");
+		free(out);
+	}
+	memset(&o, 0, sizeof o);
+	o.max_steps = 20000;
+	expect_cap("{% for i in range(100000) %}{{ s | regex_replace('l+', '_') }}{% endfor %}", &o,
+		   "budget of 20000 evaluation steps");
+	expect_cap("{% for i in range(100000) %}{{ s is match('h', ignorecase=true) }}{% endfor %}", &o,
+		   "budget of 20000 evaluation steps");
 	memset(&o, 0, sizeof o);
 	o.max_steps = 10000;
 	expect_cap("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", &o,
