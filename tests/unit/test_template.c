@@ -847,11 +847,13 @@ static const char *oracle_python(void)
 	return NULL;
 }
 
-static void test_jinja2_oracle(void **state)
+/* Runs the oracle on cases ([{"t": ..., "v": ...}]) and returns its results, or skips the test
+ * with a message when python3, jinja2 or ansible-core is missing. */
+static json_t *run_oracle(json_t *all)
 {
-	(void)state;
 	const char *py = oracle_python();
 	if (!py) {
+		json_decref(all);
 		fprintf(stderr, "SKIPPED: python3 with jinja2 and ansible-core is not installed, the Jinja2/Ansible "
 				"oracle comparison did not run (contrib/install-deps.sh installs them)\n");
 		skip();
@@ -861,6 +863,23 @@ static void test_jinja2_oracle(void **state)
 	char in[128], outp[128], cmd[1024];
 	snprintf(in, sizeof in, "%s/in.json", dir);
 	snprintf(outp, sizeof outp, "%s/out.json", dir);
+	size_t n = json_array_size(all);
+	assert_int_equal(json_dump_file(all, in, 0), 0);
+	json_decref(all);
+	snprintf(cmd, sizeof cmd, "%s %s %s %s", py, ORACLE, in, outp);
+	assert_int_equal(system(cmd), 0);
+	json_t *res = json_load_file(outp, 0, NULL);
+	assert_non_null(res);
+	assert_int_equal(json_array_size(res), n);
+	unlink(in);
+	unlink(outp);
+	rmdir(dir);
+	return res;
+}
+
+static void test_jinja2_oracle(void **state)
+{
+	(void)state;
 	json_t *all = json_array();
 	size_t idx[sizeof cases / sizeof cases[0]], n = 0;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -869,13 +888,7 @@ static void test_jinja2_oracle(void **state)
 		json_array_append_new(all, json_pack("{s:s,s:o}", "t", cases[i].tpl, "v", vars_of(&cases[i])));
 		idx[n++] = i;
 	}
-	assert_int_equal(json_dump_file(all, in, 0), 0);
-	json_decref(all);
-	snprintf(cmd, sizeof cmd, "%s %s %s %s", py, ORACLE, in, outp);
-	assert_int_equal(system(cmd), 0);
-	json_t *res = json_load_file(outp, 0, NULL);
-	assert_non_null(res);
-	assert_int_equal(json_array_size(res), n);
+	json_t *res = run_oracle(all);
 	size_t fails = 0;
 	for (size_t k = 0; k < n; k++) {
 		const struct tcase *tc = &cases[idx[k]];
@@ -898,10 +911,101 @@ static void test_jinja2_oracle(void **state)
 	}
 	fprintf(stderr, "%zu cases compared with jinja2, %zu disagree\n", n, fails);
 	json_decref(res);
-	unlink(in);
-	unlink(outp);
-	rmdir(dir);
 	assert_int_equal(fails, 0);
+}
+
+/* A random Python regex from a small grammar (anchors, classes, escapes, groups, alternation,
+ * greedy quantifiers), from the LCG state *seed. */
+static void gen_regex(vz_buf *b, uint32_t *seed, int depth)
+{
+	static const char *const atoms[] = { "a", "b", "x", ".", "\\d", "\\w", "\\s", "\\S", "\\W", "[ab]",
+					     "[^a]", "[a-c]", "\\b", "^", "$", " ", "\\n", "-", "[^\\n]" };
+	static const char *const quants[] = { "*", "+", "?", "{1,2}", "{2}" };
+#define RND(n) ((*seed = *seed * 1103515245u + 12345u), (int)((*seed >> 16) % (n)))
+	int n = 1 + RND(4);
+	for (int i = 0; i < n; i++) {
+		int r = RND(100), anchor = 0;
+		if (r < 15 && depth < 2) {
+			vz_buf_putc(b, '(');
+			gen_regex(b, seed, depth + 1);
+			if (RND(10) < 4) {
+				vz_buf_putc(b, '|');
+				gen_regex(b, seed, depth + 1);
+			}
+			vz_buf_putc(b, ')');
+		} else if (r < 20 && depth < 2) {
+			vz_buf_puts(b, "(?:");
+			gen_regex(b, seed, depth + 1);
+			vz_buf_putc(b, ')');
+		} else {
+			const char *a = atoms[RND((int)(sizeof atoms / sizeof atoms[0]))];
+			anchor = !strcmp(a, "^") || !strcmp(a, "$") || !strcmp(a, "\\b");
+			vz_buf_puts(b, a);
+		}
+		if (!anchor && RND(100) < 35)
+			vz_buf_puts(b, quants[RND(5)]);
+	}
+#undef RND
+}
+
+/* Random regexes against Python's re through the oracle: the match, search and regex
+ * (fullmatch) tests must agree on every subject whenever vinz accepts the pattern (whether
+ * there is a match does not depend on leftmost-longest or leftmost-first). */
+static void test_regex_random(void **state)
+{
+	(void)state;
+	static const char *const subj = "[\"\", \"a\", \"ab\", \"aab\", \"b a\", \"xa\\nb\", \"a\\n\", "
+					"\"abc 12\\nx-y\\n\", \" a \", \"\\n\", \"ba\\nab\", \"A-B_c\"]";
+	static const char *const kinds[] = {
+		"{% for s in subj %}{{ s is match(p) }},{% endfor %}",
+		"{% for s in subj %}{{ s is search(p) }},{% endfor %}",
+		"{% for s in subj %}{{ s is regex(p, match_type='fullmatch') }},{% endfor %}",
+		"{% for s in subj %}{{ s is search(p, multiline=true) }},{% endfor %}",
+		"{% for s in subj %}{{ s is match(p, ignorecase=true) }},{% endfor %}",
+	};
+	uint32_t seed = 4;
+	json_t *all = json_array(), *ours = json_array(), *pats = json_array();
+	size_t refused = 0;
+	for (int i = 0; i < 400; i++) {
+		vz_buf pat = VZ_BUF_INIT(4096);
+		gen_regex(&pat, &seed, 0);
+		assert_int_equal(pat.failed, 0);
+		const char *k = kinds[i % 5];
+		json_t *vars = json_pack("{s:s,s:o}", "p", vz_buf_cstr(&pat), "subj", json_loads(subj, 0, NULL));
+		char *out = NULL;
+		vz_err e = { 0 };
+		int rc = vz_template_render(&out, k, strlen(k), vars, NULL, &e);
+		if (rc != 0 && strstr(e.msg, "not supported by vinz")) {
+			refused++;
+			json_decref(vars);
+		} else {
+			json_array_append_new(all, json_pack("{s:s,s:o}", "t", k, "v", vars));
+			json_array_append_new(pats, json_sprintf("%s  on  %s", vz_buf_cstr(&pat), k));
+			json_array_append_new(ours, rc == 0 ? json_string(out) : json_pack("{s:s}", "err", e.msg));
+		}
+		free(out);
+		vz_buf_free(&pat);
+	}
+	json_t *res = run_oracle(all);
+	size_t fails = 0, n = json_array_size(ours);
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(ours, i), *r = json_array_get(res, i);
+		const char *theirs = json_string_value(json_object_get(r, "ok"));
+		if (json_is_string(o) ? !theirs || strcmp(theirs, json_string_value(o)) != 0 : theirs != NULL) {
+			fprintf(stderr, "python disagrees on <<%s>>\n  vinz   %s\n  python %s\n",
+				json_string_value(json_array_get(pats, i)),
+				json_is_string(o) ? json_string_value(o) : json_string_value(json_object_get(o, "err")),
+				theirs ? theirs : json_string_value(json_object_get(r, "err")));
+			fails++;
+		}
+	}
+	fprintf(stderr, "%zu random regexes compared with Python re (x12 subjects), %zu disagree, %zu refused by vinz\n",
+		n, fails, refused);
+	json_decref(res);
+	json_decref(ours);
+	json_decref(pats);
+	assert_int_equal(fails, 0);
+	assert_true(n > 200);
 }
 
 int main(void)
@@ -913,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_opts),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_jinja2_oracle),
+		cmocka_unit_test(test_regex_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
