@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -3900,6 +3901,24 @@ static int rx_translate(rxt *t)
 	return 0;
 }
 
+/* CPU time of this thread in ns, or -1. */
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Charges the step budget for the CPU time since t0 (from cpu_ns). */
+static int charge_cpu(C *c, size_t pos, int64_t t0)
+{
+	int64_t t1 = cpu_ns();
+	if (t0 < 0 || t1 < t0)
+		return 0;
+	return charge(c, pos, (size_t)((t1 - t0) / RX_NS_PER_STEP) * 64);
+}
+
 static int rx_regcomp(rxt *t, regex_t *re, const char *prefix, const char *suffix, int flags)
 {
 	vz_buf b = VZ_BUF_INIT(SIZE_MAX);
@@ -3910,12 +3929,17 @@ static int rx_regcomp(rxt *t, regex_t *re, const char *prefix, const char *suffi
 		vz_buf_free(&b);
 		return oom(t->c);
 	}
+	int64_t t0 = cpu_ns();
 	locale_t old = t->r->cloc ? uselocale(t->r->cloc) : (locale_t)0;
 	int cr = regcomp(re, vz_buf_cstr(&b), REG_EXTENDED | flags | (t->icase ? REG_ICASE : 0) |
 					       (t->mline ? REG_NEWLINE : 0));
 	if (t->r->cloc)
 		uselocale(old);
 	vz_buf_free(&b);
+	if (cr == 0 && charge_cpu(t->c, t->pos, t0) != 0) {
+		regfree(re);
+		return -1;
+	}
 	if (cr != 0) {
 		char m[128];
 		regerror(cr, re, m, sizeof m);
@@ -3991,23 +4015,19 @@ static int rx_run(C *c, size_t pos, const rx *r, const regex_t *re, const char *
 		  size_t nm, regmatch_t *m, int eflags, int *found)
 {
 	regmatch_t one[1];
-	struct timespec t0, t1;
 	if (!m) {
 		m = one;
 		nm = 0;
 	}
 	m[0].rm_so = (regoff_t)start;
 	m[0].rm_eo = (regoff_t)len;
-	int timed = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0) == 0;
+	int64_t t0 = cpu_ns();
 	locale_t old = r->cloc ? uselocale(r->cloc) : (locale_t)0;
 	int rc = regexec(re, s, nm, m, REG_STARTEND | eflags);
 	if (r->cloc)
 		uselocale(old);
-	if (timed && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1) == 0) {
-		int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
-		if (ns > 0 && charge(c, pos, (size_t)(ns / RX_NS_PER_STEP) * 64) != 0)
-			return -1;
-	}
+	if (charge_cpu(c, pos, t0) != 0)
+		return -1;
 	*found = rc == 0;
 	if (rc != 0 && rc != REG_NOMATCH)
 		return cerr(c, pos, VZ_ETOOBIG, "the regular expression ran out of memory");
@@ -5025,6 +5045,23 @@ typedef struct yanchor {
 	int emitted;
 } yanchor;
 
+/* Compiled once per process: it never changes, and compiling costs more than a small dump. */
+static regex_t yaml_implicit;
+static int yaml_implicit_ok;
+static pthread_once_t yaml_implicit_once = PTHREAD_ONCE_INIT;
+
+static void yaml_implicit_init(void)
+{
+	locale_t cl = newlocale(LC_ALL_MASK, "C", (locale_t)0), old = (locale_t)0;
+	if (cl)
+		old = uselocale(cl);
+	yaml_implicit_ok = regcomp(&yaml_implicit, YAML_IMPLICIT, REG_EXTENDED | REG_NOSUB) == 0;
+	if (cl) {
+		uselocale(old);
+		freelocale(cl);
+	}
+}
+
 typedef struct ydump {
 	yanchor *tab;  /* open addressing on the pointer */
 	size_t tcap, tn;
@@ -5032,7 +5069,6 @@ typedef struct ydump {
 	C *c;
 	size_t pos;
 	yaml_emitter_t em;
-	regex_t implicit;
 	vz_buf *out;
 	int flow;      /* default_flow_style: -1 None, 0 False, 1 True */
 	int sort;
@@ -5060,7 +5096,7 @@ static int yaml_not_str(ydump *y, const char *s, size_t n)
 	regmatch_t m[1];
 	m[0].rm_so = 0;
 	m[0].rm_eo = (regoff_t)n;
-	return regexec(&y->implicit, s, 1, m, REG_STARTEND) == 0;
+	return regexec(&yaml_implicit, s, 1, m, REG_STARTEND) == 0;
 }
 
 static int yaml_emit(ydump *y, yaml_event_t *ev)
@@ -5280,7 +5316,7 @@ static int yaml_dump(C *c, size_t pos, json_t *v, int flow, long indent, long wi
 	ydump y;
 	yaml_event_t ev;
 	vz_buf b = VZ_BUF_INIT(c->max_output);
-	int rc = -1, em = 0, re = 0;
+	int rc = -1, em = 0;
 	memset(&y, 0, sizeof y);
 	y.c = c;
 	y.pos = pos;
@@ -5290,11 +5326,10 @@ static int yaml_dump(C *c, size_t pos, json_t *v, int flow, long indent, long wi
 	locale_t cl = newlocale(LC_ALL_MASK, "C", (locale_t)0), old = (locale_t)0;
 	if (cl)
 		old = uselocale(cl);
-	if (regcomp(&y.implicit, YAML_IMPLICIT, REG_EXTENDED | REG_NOSUB) != 0) {
+	if (pthread_once(&yaml_implicit_once, yaml_implicit_init) != 0 || !yaml_implicit_ok) {
 		cerr(c, pos, VZ_EINVAL, "to_yaml: cannot compile the implicit type expression");
 		goto out;
 	}
-	re = 1;
 	if (!yaml_emitter_initialize(&y.em)) {
 		oom(c);
 		goto out;
@@ -5329,8 +5364,6 @@ out:
 		cerr(c, pos, VZ_EINVAL, "to_yaml: the YAML emitter failed");
 	if (em)
 		yaml_emitter_delete(&y.em);
-	if (re)
-		regfree(&y.implicit);
 	free(y.tab);
 	if (cl) {
 		uselocale(old);
