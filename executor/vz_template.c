@@ -374,7 +374,24 @@ static void decode_string(P *p, vz_buf *b)
 		case 'n': vz_buf_putc(b, '\n'); break;
 		case 't': vz_buf_putc(b, '\t'); break;
 		case 'r': vz_buf_putc(b, '\r'); break;
-		case '0': vz_buf_putc(b, '\0'); break;
+		case 'a': vz_buf_putc(b, '\a'); break;
+		case 'b': vz_buf_putc(b, '\b'); break;
+		case 'f': vz_buf_putc(b, '\f'); break;
+		case 'v': vz_buf_putc(b, '\v'); break;
+		case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+			/* octal, up to three digits: '\1' is chr(1), as Jinja2's unicode-escape reads it
+			 * (write '\\1' for a regex group) */
+			uint32_t cp = (uint32_t)(d - '0');
+			for (int k = 0; k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
+				cp = cp * 8 + (uint32_t)(s[++i] - '0');
+			if (cp < 0x80) {
+				vz_buf_putc(b, (char)cp);
+			} else {
+				vz_buf_putc(b, (char)(0xc0 | (cp >> 6)));
+				vz_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
+			}
+			break;
+		}
 		case '\\': vz_buf_putc(b, '\\'); break;
 		case '\'': vz_buf_putc(b, '\''); break;
 		case '"': vz_buf_putc(b, '"'); break;
