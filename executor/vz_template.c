@@ -353,6 +353,31 @@ static node *parse_or(P *p);
 static node *parse_unary(P *p, int with_filter);
 
 /* Appends the decoded body of the string token to b: Python escapes, newlines as \n. */
+/* Writes code point cp as UTF-8 into u (4 bytes); returns the length. */
+static size_t u8enc(uint32_t cp, char *u)
+{
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	u[0] = (char)(0xf0 | (cp >> 18));
+	u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	u[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
 static void decode_string(P *p, vz_buf *b)
 {
 	const char *s = p->s + p->tpos + 1;
@@ -384,12 +409,8 @@ static void decode_string(P *p, vz_buf *b)
 			uint32_t cp = (uint32_t)(d - '0');
 			for (int k = 0; k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
 				cp = cp * 8 + (uint32_t)(s[++i] - '0');
-			if (cp < 0x80) {
-				vz_buf_putc(b, (char)cp);
-			} else {
-				vz_buf_putc(b, (char)(0xc0 | (cp >> 6)));
-				vz_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
-			}
+			char u[4];
+			vz_buf_add(b, u, u8enc(cp, u));
 			break;
 		}
 		case '\\': vz_buf_putc(b, '\\'); break;
@@ -412,12 +433,7 @@ static void decode_string(P *p, vz_buf *b)
 			}
 			i += want;
 			char u[4];
-			size_t ul;
-			if (cp < 0x80) { u[0] = (char)cp; ul = 1; }
-			else if (cp < 0x800) { u[0] = (char)(0xc0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3f)); ul = 2; }
-			else if (cp < 0x10000) { u[0] = (char)(0xe0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[2] = (char)(0x80 | (cp & 0x3f)); ul = 3; }
-			else { u[0] = (char)(0xf0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f)); ul = 4; }
-			vz_buf_add(b, u, ul);
+			vz_buf_add(b, u, u8enc(cp, u));
 			break;
 		}
 		default:
@@ -3267,7 +3283,8 @@ static int rx_err(rxt *t, const char *fmt, ...)
 /* Counts an atom of the given expanded size at the current depth. */
 static int rx_after_dollar(rxt *t)
 {
-	return rx_err(t, "more pattern after `$` is not supported by vinz (glibc's regex would let `$` match before any newline)");
+	return rx_err(t, "more pattern after `$` is not supported by vinz "
+		      "(glibc's regex would let `$` match before any newline)");
 }
 
 static int rx_atom(rxt *t, size_t size)
@@ -3355,10 +3372,7 @@ static int rx_char(rxt *t, uint32_t cp)
 		return rx_atom(t, 1);
 	}
 	char u[4];
-	size_t ul;
-	if (cp < 0x800) { u[0] = (char)(0xc0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3f)); ul = 2; }
-	else if (cp < 0x10000) { u[0] = (char)(0xe0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[2] = (char)(0x80 | (cp & 0x3f)); ul = 3; }
-	else { u[0] = (char)(0xf0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f)); ul = 4; }
+	size_t ul = u8enc(cp, u);
 	/* a group, so that a quantifier applies to the whole character */
 	if (rx_open(t, 0, NULL) != 0)
 		return -1;
@@ -3647,7 +3661,8 @@ static int rx_quant(rxt *t)
 	if (t->quantified)
 		return rx_err(t, "multiple repeat at position %zu", at);
 	if (t->last_anch)
-		return rx_err(t, "a repeated group holding an anchor (^ $ \\b \\B \\A \\Z) is not supported by vinz (glibc's regex gets it wrong)");
+		return rx_err(t, "a repeated group holding an anchor (^ $ \\b \\B \\A \\Z) is not supported "
+			      "by vinz (glibc's regex gets it wrong)");
 	if (t->i < t->n && (t->p[t->i] == '?' || t->p[t->i] == '+'))
 		return rx_err(t, "%s quantifiers (%.*s%c) are not supported by vinz (POSIX regex has only greedy ones)",
 			      t->p[t->i] == '?' ? "non-greedy" : "possessive", (int)(t->i - at), t->p + at,
@@ -4755,8 +4770,9 @@ static int f_unique(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 			const char *tn = tname(x);
 			json_decref(x);
 			if (attr || (a[0] && json_is_false(a[0]))) {
-				cerr(c, n->pos, VZ_EINVAL, "Jinja2's unique filter failed and we cannot fall back to Ansible's version as it does not support the parameters supplied (unhashable type: '%s')",
-				     tn);
+				cerr(c, n->pos, VZ_EINVAL, "Jinja2's unique filter failed and we cannot fall back to "
+				     "Ansible's version as it does not support the parameters supplied (unhashable "
+				     "type: '%s')", tn);
 				goto out;
 			}
 			fallback = 1;
@@ -4926,7 +4942,8 @@ static int f_combine(C *c, const node *n, json_t *v, const cargs *a, size_t from
 	}
 	if (strcmp(lm, "replace") && strcmp(lm, "keep") && strcmp(lm, "append") && strcmp(lm, "prepend") &&
 	    strcmp(lm, "append_rp") && strcmp(lm, "prepend_rp")) {
-		cerr(c, n->pos, VZ_EINVAL, "merge_hash: 'list_merge' argument can only be equal to 'replace', 'keep', 'append', 'prepend', 'append_rp' or 'prepend_rp'");
+		cerr(c, n->pos, VZ_EINVAL, "merge_hash: 'list_merge' argument can only be equal to 'replace', "
+		     "'keep', 'append', 'prepend', 'append_rp' or 'prepend_rp'");
 		goto out;
 	}
 	/* as Ansible: from the last (highest priority) dict down to the first */
