@@ -1,6 +1,8 @@
 /* vz_template: a Jinja2 subset. A template is parsed into a tree (text, {{ }}, if, for, set) and
- * then rendered; values are jansson values, with NULL standing for Jinja2's Undefined. Every
- * recursion, loop, string and list is capped so that hostile input fails with a message. */
+ * then rendered; values are jansson values, with NULL standing for Jinja2's Undefined. Filters and
+ * tests follow Jinja2 and Ansible's plugins: Python regexes run on POSIX <regex.h> through a
+ * translator, to_yaml feeds libyaml's emitter as PyYAML does. Every recursion, loop, string, list
+ * and regex is capped so that hostile input fails with a message. */
 #include <ctype.h>
 #include <limits.h>
 #include <locale.h>
