@@ -1,13 +1,22 @@
 /* vz_template: a Jinja2 subset. A template is parsed into a tree (text, {{ }}, if, for, set) and
- * then rendered; values are jansson values, with NULL standing for Jinja2's Undefined. Every
- * recursion, loop, string and list is capped so that hostile input fails with a message. */
+ * then rendered; values are jansson values, with NULL standing for Jinja2's Undefined. Filters and
+ * tests follow Jinja2 and Ansible's plugins: Python regexes run on POSIX <regex.h> through a
+ * translator, to_yaml feeds libyaml's emitter as PyYAML does. Every recursion, loop, string, list
+ * and regex is capped so that hostile input fails with a message. */
 #include <ctype.h>
+#include <limits.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <yaml.h>
 
 #include "vz_buf.h"
 #include "vz_template.h"
@@ -346,6 +355,31 @@ static node *parse_or(P *p);
 static node *parse_unary(P *p, int with_filter);
 
 /* Appends the decoded body of the string token to b: Python escapes, newlines as \n. */
+/* Writes code point cp as UTF-8 into u (4 bytes); returns the length. */
+static size_t u8enc(uint32_t cp, char *u)
+{
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	u[0] = (char)(0xf0 | (cp >> 18));
+	u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	u[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
 static void decode_string(P *p, vz_buf *b)
 {
 	const char *s = p->s + p->tpos + 1;
@@ -367,7 +401,20 @@ static void decode_string(P *p, vz_buf *b)
 		case 'n': vz_buf_putc(b, '\n'); break;
 		case 't': vz_buf_putc(b, '\t'); break;
 		case 'r': vz_buf_putc(b, '\r'); break;
-		case '0': vz_buf_putc(b, '\0'); break;
+		case 'a': vz_buf_putc(b, '\a'); break;
+		case 'b': vz_buf_putc(b, '\b'); break;
+		case 'f': vz_buf_putc(b, '\f'); break;
+		case 'v': vz_buf_putc(b, '\v'); break;
+		case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+			/* octal, up to three digits: '\1' is chr(1), as Jinja2's unicode-escape reads it
+			 * (write '\\1' for a regex group) */
+			uint32_t cp = (uint32_t)(d - '0');
+			for (int k = 0; k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
+				cp = cp * 8 + (uint32_t)(s[++i] - '0');
+			char u[4];
+			vz_buf_add(b, u, u8enc(cp, u));
+			break;
+		}
 		case '\\': vz_buf_putc(b, '\\'); break;
 		case '\'': vz_buf_putc(b, '\''); break;
 		case '"': vz_buf_putc(b, '"'); break;
@@ -388,12 +435,7 @@ static void decode_string(P *p, vz_buf *b)
 			}
 			i += want;
 			char u[4];
-			size_t ul;
-			if (cp < 0x80) { u[0] = (char)cp; ul = 1; }
-			else if (cp < 0x800) { u[0] = (char)(0xc0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3f)); ul = 2; }
-			else if (cp < 0x10000) { u[0] = (char)(0xe0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[2] = (char)(0x80 | (cp & 0x3f)); ul = 3; }
-			else { u[0] = (char)(0xf0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f)); ul = 4; }
-			vz_buf_add(b, u, ul);
+			vz_buf_add(b, u, u8enc(cp, u));
 			break;
 		}
 		default:
@@ -2426,37 +2468,73 @@ fail:
 
 /* ---- filters, tests and method calls ---- */
 
-/* Evaluates n's arguments into vals[] by parameter name; missing ones stay NULL. */
-static int bind(C *c, const node *n, const char *what, const char *const *params, size_t np,
-		json_t **vals)
+/* A call's arguments, evaluated: positional ones first in order, keyword ones with kw set. */
+#define MAX_ARGS 16
+typedef struct cargs {
+	size_t n;
+	json_t *v[MAX_ARGS];
+	const char *kw[MAX_ARGS]; /* NULL for a positional argument; borrowed from the tree */
+	size_t pos[MAX_ARGS];
+} cargs;
+
+static void cargs_free(cargs *a)
 {
-	size_t next = 0;
+	for (size_t i = 0; i < a->n; i++)
+		json_decref(a->v[i]);
+	a->n = 0;
+}
+
+/* Evaluates every argument of call node n into a (Undefined is an error). */
+static int eval_args(C *c, const node *n, const char *what, cargs *a)
+{
+	a->n = 0;
+	if (n->nkids > MAX_ARGS)
+		return cerr(c, n->kids[MAX_ARGS]->pos, VZ_EINVAL, "%s: more than %d arguments", what, MAX_ARGS);
+	for (size_t i = 0; i < n->nkids; i++) {
+		json_t *v = NULL;
+		if (eval_def(c, n->kids[i], &v) != 0) {
+			cargs_free(a);
+			return -1;
+		}
+		a->v[a->n] = v;
+		a->kw[a->n] = n->kids[i]->kw;
+		a->pos[a->n++] = n->kids[i]->pos;
+	}
+	return 0;
+}
+
+/* Binds a's arguments from the from-th positional one on to vals[] by parameter name (new
+ * references; missing ones stay NULL). */
+static int bind_vals(C *c, size_t pos, const char *what, const char *const *params, size_t np,
+		     const cargs *a, size_t from, json_t **vals)
+{
+	size_t next = 0, seen = 0;
 	for (size_t i = 0; i < np; i++)
 		vals[i] = NULL;
-	for (size_t i = 0; i < n->nkids; i++) {
-		const node *a = n->kids[i];
-		size_t slot = 0;
-		if (a->kw) {
-			while (slot < np && strcmp(params[slot], a->kw) != 0)
+	for (size_t i = 0; i < a->n; i++) {
+		size_t slot = 0, apos = a->pos[i] ? a->pos[i] : pos;
+		if (a->kw[i]) {
+			while (slot < np && strcmp(params[slot], a->kw[i]) != 0)
 				slot++;
 			if (slot == np) {
-				cerr(c, a->pos, VZ_EINVAL, "%s got an unexpected keyword argument '%s'", what, a->kw);
+				cerr(c, apos, VZ_EINVAL, "%s got an unexpected keyword argument '%s'", what, a->kw[i]);
 				goto fail;
 			}
 		} else {
+			if (seen++ < from)
+				continue;
 			slot = next++;
 			if (slot >= np) {
-				cerr(c, a->pos, VZ_EINVAL, "%s takes at most %zu argument%s", what, np,
+				cerr(c, apos, VZ_EINVAL, "%s takes at most %zu argument%s", what, np,
 				     np == 1 ? "" : "s");
 				goto fail;
 			}
 		}
 		if (vals[slot]) {
-			cerr(c, a->pos, VZ_EINVAL, "%s got multiple values for argument '%s'", what, params[slot]);
+			cerr(c, apos, VZ_EINVAL, "%s got multiple values for argument '%s'", what, params[slot]);
 			goto fail;
 		}
-		if (eval_def(c, a, &vals[slot]) != 0)
-			goto fail;
+		vals[slot] = json_incref(a->v[i]);
 	}
 	return 0;
 fail:
@@ -2465,6 +2543,20 @@ fail:
 		vals[i] = NULL;
 	}
 	return -1;
+}
+
+/* Evaluates n's arguments into vals[] by parameter name; missing ones stay NULL. */
+static int bind(C *c, const node *n, const char *what, const char *const *params, size_t np,
+		json_t **vals)
+{
+	cargs a;
+	for (size_t i = 0; i < np; i++)
+		vals[i] = NULL;
+	if (eval_args(c, n, what, &a) != 0)
+		return -1;
+	int rc = bind_vals(c, n->pos, what, params, np, &a, 0, vals);
+	cargs_free(&a);
+	return rc;
 }
 
 /* list(v): lists as they are, strings as characters, dicts as keys. */
@@ -2513,6 +2605,10 @@ static int f_default(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 static int f_bool(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 {
 	int r = 0;
+	if (json_is_null(v)) { /* Ansible's bool passes None through */
+		*out = json_null();
+		return 0;
+	}
 	if (json_is_boolean(v)) {
 		r = json_is_true(v);
 	} else if (json_is_string(v)) {
@@ -2873,18 +2969,6 @@ static int f_list(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 	return set_out(c, out, r);
 }
 
-static int f_to_json(C *c, const node *n, json_t *v, json_t **a, json_t **out)
-{
-	vz_buf b = VZ_BUF_INIT(c->max_output);
-	int rc = put_value(c, n->pos, &b, v, P_JSON, 0);
-	if (rc == 0)
-		rc = buf_check(c, n->pos, &b, "string value");
-	if (rc == 0)
-		rc = set_out(c, out, str_new(b.ptr, b.len));
-	vz_buf_free(&b);
-	return rc;
-}
-
 static int f_from_json(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 {
 	json_error_t je;
@@ -3106,19 +3190,1338 @@ static int f_abs(C *c, const node *n, json_t *v, json_t **a, json_t **out)
 	return checked_int(c, n->pos, ival(v) != INT64_MIN, ival(v) < 0 ? -ival(v) : ival(v), out);
 }
 
-static int f_unique(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+/* ---- regular expressions: Python `re` syntax translated to POSIX ERE ----
+ *
+ * Playbooks write Python regexes; the only regex engine we may link is POSIX <regex.h>. A
+ * pattern is translated once: Python's groups become ERE groups (with a map, since (?:...), `.`
+ * and negated classes need hidden ERE groups too), \d \w \s become ASCII bracket expressions,
+ * `.` and [^...] match whole UTF-8 characters, and what ERE cannot express (non-greedy and
+ * possessive quantifiers, lookaround, backreferences, local flags) is refused with a message.
+ * Matching runs in the C locale, so everything is byte-wise ASCII as Python's re.ASCII. */
+
+#define RX_MAX_PATTERN 4096       /* bytes of Python pattern */
+#define RX_MAX_EXPAND 20000       /* pattern size once {m,n} repetitions are expanded */
+#define RX_MAX_COUNT 1000         /* largest {m,n} bound */
+#define RX_MAX_SUBJECT (32 * 1024) /* bytes of text a filter's regex runs on: glibc's search
+					   * is quadratic at worst (seconds for 32 KiB) */
+#define RX_NS_PER_STEP 20         /* regex work is charged one step per 20 ns of CPU, so the
+				   * default budget allows about one second of it */
+#define RX_MAX_NEST 64            /* group nesting */
+
+/* One UTF-8 encoded non-ASCII character (the strings we match are valid UTF-8). */
+#define RX_UTF8 "[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf][\x80-\xbf]|[\xf0-\xf4][\x80-\xbf][\x80-\xbf][\x80-\xbf]"
+
+/* What a compiled regex is for: a filter needs the match and its groups; a test only whether
+ * there is one, which an anchored finder answers in one linear pass. */
+enum { RX_FILTER, RX_SEARCH, RX_MATCH, RX_FULL };
+
+typedef struct rx {
+	regex_t re;     /* the pattern, for a filter */
+	int compiled;
+	regex_t find[2]; /* whether a match exists: [0] from the start, [1] after one context byte */
+	int nfind;
+	size_t ngroups; /* Python's groups */
+	size_t *gmap;   /* gmap[i]: the ERE sub-expression of Python group i; gmap[0] = 0 */
+	char **gname;   /* gname[i]: the name of Python group i, or NULL */
+	size_t *dollar; /* ERE groups standing for Python's `$` outside multiline mode */
+	size_t ndollar;
+	size_t nsub;    /* ERE sub-expressions */
+	locale_t cloc;  /* the C locale, current while the regex compiles and runs */
+} rx;
+
+typedef struct rxt {
+	C *c;
+	size_t pos;
+	const char *p;
+	size_t n, i;
+	vz_buf out;
+	int mline, dotall, icase; /* flags, from the arguments or (?ims) */
+	int plain_dollar; /* fullmatch: `$` is the end only (no final newline to give back) */
+	rx *r;
+	size_t alloc;   /* of r->gmap and r->gname */
+	size_t dalloc;  /* of r->dollar */
+	unsigned depth;
+	size_t size[RX_MAX_NEST + 1]; /* expanded size of what is open at each depth */
+	size_t open_at[RX_MAX_NEST + 1]; /* where each open group starts in the pattern */
+	size_t gstart;  /* where the group being opened starts */
+	/* glibc mishandles anchors inside repeated groups, and a `$` with more pattern after it
+	 * (it matches before a newline in the middle): such patterns are refused */
+	int anch[RX_MAX_NEST + 1];   /* the open group at each depth holds an anchor */
+	int dollar[RX_MAX_NEST + 1]; /* a finished branch of the group at each depth ends in `$` */
+	int last_anch;  /* the last atom is a group holding an anchor */
+	int after_dollar; /* this branch has had a `$` (outside multiline mode) */
+	size_t last;    /* expanded size of the last atom, 0 when nothing can be repeated */
+	int quantified; /* the last atom already carries a quantifier */
+} rxt;
+
+static void rx_free(rx *r)
 {
-	json_t *l = NULL, *r = json_array();
+	if (r->compiled)
+		regfree(&r->re);
+	for (int i = 0; i < r->nfind; i++)
+		regfree(&r->find[i]);
+	for (size_t i = 0; r->gname && i <= r->ngroups; i++)
+		free(r->gname[i]);
+	free(r->gname);
+	free(r->gmap);
+	free(r->dollar);
+	if (r->cloc)
+		freelocale(r->cloc);
+	memset(r, 0, sizeof *r);
+}
+
+static int rx_err(rxt *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int rx_err(rxt *t, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return cerr(t->c, t->pos, VZ_EINVAL, "regular expression '%.*s': %s", (int)(t->n > 80 ? 80 : t->n),
+		    t->p, msg);
+}
+
+/* Counts an atom of the given expanded size at the current depth. */
+static int rx_after_dollar(rxt *t)
+{
+	return rx_err(t, "more pattern after `$` is not supported by vinz "
+		      "(glibc's regex would let `$` match before any newline)");
+}
+
+static int rx_atom(rxt *t, size_t size)
+{
+	if (t->after_dollar)
+		return rx_after_dollar(t);
+	t->last_anch = 0;
+	t->size[t->depth] += size;
+	t->last = size;
+	t->quantified = 0;
+	if (t->size[t->depth] > RX_MAX_EXPAND)
+		return rx_err(t, "too large once repetitions are expanded (more than %d)", RX_MAX_EXPAND);
+	return 0;
+}
+
+/* Opens an ERE group; Python group `py` (0: a hidden one) maps to it. */
+static int rx_open(rxt *t, size_t py, const char *name)
+{
+	if (t->depth >= RX_MAX_NEST)
+		return rx_err(t, "groups nested more than %d deep", RX_MAX_NEST);
+	t->r->nsub++;
+	if (py) {
+		if (py >= t->alloc) {
+			size_t na = t->alloc * 2 + 8;
+			size_t *g = realloc(t->r->gmap, na * sizeof *g);
+			if (g)
+				t->r->gmap = g;
+			char **nm = g ? realloc(t->r->gname, na * sizeof *nm) : NULL;
+			if (!nm)
+				return oom(t->c);
+			t->r->gname = nm;
+			for (size_t k = t->alloc; k < na; k++) {
+				t->r->gmap[k] = 0;
+				t->r->gname[k] = NULL;
+			}
+			t->alloc = na;
+		}
+		t->r->gmap[py] = t->r->nsub;
+		if (name && !(t->r->gname[py] = strdup(name)))
+			return oom(t->c);
+		t->r->ngroups = py;
+	}
+	if (!py && t->after_dollar)
+		return rx_after_dollar(t);
+	vz_buf_putc(&t->out, '(');
+	t->depth++;
+	t->size[t->depth] = 0;
+	t->anch[t->depth] = 0;
+	t->dollar[t->depth] = 0;
+	t->open_at[t->depth] = t->gstart;
+	t->last = 0;
+	return 0;
+}
+
+static int rx_close(rxt *t)
+{
+	vz_buf_putc(&t->out, ')');
+	size_t s = t->size[t->depth];
+	int anch = t->anch[t->depth], dollar = t->dollar[t->depth] | t->after_dollar;
+	t->depth--;
+	t->after_dollar = 0;
+	if (rx_atom(t, s ? s : 1) != 0)
+		return -1;
+	t->last_anch = anch;
+	t->anch[t->depth] |= anch;
+	t->after_dollar = dollar;
+	return 0;
+}
+
+/* A literal byte. */
+static void rx_lit(rxt *t, unsigned char ch)
+{
+	if (strchr(".[]()*+?{}|^$\\", ch) && ch)
+		vz_buf_putc(&t->out, '\\');
+	vz_buf_putc(&t->out, (char)ch);
+}
+
+/* A literal Unicode character, as one atom. */
+static int rx_char(rxt *t, uint32_t cp)
+{
+	if (cp == 0)
+		return rx_err(t, "NUL characters are not supported");
+	if (cp < 0x80) {
+		rx_lit(t, (unsigned char)cp);
+		return rx_atom(t, 1);
+	}
+	char u[4];
+	size_t ul = u8enc(cp, u);
+	/* a group, so that a quantifier applies to the whole character */
+	if (rx_open(t, 0, NULL) != 0)
+		return -1;
+	vz_buf_add(&t->out, u, ul);
+	return rx_close(t);
+}
+
+/* An ASCII set (set[b] for bytes 1..127) as a bracket expression. A negated set also matches
+ * any non-ASCII character and, in multiline mode (REG_NEWLINE), a newline, as Python's does. */
+static int rx_set(rxt *t, const unsigned char *set, int negate)
+{
+	vz_buf *o = &t->out;
+	int hidden = negate;
+	size_t nset = 0;
+	for (int b = 1; b < 128; b++)
+		nset += set[b] != 0;
+	if (!negate && nset == 1 && set['^']) { /* a lone ^ cannot sit first in a bracket */
+		vz_buf_puts(o, "\\^");
+		return rx_atom(t, 1);
+	}
+	if (hidden && rx_open(t, 0, NULL) != 0)
+		return -1;
+	vz_buf_puts(o, negate ? "[^" : "[");
+	if (set[']'])
+		vz_buf_putc(o, ']');
+	for (int b = 1; b < 128; b++) {
+		if (!set[b] || strchr("]^[-", b))
+			continue;
+		int e = b;
+		while (e + 1 < 128 && set[e + 1] && !strchr("]^[-", e + 1))
+			e++;
+		vz_buf_putc(o, (char)b);
+		if (e - b >= 2) {
+			vz_buf_putc(o, '-');
+			vz_buf_putc(o, (char)e);
+		} else if (e > b) {
+			vz_buf_putc(o, (char)e);
+		}
+		b = e;
+	}
+	if (negate)
+		vz_buf_puts(o, "\x80-\xff");
+	if (set['['])
+		vz_buf_putc(o, '[');
+	if (set['^']) {
+		if (!negate && nset == (size_t)(1 + (set['-'] != 0))) { /* only ^ and -: "-^" */
+			vz_buf_puts(o, "-^]");
+			return rx_atom(t, 1);
+		}
+		vz_buf_putc(o, '^');
+	}
+	if (set['-'])
+		vz_buf_putc(o, '-');
+	vz_buf_putc(o, ']');
+	if (!hidden)
+		return rx_atom(t, 1);
+	vz_buf_puts(o, "|" RX_UTF8);
+	if (t->mline && !set['\n'])
+		vz_buf_puts(o, "|\n");
+	return rx_close(t);
+}
+
+/* The set of an escape class letter (d w s), lower case; 0 if c is not one. */
+static int rx_class(unsigned char *set, char c)
+{
+	switch (c) {
+	case 'd':
+		for (int b = '0'; b <= '9'; b++)
+			set[b] = 1;
+		return 1;
+	case 'w':
+		for (int b = 1; b < 128; b++)
+			if (isalnum(b) || b == '_')
+				set[b] = 1;
+		return 1;
+	case 's':
+		for (int b = 1; b < 128; b++)
+			if (strchr(" \t\n\r\f\v", b) || (b >= 0x1c && b <= 0x1f))
+				set[b] = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int hexval(char h)
+{
+	return isdigit((unsigned char)h) ? h - '0' : isxdigit((unsigned char)h) ? tolower((unsigned char)h) - 'a' + 10 : -1;
+}
+
+/* Reads the escape at t->p[t->i] (just after the backslash) that stands for one character:
+ * \n \t ..., \0oo, \xhh, \uhhhh, \Uhhhhhhhh or a non-letter. Returns 1 with *cp set, 0 when it
+ * is something else (a class, an anchor, a backreference, a bad escape), -1 on error. */
+static int rx_escape_char(rxt *t, uint32_t *cp, int in_class)
+{
+	char e = t->p[t->i];
+	static const char from[] = "ntrfva", to[] = "\n\t\r\f\v\a";
+	const char *k = strchr(from, e);
+	if (e && k) {
+		*cp = (unsigned char)to[k - from];
+		t->i++;
+		return 1;
+	}
+	if (in_class && e == 'b') {
+		*cp = '\b';
+		t->i++;
+		return 1;
+	}
+	if (e == '0' || (in_class && e >= '1' && e <= '7')) {
+		uint32_t v = 0;
+		size_t k2 = 0;
+		while (k2 < 3 && t->i < t->n && t->p[t->i] >= '0' && t->p[t->i] <= '7') {
+			v = v * 8 + (uint32_t)(t->p[t->i++] - '0');
+			k2++;
+		}
+		*cp = v;
+		return 1;
+	}
+	if (e == 'x' || e == 'u' || e == 'U') {
+		size_t want = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+		uint32_t v = 0;
+		size_t at = t->i - 1;
+		t->i++;
+		for (size_t j = 0; j < want; j++, t->i++) {
+			if (t->i >= t->n || hexval(t->p[t->i]) < 0)
+				return rx_err(t, "incomplete escape \\%c at position %zu", e, at);
+			v = v * 16 + (uint32_t)hexval(t->p[t->i]);
+		}
+		if (v > 0x10ffff)
+			return rx_err(t, "bad escape \\%c at position %zu", e, at);
+		*cp = v;
+		return 1;
+	}
+	if (isalnum((unsigned char)e))
+		return 0;
+	/* any other character escapes itself */
+	size_t l = u8len(t->p + t->i, t->n - t->i);
+	*cp = (unsigned char)e;
+	if (l > 1) {
+		const unsigned char *s = (const unsigned char *)t->p + t->i;
+		*cp = l == 2 ? ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu)
+		    : l == 3 ? ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu)
+			     : ((s[0] & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) | (s[3] & 0x3fu);
+	}
+	t->i += l;
+	return 1;
+}
+
+/* Reads one literal character at t->p[t->i] (UTF-8 decoded). */
+static uint32_t rx_utf8(rxt *t)
+{
+	const unsigned char *s = (const unsigned char *)t->p + t->i;
+	size_t l = u8len(t->p + t->i, t->n - t->i);
+	uint32_t cp = s[0];
+	if (l == 2) cp = ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu);
+	else if (l == 3) cp = ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
+	else if (l == 4) cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) | (s[3] & 0x3fu);
+	t->i += l;
+	return cp;
+}
+
+/* A [...] class; t->i is just after the '['. */
+static int rx_bracket(rxt *t)
+{
+	unsigned char set[128] = { 0 };
+	size_t start = t->i - 1;
+	int negate = 0, first = 1;
+	if (t->i < t->n && t->p[t->i] == '^') {
+		negate = 1;
+		t->i++;
+	}
+	for (;;) {
+		if (t->i >= t->n)
+			return rx_err(t, "unterminated character set at position %zu", start);
+		if (t->p[t->i] == ']' && !first) {
+			t->i++;
+			break;
+		}
+		first = 0;
+		size_t at = t->i;
+		uint32_t lo;
+		int is_class = 0;
+		if (t->p[t->i] == '\\') {
+			t->i++;
+			if (t->i >= t->n)
+				return rx_err(t, "bad escape (end of pattern) at position %zu", at);
+			char e = t->p[t->i];
+			if (rx_class(set, e)) {
+				t->i++;
+				is_class = 1;
+			} else if (e == 'D' || e == 'W' || e == 'S') {
+				return rx_err(t, "\\%c inside [] is not supported by vinz (POSIX regex); use a negated class such as [^0-9]", e);
+			} else {
+				int r = rx_escape_char(t, &lo, 1);
+				if (r < 0)
+					return -1;
+				if (r == 0)
+					return rx_err(t, "bad escape \\%c at position %zu", e, at);
+			}
+		} else {
+			lo = rx_utf8(t);
+		}
+		if (is_class) {
+			if (t->i + 1 < t->n && t->p[t->i] == '-' && t->p[t->i + 1] != ']')
+				return rx_err(t, "bad character range %.*s at position %zu", (int)(t->i + 2 - at),
+					      t->p + at, at);
+			continue;
+		}
+		uint32_t hi = lo;
+		if (t->i + 1 < t->n && t->p[t->i] == '-' && t->p[t->i + 1] != ']') {
+			t->i++;
+			if (t->p[t->i] == '\\') {
+				t->i++;
+				if (t->i >= t->n)
+					return rx_err(t, "bad escape (end of pattern) at position %zu", t->i - 1);
+				int r = rx_escape_char(t, &hi, 1);
+				if (r < 0)
+					return -1;
+				if (r == 0)
+					return rx_err(t, "bad character range %.*s at position %zu",
+						      (int)(t->i + 1 - at), t->p + at, at);
+			} else {
+				hi = rx_utf8(t);
+			}
+			if (hi < lo)
+				return rx_err(t, "bad character range %.*s at position %zu", (int)(t->i - at),
+					      t->p + at, at);
+		}
+		if (hi >= 0x80)
+			return rx_err(t, "non-ASCII characters inside [] are not supported by vinz (POSIX regex)");
+		if (lo == 0)
+			return rx_err(t, "NUL characters are not supported");
+		for (uint32_t b = lo; b <= hi; b++)
+			set[b] = 1;
+	}
+	return rx_set(t, set, negate);
+}
+
+/* A quantifier at t->p[t->i]: returns 1 when one was read (and emitted), 0 when the text is
+ * not a quantifier (a '{' that is a literal), -1 on error. */
+static int rx_quant(rxt *t)
+{
+	size_t at = t->i;
+	char q = t->p[t->i];
+	unsigned long m = 0, x = 0;
+	int unbounded = 0;
+	if (q == '{') {
+		size_t j = t->i + 1;
+		int hm = 0, hx = 0, comma = 0;
+		while (j < t->n && isdigit((unsigned char)t->p[j])) {
+			if (m <= RX_MAX_COUNT * 10ul)
+				m = m * 10 + (unsigned long)(t->p[j] - '0');
+			j++;
+			hm = 1;
+		}
+		if (j < t->n && t->p[j] == ',') {
+			comma = 1;
+			j++;
+			while (j < t->n && isdigit((unsigned char)t->p[j])) {
+				if (x <= RX_MAX_COUNT * 10ul)
+					x = x * 10 + (unsigned long)(t->p[j] - '0');
+				j++;
+				hx = 1;
+			}
+		}
+		if (j >= t->n || t->p[j] != '}' || (!hm && !comma) || (!hm && !hx && comma && 0))
+			return 0; /* Python reads it as literal text */
+		if (!comma) {
+			x = m;
+			hx = 1;
+		}
+		unbounded = !hx;
+		if (m > RX_MAX_COUNT || (hx && x > RX_MAX_COUNT))
+			return rx_err(t, "repetition counts above %d are not supported", RX_MAX_COUNT);
+		if (hx && x < m)
+			return rx_err(t, "min repeat greater than max repeat at position %zu", at + 1);
+		t->i = j + 1;
+	} else {
+		m = q == '+';
+		x = 1;
+		unbounded = q != '?';
+		t->i++;
+	}
+	if (!t->last)
+		return rx_err(t, "nothing to repeat at position %zu", at);
+	if (t->quantified)
+		return rx_err(t, "multiple repeat at position %zu", at);
+	if (t->last_anch)
+		return rx_err(t, "a repeated group holding an anchor (^ $ \\b \\B \\A \\Z) is not supported "
+			      "by vinz (glibc's regex gets it wrong)");
+	if (t->i < t->n && (t->p[t->i] == '?' || t->p[t->i] == '+'))
+		return rx_err(t, "%s quantifiers (%.*s%c) are not supported by vinz (POSIX regex has only greedy ones)",
+			      t->p[t->i] == '?' ? "non-greedy" : "possessive", (int)(t->i - at), t->p + at,
+			      t->p[t->i]);
+	if (q != '{')
+		vz_buf_putc(&t->out, q);
+	else if (unbounded)
+		vz_buf_printf(&t->out, "{%lu,}", m);
+	else if (m == x)
+		vz_buf_printf(&t->out, "{%lu}", m);
+	else
+		vz_buf_printf(&t->out, "{%lu,%lu}", m, x);
+	/* glibc expands x copies of the atom (m + 1 when unbounded) */
+	size_t copies = unbounded ? m + 1 : (x ? x : 1);
+	size_t extra = t->last * (copies - 1);
+	t->size[t->depth] += extra;
+	if (t->size[t->depth] > RX_MAX_EXPAND)
+		return rx_err(t, "too large once repetitions are expanded (more than %d)", RX_MAX_EXPAND);
+	t->quantified = 1;
+	return 1;
+}
+
+/* (?...) after the "(?"; t->i is at the character after '?'. Returns 1 when a group was
+ * opened, 0 when the construct was consumed without one (flags, comment). */
+static int rx_ext(rxt *t, size_t at)
+{
+	char e = t->i < t->n ? t->p[t->i] : '\0';
+	if (e == ':') {
+		t->i++;
+		return rx_open(t, 0, NULL) == 0 ? 1 : -1;
+	}
+	if (e == 'P' && t->i + 1 < t->n && t->p[t->i + 1] == '<') {
+		size_t s = t->i + 2, j = s;
+		while (j < t->n && t->p[j] != '>')
+			j++;
+		if (j >= t->n)
+			return rx_err(t, "missing >, unterminated name at position %zu", s);
+		if (j == s)
+			return rx_err(t, "missing group name at position %zu", s);
+		char name[128];
+		if (j - s >= sizeof name)
+			return rx_err(t, "group name too long at position %zu", s);
+		memcpy(name, t->p + s, j - s);
+		name[j - s] = '\0';
+		if (isdigit((unsigned char)name[0]))
+			return rx_err(t, "bad character in group name '%s' at position %zu", name, s);
+		for (size_t k = 0; name[k]; k++)
+			if (!isalnum((unsigned char)name[k]) && name[k] != '_' && (unsigned char)name[k] < 0x80)
+				return rx_err(t, "bad character in group name '%s' at position %zu", name, s);
+		for (size_t k = 1; k <= t->r->ngroups; k++)
+			if (t->r->gname[k] && !strcmp(t->r->gname[k], name))
+				return rx_err(t, "redefinition of group name '%s' as group %zu; was group %zu at position %zu",
+					      name, t->r->ngroups + 1, k, s);
+		t->i = j + 1;
+		return rx_open(t, t->r->ngroups + 1, name) == 0 ? 1 : -1;
+	}
+	if (e == 'P' && t->i + 1 < t->n && t->p[t->i + 1] == '=')
+		return rx_err(t, "backreferences (?P=name) are not supported by vinz (POSIX regex)");
+	if (e == '=' || e == '!' || (e == '<' && t->i + 1 < t->n && (t->p[t->i + 1] == '=' || t->p[t->i + 1] == '!')))
+		return rx_err(t, "lookahead and lookbehind assertions are not supported by vinz (POSIX regex)");
+	if (e == '#') {
+		while (t->i < t->n && t->p[t->i] != ')')
+			t->i++;
+		if (t->i >= t->n)
+			return rx_err(t, "missing ), unterminated comment at position %zu", at);
+		t->i++;
+		return 0;
+	}
+	if (e == '>')
+		return rx_err(t, "atomic groups are not supported by vinz (POSIX regex)");
+	if (e == '(')
+		return rx_err(t, "conditional groups are not supported by vinz (POSIX regex)");
+	if (e && strchr("aiLmsux-", e)) {
+		size_t j = t->i;
+		int im = 0, ml = 0, da = 0;
+		while (j < t->n && t->p[j] && strchr("aiLmsux", t->p[j])) {
+			char f = t->p[j++];
+			if (f == 'i') im = 1;
+			else if (f == 'm') ml = 1;
+			else if (f == 's') da = 1;
+			else if (f == 'x')
+				return rx_err(t, "the verbose flag (?x) is not supported by vinz");
+			else if (f == 'L')
+				return rx_err(t, "bad inline flags: cannot use 'L' flag with a str pattern");
+		}
+		if (j < t->n && (t->p[j] == ':' || t->p[j] == '-'))
+			return rx_err(t, "inline flags for part of a pattern ((?i:...)) are not supported by vinz");
+		if (j >= t->n || t->p[j] != ')')
+			return rx_err(t, "missing -, : or ) at position %zu", j);
+		if (t->depth != 0 || t->out.len != 0)
+			return rx_err(t, "global flags not at the start of the expression at position %zu", at);
+		if (im)
+			t->icase = 1;
+		if (ml)
+			t->mline = 1;
+		if (da)
+			t->dotall = 1;
+		t->i = j + 1;
+		return 0;
+	}
+	return rx_err(t, "unknown extension ?%c at position %zu", e ? e : ' ', at + 1);
+}
+
+/* Translates t->p into t->out. */
+static int rx_translate(rxt *t)
+{
+	/* global flags come first, and multiline changes how classes translate */
+	while (t->i + 2 < t->n && t->p[t->i] == '(' && t->p[t->i + 1] == '?' && strchr("aiLmsux", t->p[t->i + 2]) &&
+	       t->p[t->i + 2]) {
+		size_t at = t->i;
+		t->i += 2;
+		if (rx_ext(t, at) < 0)
+			return -1;
+	}
+	while (t->i < t->n) {
+		if (t->c->e && t->c->e->code)
+			return -1;
+		size_t at = t->i;
+		unsigned char ch = (unsigned char)t->p[t->i];
+		switch (ch) {
+		case '(':
+			t->i++;
+			t->gstart = at;
+			if (t->i < t->n && t->p[t->i] == '?') {
+				t->i++;
+				int r = rx_ext(t, at);
+				if (r < 0)
+					return -1;
+				if (r == 0)
+					t->last = 0;
+			} else if (rx_open(t, t->r->ngroups + 1, NULL) != 0) {
+				return -1;
+			}
+			break;
+		case ')':
+			if (t->depth == 0)
+				return rx_err(t, "unbalanced parenthesis at position %zu", at);
+			t->i++;
+			if (rx_close(t) != 0)
+				return -1;
+			break;
+		case '|':
+			t->i++;
+			vz_buf_putc(&t->out, '|');
+			t->last = 0;
+			t->dollar[t->depth] |= t->after_dollar;
+			t->after_dollar = 0;
+			break;
+		case '*':
+		case '+':
+		case '?':
+		case '{': {
+			int r = rx_quant(t);
+			if (r < 0)
+				return -1;
+			if (r == 0) {
+				t->i++;
+				rx_lit(t, '{');
+				if (rx_atom(t, 1) != 0)
+					return -1;
+			}
+			break;
+		}
+		case '.': {
+			t->i++;
+			if (rx_open(t, 0, NULL) != 0)
+				return -1;
+			vz_buf_puts(&t->out, t->dotall ? "[^\x80-\xff]|" RX_UTF8 : "[^\n\x80-\xff]|" RX_UTF8);
+			if (t->dotall && t->mline)
+				vz_buf_puts(&t->out, "|\n");
+			if (rx_close(t) != 0)
+				return -1;
+			break;
+		}
+		case '^':
+			t->i++;
+			/* outside multiline mode, glibc's automaton lets ^ match after a newline inside
+			 * an anchored pattern: say "start of the text" with GNU's \` instead */
+			if (t->after_dollar)
+				return rx_after_dollar(t);
+			vz_buf_puts(&t->out, t->mline ? "^" : "\\`");
+			t->last = 0;
+			t->anch[t->depth] = 1;
+			break;
+		case '$':
+			t->i++;
+			if (t->mline || t->plain_dollar) {
+				vz_buf_putc(&t->out, '$');
+			} else {
+				/* Python's $ also matches before a final newline: match that newline in
+				 * a group we know, and give it back after the match (rx_exec) */
+				if (t->r->ndollar == t->dalloc) {
+					size_t na = t->dalloc * 2 + 4;
+					size_t *d = realloc(t->r->dollar, na * sizeof *d);
+					if (!d)
+						return oom(t->c);
+					t->r->dollar = d;
+					t->dalloc = na;
+				}
+				if (rx_open(t, 0, NULL) != 0)
+					return -1;
+				t->r->dollar[t->r->ndollar++] = t->r->nsub;
+				vz_buf_puts(&t->out, "\n?$");
+				t->depth--;
+				vz_buf_putc(&t->out, ')');
+			}
+			if (!t->mline)
+				t->after_dollar = 1;
+			t->last = 0;
+			t->anch[t->depth] = 1;
+			break;
+		case '[':
+			t->i++;
+			if (rx_bracket(t) != 0)
+				return -1;
+			break;
+		case '\\': {
+			t->i++;
+			if (t->i >= t->n)
+				return rx_err(t, "bad escape (end of pattern) at position %zu", at);
+			char e = t->p[t->i];
+			unsigned char set[128] = { 0 };
+			uint32_t cp;
+			if (rx_class(set, (char)tolower((unsigned char)e)) && (islower((unsigned char)e) || strchr("DWS", e))) {
+				t->i++;
+				if (rx_set(t, set, isupper((unsigned char)e)) != 0)
+					return -1;
+			} else if (e == 'b' || e == 'B') {
+				if (t->after_dollar)
+					return rx_after_dollar(t);
+				t->i++;
+				vz_buf_putc(&t->out, '\\');
+				vz_buf_putc(&t->out, e);
+				t->last = 0;
+				t->anch[t->depth] = 1;
+			} else if (e == 'A' || e == 'Z') {
+				if (t->mline)
+					return rx_err(t, "\\%c in multiline mode is not supported by vinz (POSIX regex)", e);
+				if (t->after_dollar)
+					return rx_after_dollar(t);
+				t->i++;
+				vz_buf_puts(&t->out, e == 'A' ? "\\`" : "$");
+				t->last = 0;
+				t->anch[t->depth] = 1;
+				if (e == 'Z')
+					t->after_dollar = 1;
+			} else if (e >= '1' && e <= '9') {
+				return rx_err(t, "backreferences (\\%c) are not supported by vinz (POSIX regex)", e);
+			} else {
+				int r = rx_escape_char(t, &cp, 0);
+				if (r < 0)
+					return -1;
+				if (r == 0)
+					return rx_err(t, "bad escape \\%c at position %zu", e, at);
+				if (rx_char(t, cp) != 0)
+					return -1;
+			}
+			break;
+		}
+		default:
+			if (rx_char(t, rx_utf8(t)) != 0)
+				return -1;
+			break;
+		}
+	}
+	if (t->depth != 0)
+		return rx_err(t, "missing ), unterminated subpattern at position %zu", t->open_at[t->depth]);
+	return 0;
+}
+
+/* CPU time of this thread in ns, or -1. */
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Charges the step budget for the CPU time since t0 (from cpu_ns). */
+static int charge_cpu(C *c, size_t pos, int64_t t0)
+{
+	int64_t t1 = cpu_ns();
+	if (t0 < 0 || t1 < t0)
+		return 0;
+	return charge(c, pos, (size_t)((t1 - t0) / RX_NS_PER_STEP) * 64);
+}
+
+static int rx_regcomp(rxt *t, regex_t *re, const char *prefix, const char *suffix, int flags)
+{
+	vz_buf b = VZ_BUF_INIT(SIZE_MAX);
+	vz_buf_puts(&b, prefix);
+	vz_buf_add(&b, t->out.ptr ? t->out.ptr : "", t->out.len);
+	vz_buf_puts(&b, suffix);
+	if (b.failed) {
+		vz_buf_free(&b);
+		return oom(t->c);
+	}
+	int64_t t0 = cpu_ns();
+	locale_t old = t->r->cloc ? uselocale(t->r->cloc) : (locale_t)0;
+	int cr = regcomp(re, vz_buf_cstr(&b), REG_EXTENDED | flags | (t->icase ? REG_ICASE : 0) |
+					       (t->mline ? REG_NEWLINE : 0));
+	if (t->r->cloc)
+		uselocale(old);
+	vz_buf_free(&b);
+	if (cr == 0 && charge_cpu(t->c, t->pos, t0) != 0) {
+		regfree(re);
+		return -1;
+	}
+	if (cr != 0) {
+		char m[128];
+		regerror(cr, re, m, sizeof m);
+		return rx_err(t, "the POSIX regex library refused its translation: %s", m);
+	}
+	return 0;
+}
+
+/* Compiles the Python pattern pat into r for the given use (RX_FILTER, RX_SEARCH, RX_MATCH or
+ * RX_FULL). The finders are anchored at the start of the text with glibc's \` so that glibc
+ * tries one starting point and runs its automaton once over the text: an unanchored search
+ * tries every starting point and can cost the square of the length. */
+static int rx_compile(C *c, size_t pos, json_t *pat, int icase, int mline, int use, rx *r)
+{
+	rxt t;
+	int rc = -1;
+	memset(r, 0, sizeof *r);
+	memset(&t, 0, sizeof t);
+	if (need_str(c, pos, "a regular expression", pat) != 0)
+		return -1;
+	t.c = c;
+	t.pos = pos;
+	t.p = json_string_value(pat);
+	t.n = json_string_length(pat);
+	t.mline = mline;
+	t.icase = icase;
+	t.plain_dollar = use == RX_FULL;
+	t.r = r;
+	vz_buf_init(&t.out, RX_MAX_PATTERN * 64);
+	if (t.n > RX_MAX_PATTERN) {
+		rx_err(&t, "longer than %d bytes", RX_MAX_PATTERN);
+		goto out;
+	}
+	if (charge(c, pos, t.n * 16) != 0)
+		goto out;
+	t.alloc = 8;
+	if (!(r->gmap = calloc(t.alloc, sizeof *r->gmap)) || !(r->gname = calloc(t.alloc, sizeof *r->gname))) {
+		oom(c);
+		goto out;
+	}
+	if (rx_translate(&t) != 0)
+		goto out;
+	if (t.out.failed) {
+		rx_err(&t, "too large");
+		goto out;
+	}
+	r->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (use == RX_FILTER) {
+		if (rx_regcomp(&t, &r->re, "", "", 0) != 0)
+			goto out;
+		r->compiled = 1;
+	}
+	const char *pre = use == RX_MATCH || use == RX_FULL ? "\\`(" : "\\`(\n|[^\n])*(";
+	if (rx_regcomp(&t, &r->find[0], pre, use == RX_FULL ? ")\\'" : ")", REG_NOSUB) != 0)
+		goto out;
+	r->nfind = 1;
+	if (use == RX_FILTER) {
+		if (rx_regcomp(&t, &r->find[1], "\\`(\n|[^\n])+(", ")", REG_NOSUB) != 0)
+			goto out;
+		r->nfind = 2;
+	}
+	rc = 0;
+out:
+	vz_buf_free(&t.out);
+	if (rc != 0)
+		rx_free(r);
+	return rc;
+}
+
+/* Runs re on s[start..len), charging the step budget for the CPU time it takes: what the text
+ * length cannot tell, since a pattern can make glibc's work grow faster than the text. */
+static int rx_run(C *c, size_t pos, const rx *r, const regex_t *re, const char *s, size_t len, size_t start,
+		  size_t nm, regmatch_t *m, int eflags, int *found)
+{
+	regmatch_t one[1];
+	if (!m) {
+		m = one;
+		nm = 0;
+	}
+	m[0].rm_so = (regoff_t)start;
+	m[0].rm_eo = (regoff_t)len;
+	int64_t t0 = cpu_ns();
+	locale_t old = r->cloc ? uselocale(r->cloc) : (locale_t)0;
+	int rc = regexec(re, s, nm, m, REG_STARTEND | eflags);
+	if (r->cloc)
+		uselocale(old);
+	if (charge_cpu(c, pos, t0) != 0)
+		return -1;
+	*found = rc == 0;
+	if (rc != 0 && rc != REG_NOMATCH)
+		return cerr(c, pos, VZ_ETOOBIG, "the regular expression ran out of memory");
+	return 0;
+}
+
+/* Whether some match starts at or after from (the finder; linear in the text). */
+static int rx_any(C *c, size_t pos, const rx *r, const char *s, size_t len, size_t from, int *found)
+{
+	if (charge(c, pos, 64) != 0) /* the CPU time is charged by rx_run */
+		return -1;
+	if (from == 0)
+		return rx_run(c, pos, r, &r->find[0], s, len, 0, 0, NULL, 0, found);
+	/* start one byte early, so that ^ and \b see the character before, and make the finder's
+	 * prefix take at least that byte */
+	return rx_run(c, pos, r, &r->find[1], s + from - 1, len - from + 1, 0, 0, NULL, REG_NOTBOL, found);
+}
+
+/* Finds the leftmost(-longest) match in s[from..len) into m (r->nsub + 1 entries) for a filter.
+ * The finder rules out "no match" in one pass first; the search itself can still cost up to
+ * the square of the text when many starting points fail late, hence RX_MAX_SUBJECT. */
+static int rx_exec(C *c, size_t pos, const rx *r, const char *s, size_t len, size_t from, regmatch_t *m,
+		   int *found)
+{
+	*found = 0;
+	if (len > RX_MAX_SUBJECT)
+		return cerr(c, pos, VZ_ETOOBIG, "regular expression subject longer than %d bytes", RX_MAX_SUBJECT);
+	if (rx_any(c, pos, r, s, len, from, found) != 0)
+		return -1;
+	if (!*found)
+		return 0;
+	if (charge(c, pos, 64) != 0 ||
+	    rx_run(c, pos, r, &r->re, s, len, from, r->nsub + 1, m, 0, found) != 0)
+		return -1;
+	if (!*found)
+		return 0;
+	/* a `$` that took the final newline gives it back, as Python's zero-width $ */
+	for (size_t k = 0; k < r->ndollar; k++) {
+		regmatch_t *d = &m[r->dollar[k]];
+		if (d->rm_so >= 0 && d->rm_eo == (regoff_t)len && d->rm_eo > d->rm_so) {
+			for (size_t g = 0; g <= r->nsub; g++) {
+				if (m[g].rm_so >= 0 && m[g].rm_eo == (regoff_t)len) {
+					m[g].rm_eo--;
+					if (m[g].rm_so > m[g].rm_eo)
+						m[g].rm_so = m[g].rm_eo;
+				}
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/* The span of Python group g in m, or -1 offsets when it did not take part. */
+static regmatch_t rx_group(const rx *r, const regmatch_t *m, size_t g)
+{
+	return m[g == 0 ? 0 : r->gmap[g]];
+}
+
+/* Python group reference: a number or a name; -1 when there is no such group. */
+static long rx_group_ref(const rx *r, const char *s, size_t n)
+{
+	if (n > 0 && n < 10) {
+		int alld = 1;
+		long v = 0;
+		for (size_t i = 0; i < n; i++) {
+			alld &= isdigit((unsigned char)s[i]) != 0;
+			v = v * 10 + (s[i] - '0');
+		}
+		if (alld)
+			return v <= (long)r->ngroups ? v : -1;
+	}
+	for (size_t g = 1; g <= r->ngroups; g++)
+		if (r->gname[g] && strlen(r->gname[g]) == n && memcmp(r->gname[g], s, n) == 0)
+			return (long)g;
+	return -1;
+}
+
+/* Appends Python's re.sub expansion of template tp for match m of s. */
+static int rx_expand(C *c, size_t pos, const rx *r, const char *tp, size_t tn, const char *s,
+		     const regmatch_t *m, vz_buf *b)
+{
+	for (size_t i = 0; i < tn; i++) {
+		if (tp[i] != '\\') {
+			vz_buf_putc(b, tp[i]);
+			continue;
+		}
+		if (i + 1 >= tn)
+			return cerr(c, pos, VZ_EINVAL, "bad escape (end of pattern) at position %zu in the replacement", i);
+		char e = tp[++i];
+		long g = -1;
+		if (e == 'g') {
+			if (i + 1 >= tn || tp[i + 1] != '<')
+				return cerr(c, pos, VZ_EINVAL, "missing < at position %zu in the replacement", i + 1);
+			size_t s0 = i + 2, j = s0;
+			while (j < tn && tp[j] != '>')
+				j++;
+			if (j >= tn)
+				return cerr(c, pos, VZ_EINVAL, "missing >, unterminated name at position %zu in the replacement", s0);
+			g = (j - s0 == 1 && tp[s0] == '0') ? 0 : rx_group_ref(r, tp + s0, j - s0);
+			if (g < 0)
+				return cerr(c, pos, VZ_EINVAL, "invalid group reference '%.*s' at position %zu in the replacement",
+					    (int)(j - s0), tp + s0, s0);
+			i = j;
+		} else if (e == '0' || (e >= '1' && e <= '7' && i + 2 < tn && tp[i + 1] >= '0' && tp[i + 1] <= '7' &&
+					tp[i + 2] >= '0' && tp[i + 2] <= '7')) {
+			unsigned v = 0, k = 0;
+			while (k < 3 && i < tn && tp[i] >= '0' && tp[i] <= '7') {
+				v = v * 8 + (unsigned)(tp[i++] - '0');
+				k++;
+			}
+			i--;
+			if (v > 0377)
+				return cerr(c, pos, VZ_EINVAL, "octal escape value \\%o outside of range 0-0o377 in the replacement", v);
+			if (v < 0x80) {
+				vz_buf_putc(b, (char)v);
+			} else {
+				vz_buf_putc(b, (char)(0xc0 | (v >> 6)));
+				vz_buf_putc(b, (char)(0x80 | (v & 0x3f)));
+			}
+			continue;
+		} else if (isdigit((unsigned char)e)) {
+			g = e - '0';
+			if (i + 1 < tn && isdigit((unsigned char)tp[i + 1]))
+				g = g * 10 + (tp[++i] - '0');
+			if (g > (long)r->ngroups)
+				return cerr(c, pos, VZ_EINVAL, "invalid group reference %ld at position %zu in the replacement",
+					    g, i);
+		} else {
+			static const char from[] = "abfnrtv\\", to[] = "\a\b\f\n\r\t\v\\";
+			const char *k = strchr(from, e);
+			if (k && e) {
+				vz_buf_putc(b, to[k - from]);
+			} else if (isalpha((unsigned char)e) && (unsigned char)e < 0x80) {
+				return cerr(c, pos, VZ_EINVAL, "bad escape \\%c at position %zu in the replacement", e, i - 1);
+			} else {
+				vz_buf_putc(b, '\\');
+				vz_buf_putc(b, e);
+			}
+			continue;
+		}
+		regmatch_t gm = rx_group(r, m, (size_t)g);
+		if (gm.rm_so >= 0)
+			vz_buf_add(b, s + gm.rm_so, (size_t)(gm.rm_eo - gm.rm_so));
+	}
+	return 0;
+}
+
+/* A value's text for the regex filters and tests: the string, or str() of anything else. */
+static int rx_subject(C *c, size_t pos, json_t *v, json_t **out)
+{
+	return to_str(c, pos, v, out);
+}
+
+/* Ansible's regex_replace: re.sub(pattern, replacement, value) with ignorecase/multiline. */
+static int f_regex_replace(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *s = NULL, *pat = a[0], *rep = a[1];
+	rx r;
+	regmatch_t *m = NULL;
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	int rc = -1, compiled = 0;
+	if (!pat)
+		pat = json_string("");
+	else
+		json_incref(pat);
+	if (rep && need_str(c, n->pos, "regex_replace's replacement", rep) != 0)
+		goto out;
+	if (!pat || rx_subject(c, n->pos, v, &s) != 0)
+		goto out;
+	if (rx_compile(c, n->pos, pat, vz_template_truthy(a[2]), vz_template_truthy(a[3]), RX_FILTER, &r) != 0)
+		goto out;
+	compiled = 1;
+	if (!(m = calloc(r.nsub + 1, sizeof *m))) {
+		oom(c);
+		goto out;
+	}
+	const char *p = json_string_value(s);
+	size_t len = json_string_length(s), at = 0;
+	int must_advance = 0;
+	while (at <= len) {
+		int found;
+		if (rx_exec(c, n->pos, &r, p, len, at, m, &found) != 0)
+			goto out;
+		if (!found)
+			break;
+		size_t so = (size_t)m[0].rm_so, eo = (size_t)m[0].rm_eo;
+		if (so == eo && so == at && must_advance) {
+			/* no empty match where the last one was: step one character on */
+			if (at >= len)
+				break;
+			size_t k = u8len(p + at, len - at);
+			vz_buf_add(&b, p + at, k);
+			at += k;
+			must_advance = 0;
+			continue;
+		}
+		vz_buf_add(&b, p + at, so - at);
+		if (rep && rx_expand(c, n->pos, &r, json_string_value(rep), json_string_length(rep), p, m, &b) != 0)
+			goto out;
+		if (buf_check(c, n->pos, &b, "string value") != 0)
+			goto out;
+		must_advance = so == eo;
+		at = eo;
+	}
+	if (at < len)
+		vz_buf_add(&b, p + at, len - at);
+	if (buf_check(c, n->pos, &b, "string value") == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+out:
+	if (compiled)
+		rx_free(&r);
+	free(m);
+	vz_buf_free(&b);
+	json_decref(s);
+	json_decref(pat);
+	return rc;
+}
+
+/* Ansible's regex_search: the match, or a list of the groups named by '\\N' / '\\g<name>'
+ * arguments; None without a match. */
+static int f_regex_search(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
+{
+	json_t *s = NULL, *pat = NULL, *res = NULL;
+	int icase = 0, mline = 0, rc = -1, compiled = 0;
+	const char *refs[MAX_ARGS];
+	size_t refl[MAX_ARGS], nrefs = 0, npos = 0;
+	rx r;
+	regmatch_t *m = NULL;
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->kw[i]) {
+			if (!strcmp(a->kw[i], "ignorecase"))
+				icase = vz_template_truthy(a->v[i]);
+			else if (!strcmp(a->kw[i], "multiline"))
+				mline = vz_template_truthy(a->v[i]);
+			continue; /* Ansible ignores other keywords */
+		}
+		if (npos++ < from)
+			continue;
+		if (!pat) {
+			pat = a->v[i];
+			continue;
+		}
+		if (!json_is_string(a->v[i]) || json_string_value(a->v[i])[0] != '\\')
+			return cerr(c, a->pos[i], VZ_EINVAL, "regex_search: Unknown argument (a group is written '\\\\1' or '\\\\g<name>')");
+		const char *g = json_string_value(a->v[i]);
+		size_t gl = json_string_length(a->v[i]);
+		if (gl > 3 && g[1] == 'g' && g[2] == '<' && memchr(g, '>', gl)) {
+			refs[nrefs] = g + 3;
+			refl[nrefs++] = (size_t)((const char *)memchr(g, '>', gl) - (g + 3));
+		} else if (gl > 1 && isdigit((unsigned char)g[1])) {
+			size_t k = 1;
+			while (k < gl && isdigit((unsigned char)g[k]))
+				k++;
+			refs[nrefs] = g + 1;
+			refl[nrefs++] = k - 1;
+		} else {
+			return cerr(c, a->pos[i], VZ_EINVAL, "regex_search: bad group argument '%s'", g);
+		}
+	}
+	if (!pat)
+		return cerr(c, n->pos, VZ_EINVAL, "regex_search() missing 1 required positional argument: 'regex'");
+	if (rx_subject(c, n->pos, v, &s) != 0 || rx_compile(c, n->pos, pat, icase, mline, RX_FILTER, &r) != 0)
+		goto out;
+	compiled = 1;
+	if (!(m = calloc(r.nsub + 1, sizeof *m))) {
+		oom(c);
+		goto out;
+	}
+	int found;
+	const char *p = json_string_value(s);
+	if (rx_exec(c, n->pos, &r, p, json_string_length(s), 0, m, &found) != 0)
+		goto out;
+	if (!found) {
+		rc = set_out(c, out, json_null());
+		goto out;
+	}
+	if (!nrefs) {
+		rc = set_out(c, out, str_new(p + m[0].rm_so, (size_t)(m[0].rm_eo - m[0].rm_so)));
+		goto out;
+	}
+	if (!(res = json_array())) {
+		oom(c);
+		goto out;
+	}
+	for (size_t k = 0; k < nrefs; k++) {
+		long g = rx_group_ref(&r, refs[k], refl[k]);
+		if (refl[k] == 1 && refs[k][0] == '0')
+			g = 0;
+		if (g < 0) {
+			cerr(c, n->pos, VZ_EINVAL, "regex_search: no such group '%.*s'", (int)refl[k], refs[k]);
+			goto out;
+		}
+		regmatch_t gm = rx_group(&r, m, (size_t)g);
+		json_t *x = gm.rm_so >= 0 ? str_new(p + gm.rm_so, (size_t)(gm.rm_eo - gm.rm_so)) : json_null();
+		if (json_array_append_new(res, x) != 0) {
+			oom(c);
+			goto out;
+		}
+	}
+	*out = res;
+	res = NULL;
+	rc = 0;
+out:
+	if (compiled)
+		rx_free(&r);
+	free(m);
+	json_decref(s);
+	json_decref(res);
+	return rc;
+}
+
+/* Ansible's match / search / regex tests. kind: "match", "search" or "fullmatch". Only whether
+ * a match exists counts, and POSIX and Python agree on that; the anchored finder answers it in
+ * one pass, so tests take any text up to max_output. */
+static int rx_test(C *c, size_t pos, json_t *v, json_t *pat, json_t *icase, json_t *mline, const char *kind,
+		   int *res)
+{
+	json_t *s = NULL, *p = pat ? json_incref(pat) : json_string("");
+	rx r;
+	int rc = -1, compiled = 0;
+	*res = 0;
+	if (!p) {
+		oom(c);
+		goto out;
+	}
+	int use = !strcmp(kind, "match") ? RX_MATCH : !strcmp(kind, "search") ? RX_SEARCH
+		: !strcmp(kind, "fullmatch") ? RX_FULL : -1;
+	if (use < 0) {
+		cerr(c, pos, VZ_EINVAL, "the regex test's match_type must be 'search', 'match' or 'fullmatch', not '%s'", kind);
+		goto out;
+	}
+	if (rx_subject(c, pos, v, &s) != 0 ||
+	    rx_compile(c, pos, p, vz_template_truthy(icase), vz_template_truthy(mline), use, &r) != 0)
+		goto out;
+	compiled = 1;
+	if (rx_any(c, pos, &r, json_string_value(s), json_string_length(s), 0, res) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (compiled)
+		rx_free(&r);
+	json_decref(s);
+	json_decref(p);
+	return rc;
+}
+
+/* Jinja2's attribute getter: "a.b.0" is a path, a part of digits an index; *out NULL
+ * (Undefined, reason in c->undef) when missing. */
+static int attr_path(C *c, size_t pos, json_t *item, json_t *attr, json_t **out)
+{
+	*out = NULL;
+	if (!json_is_string(attr))
+		return subscript(c, pos, item, attr, out);
+	const char *s = json_string_value(attr);
+	size_t n = json_string_length(attr), i = 0;
+	json_t *cur = json_incref(item);
+	for (;;) {
+		size_t j = i;
+		while (j < n && s[j] != '.')
+			j++;
+		int digits = j > i;
+		for (size_t k = i; k < j; k++)
+			digits &= isdigit((unsigned char)s[k]) != 0;
+		json_t *key = NULL, *next = NULL;
+		if (digits && j - i < 18) {
+			int64_t x = 0;
+			for (size_t k = i; k < j; k++)
+				x = x * 10 + (s[k] - '0');
+			key = json_integer((json_int_t)x);
+		} else {
+			key = str_new(s + i, j - i);
+		}
+		if (!key) {
+			json_decref(cur);
+			return oom(c);
+		}
+		int rc = cur ? subscript(c, pos, cur, key, &next) : 0;
+		json_decref(key);
+		json_decref(cur);
+		if (rc != 0)
+			return -1;
+		cur = next;
+		if (!cur || j >= n)
+			break;
+		i = j + 1;
+	}
+	*out = cur;
+	return 0;
+}
+
+static int apply_test(C *c, const node *n, const char *t, json_t *v, const cargs *a, size_t from, int *res);
+static int apply_filter(C *c, const node *n, const char *name, json_t *v, const cargs *a, size_t from,
+			json_t **out);
+
+/* The positional argument k (counting from `from`), or NULL. */
+static json_t *nth_pos(const cargs *a, size_t from, size_t k, size_t *at)
+{
+	size_t seen = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->kw[i])
+			continue;
+		if (seen++ == from + k) {
+			if (at)
+				*at = a->pos[i];
+			return a->v[i];
+		}
+	}
+	return NULL;
+}
+
+/* Jinja2's select, reject, selectattr and rejectattr. */
+static int sel_rej(C *c, const node *n, json_t *v, const cargs *a, size_t from, int reject, int attr,
+		   json_t **out)
+{
+	json_t *l = NULL, *r = json_array(), *attrname = NULL, *testname = NULL;
 	int rc = -1;
 	if (!r)
 		return oom(c);
+	if (!vz_template_truthy(v)) { /* Jinja2 yields nothing for a false value */
+		*out = r;
+		return 0;
+	}
+	if (attr && !(attrname = nth_pos(a, from, 0, NULL))) {
+		cerr(c, n->pos, VZ_EINVAL, "Missing parameter for attribute name");
+		goto out;
+	}
+	testname = nth_pos(a, from, attr ? 1 : 0, NULL);
+	if (testname && !json_is_string(testname)) {
+		cerr(c, n->pos, VZ_EINVAL, "No test named %s.", tname(testname));
+		goto out;
+	}
 	if (to_list(c, n->pos, v, &l) != 0)
 		goto out;
 	for (size_t i = 0; i < json_array_size(l); i++) {
-		int seen = 0;
-		if (contains(c, n->pos, json_array_get(l, i), r, &seen) != 0)
+		json_t *item = json_array_get(l, i), *x = NULL;
+		int t = 0;
+		if (charge(c, n->pos, 0) != 0)
 			goto out;
-		if (!seen && json_array_append(r, json_array_get(l, i)) != 0) {
+		if (attr) {
+			if (attr_path(c, n->pos, item, attrname, &x) != 0)
+				goto out;
+		} else {
+			x = json_incref(item);
+		}
+		if (testname) {
+			rc = apply_test(c, n, json_string_value(testname), x, a, from + (attr ? 2 : 1), &t);
+		} else if (!x) {
+			rc = cerr(c, n->pos, VZ_EINVAL, "%s", c->undef);
+		} else {
+			t = vz_template_truthy(x);
+			rc = 0;
+		}
+		json_decref(x);
+		if (rc != 0) {
+			rc = -1;
+			goto out;
+		}
+		rc = -1;
+		if (t != reject && json_array_append(r, item) != 0) {
 			oom(c);
 			goto out;
 		}
@@ -3132,79 +4535,1028 @@ out:
 	return rc;
 }
 
+static int f_select(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
+{
+	return sel_rej(c, n, v, a, from, 0, 0, out);
+}
+
+static int f_reject(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
+{
+	return sel_rej(c, n, v, a, from, 1, 0, out);
+}
+
+static int f_selectattr(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
+{
+	return sel_rej(c, n, v, a, from, 0, 1, out);
+}
+
+static int f_rejectattr(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
+{
+	return sel_rej(c, n, v, a, from, 1, 1, out);
+}
+
+/* Jinja2's map: a filter with its arguments on each item, or map(attribute=..., default=...). */
+static int f_map(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
+{
+	json_t *l = NULL, *r = json_array(), *attr = NULL, *dflt = NULL, *fname;
+	int rc = -1;
+	if (!r)
+		return oom(c);
+	fname = nth_pos(a, from, 0, NULL);
+	if (!fname) {
+		for (size_t i = 0; i < a->n; i++) {
+			if (!a->kw[i])
+				continue;
+			if (!strcmp(a->kw[i], "attribute"))
+				attr = a->v[i];
+			else if (!strcmp(a->kw[i], "default"))
+				dflt = a->v[i];
+		}
+		if (!attr) {
+			cerr(c, n->pos, VZ_EINVAL, "map requires a filter argument");
+			goto out;
+		}
+		for (size_t i = 0; i < a->n; i++) {
+			if (a->kw[i] && strcmp(a->kw[i], "attribute") && strcmp(a->kw[i], "default")) {
+				cerr(c, a->pos[i], VZ_EINVAL, "Unexpected keyword argument '%s'", a->kw[i]);
+				goto out;
+			}
+		}
+		if (dflt && json_is_null(dflt))
+			dflt = NULL;
+	} else if (!json_is_string(fname)) {
+		cerr(c, n->pos, VZ_EINVAL, "No filter named %s.", tname(fname));
+		goto out;
+	}
+	if (!vz_template_truthy(v)) {
+		*out = r;
+		return 0;
+	}
+	if (to_list(c, n->pos, v, &l) != 0)
+		goto out;
+	for (size_t i = 0; i < json_array_size(l); i++) {
+		json_t *item = json_array_get(l, i), *x = NULL;
+		if (charge(c, n->pos, 0) != 0)
+			goto out;
+		if (fname) {
+			if (apply_filter(c, n, json_string_value(fname), item, a, from + 1, &x) != 0)
+				goto out;
+		} else {
+			if (attr_path(c, n->pos, item, attr, &x) != 0)
+				goto out;
+			if (!x && dflt)
+				x = json_incref(dflt);
+		}
+		if (!x) {
+			cerr(c, n->pos, VZ_EINVAL, "%s", c->undef);
+			goto out;
+		}
+		if (json_array_append_new(r, x) != 0) {
+			oom(c);
+			goto out;
+		}
+	}
+	if (depth_ok(c, n->pos, r, 1) != 0)
+		goto out;
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	json_decref(l);
+	json_decref(r);
+	return rc;
+}
+
+/* Python's str.lower() for ASCII, as Jinja2's ignore_case applies to strings. */
+static int fold_case(C *c, size_t pos, json_t *v, json_t **out)
+{
+	if (!json_is_string(v)) {
+		*out = json_incref(v);
+		return 0;
+	}
+	json_t *fake = NULL;
+	node tmp;
+	memset(&tmp, 0, sizeof tmp);
+	tmp.pos = pos;
+	int rc = map_str(c, &tmp, v, 0, &fake);
+	*out = fake;
+	return rc;
+}
+
+/* Jinja2's sort (stable; reverse keeps equal items in order) with its multi-attribute key. */
+static int f_sort(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *l = NULL, *keys = NULL, *r = NULL;
+	size_t *idx = NULL, *tmp = NULL;
+	int rc = -1, reverse = vz_template_truthy(a[0]), cs = vz_template_truthy(a[1]);
+	json_t *attr = a[2] && !json_is_null(a[2]) ? a[2] : NULL;
+	if (to_list(c, n->pos, v, &l) != 0)
+		return -1;
+	size_t len = json_array_size(l);
+	if (!(keys = json_array()) || !(idx = calloc(len + 1, sizeof *idx)) || !(tmp = calloc(len + 1, sizeof *tmp))) {
+		oom(c);
+		goto out;
+	}
+	for (size_t i = 0; i < len; i++) {
+		json_t *item = json_array_get(l, i), *key = json_array();
+		if (!key || json_array_append_new(keys, key) != 0) {
+			oom(c);
+			goto out;
+		}
+		idx[i] = i;
+		const char *as = attr && json_is_string(attr) ? json_string_value(attr) : NULL;
+		size_t an = as ? json_string_length(attr) : 0, s0 = 0;
+		for (;;) { /* "age,name": one key part per attribute */
+			json_t *x = NULL, *f = NULL;
+			size_t e = s0;
+			while (as && e < an && as[e] != ',')
+				e++;
+			if (!attr) {
+				x = json_incref(item);
+			} else {
+				json_t *part = as ? str_new(as + s0, e - s0) : json_incref(attr);
+				if (!part) {
+					oom(c);
+					goto out;
+				}
+				int r2 = attr_path(c, n->pos, item, part, &x);
+				json_decref(part);
+				if (r2 != 0)
+					goto out;
+				if (!x) {
+					cerr(c, n->pos, VZ_EINVAL, "%s", c->undef);
+					goto out;
+				}
+			}
+			int r3 = cs ? (f = json_incref(x), 0) : fold_case(c, n->pos, x, &f);
+			json_decref(x);
+			if (r3 != 0 || json_array_append_new(key, f) != 0) {
+				if (r3 == 0)
+					oom(c);
+				goto out;
+			}
+			if (!as || e >= an)
+				break;
+			s0 = e + 1;
+		}
+	}
+	/* bottom-up merge sort on idx */
+	for (size_t w = 1; w < len; w *= 2) {
+		for (size_t lo = 0; lo < len; lo += 2 * w) {
+			size_t mid = lo + w < len ? lo + w : len, hi = lo + 2 * w < len ? lo + 2 * w : len;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi) {
+				int o;
+				json_t *ki = json_array_get(keys, idx[i]), *kj = json_array_get(keys, idx[j]);
+				/* take the right one only when it sorts strictly first */
+				if (charge(c, n->pos, 0) != 0 ||
+				    order(c, n->pos, C_LT, reverse ? ki : kj, reverse ? kj : ki, 0, &o) != 0)
+					goto out;
+				tmp[k++] = o < 0 ? idx[j++] : idx[i++];
+			}
+			while (i < mid)
+				tmp[k++] = idx[i++];
+			while (j < hi)
+				tmp[k++] = idx[j++];
+		}
+		memcpy(idx, tmp, len * sizeof *idx);
+	}
+	if (!(r = json_array())) {
+		oom(c);
+		goto out;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (json_array_append(r, json_array_get(l, idx[i])) != 0) {
+			oom(c);
+			goto out;
+		}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	free(idx);
+	free(tmp);
+	json_decref(keys);
+	json_decref(l);
+	json_decref(r);
+	return rc;
+}
+
+/* Ansible's unique: Jinja2's (case-insensitive unless case_sensitive, by attribute), and
+ * Ansible's own equality-based one when an item cannot be hashed (a list or a dict). */
+static int f_unique(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *l = NULL, *r = json_array(), *keys = json_array();
+	int rc = -1, cs = vz_template_truthy(a[0]), fallback = 0;
+	json_t *attr = a[1] && !json_is_null(a[1]) ? a[1] : NULL;
+	if (!r || !keys) {
+		oom(c);
+		goto out;
+	}
+	if (to_list(c, n->pos, v, &l) != 0)
+		goto out;
+	for (size_t i = 0; i < json_array_size(l) && !fallback; i++) {
+		json_t *item = json_array_get(l, i), *x = NULL, *k = NULL;
+		int seen = 0;
+		if (attr) {
+			if (attr_path(c, n->pos, item, attr, &x) != 0)
+				goto out;
+			if (!x) {
+				cerr(c, n->pos, VZ_EINVAL, "%s", c->undef);
+				goto out;
+			}
+		} else {
+			x = json_incref(item);
+		}
+		if (json_is_array(x) || json_is_object(x)) {
+			const char *tn = tname(x);
+			json_decref(x);
+			if (attr || (a[0] && json_is_false(a[0]))) {
+				cerr(c, n->pos, VZ_EINVAL, "Jinja2's unique filter failed and we cannot fall back to "
+				     "Ansible's version as it does not support the parameters supplied (unhashable "
+				     "type: '%s')", tn);
+				goto out;
+			}
+			fallback = 1;
+			break;
+		}
+		int fr = cs ? (k = json_incref(x), 0) : fold_case(c, n->pos, x, &k);
+		json_decref(x);
+		if (fr != 0)
+			goto out;
+		if (contains(c, n->pos, k, keys, &seen) != 0) {
+			json_decref(k);
+			goto out;
+		}
+		if (!seen && (json_array_append_new(keys, k) != 0 || json_array_append(r, item) != 0)) {
+			oom(c);
+			goto out;
+		}
+		if (seen)
+			json_decref(k);
+	}
+	if (fallback) {
+		json_array_clear(r);
+		for (size_t i = 0; i < json_array_size(l); i++) {
+			int seen = 0;
+			if (contains(c, n->pos, json_array_get(l, i), r, &seen) != 0)
+				goto out;
+			if (!seen && json_array_append(r, json_array_get(l, i)) != 0) {
+				oom(c);
+				goto out;
+			}
+		}
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	json_decref(l);
+	json_decref(r);
+	json_decref(keys);
+	return rc;
+}
+
+/* Ansible's merge_hash(x, y, recursive, list_merge): a new dict, y's keys winning. */
+static int merge_hash(C *c, size_t pos, json_t *x, json_t *y, int recursive, const char *lm, unsigned depth,
+		      json_t **out)
+{
+	int eq = 0;
+	if (too_deep(c, pos, depth) != 0)
+		return -1;
+	if (!json_is_object(x) || !json_is_object(y))
+		return cerr(c, pos, VZ_EINVAL, "failed to combine variables, expected dicts but got a '%s' and a '%s'",
+			    tname(x), tname(y));
+	if (equal(c, pos, x, y, 0, &eq) != 0)
+		return -1;
+	if (json_object_size(x) == 0 || eq)
+		return set_out(c, out, json_copy(y));
+	json_t *r = json_copy(x);
+	if (!r)
+		return oom(c);
+	const char *k;
+	json_t *yv;
+	json_object_foreach(y, k, yv) {
+		json_t *xv = json_object_get(r, k), *nv = NULL;
+		if (charge(c, pos, 0) != 0)
+			goto fail;
+		if (xv && recursive && json_is_object(xv) && json_is_object(yv)) {
+			if (merge_hash(c, pos, xv, yv, recursive, lm, depth + 1, &nv) != 0)
+				goto fail;
+		} else if (xv && json_is_array(xv) && json_is_array(yv) && strcmp(lm, "replace") != 0) {
+			if (!strcmp(lm, "keep")) {
+				nv = json_incref(xv);
+			} else {
+				int rp = strstr(lm, "_rp") != NULL, pre = lm[0] == 'p';
+				json_t *first = pre ? yv : xv, *second = pre ? xv : yv;
+				if (!(nv = json_array()))
+					goto nomem;
+				for (int part = 0; part < 2; part++) {
+					json_t *src = part ? second : first;
+					for (size_t i = 0; i < json_array_size(src); i++) {
+						int in = 0;
+						/* _rp: drop from x what y holds */
+						if (rp && part == pre && contains(c, pos, json_array_get(src, i), yv, &in) != 0) {
+							json_decref(nv);
+							goto fail;
+						}
+						if (!in && json_array_append(nv, json_array_get(src, i)) != 0) {
+							json_decref(nv);
+							goto nomem;
+						}
+					}
+				}
+			}
+		} else {
+			nv = json_incref(yv);
+		}
+		if (json_object_set_new_nocheck(r, k, nv) != 0)
+			goto nomem;
+	}
+	*out = r;
+	return 0;
+nomem:
+	oom(c);
+fail:
+	json_decref(r);
+	return -1;
+}
+
+/* Ansible's combine: dicts (the input, the arguments, lists of dicts flattened one level)
+ * merged left to right, later keys winning; recursive= and list_merge=. */
+static int f_combine(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
+{
+	json_t *terms = json_array(), *res = NULL;
+	int recursive = 0, rc = -1;
+	const char *lm = "replace";
+	if (!terms)
+		return oom(c);
+	for (size_t i = 0; i < a->n; i++) {
+		if (!a->kw[i])
+			continue;
+		if (!strcmp(a->kw[i], "recursive")) {
+			recursive = vz_template_truthy(a->v[i]);
+		} else if (!strcmp(a->kw[i], "list_merge")) {
+			if (!json_is_string(a->v[i])) {
+				cerr(c, a->pos[i], VZ_EINVAL, "combine: list_merge must be a string");
+				goto out;
+			}
+			lm = json_string_value(a->v[i]);
+		} else {
+			cerr(c, a->pos[i], VZ_EINVAL, "'recursive' and 'list_merge' are the only valid keyword arguments");
+			goto out;
+		}
+	}
+	/* flatten(terms, levels=1): lists open one level; None, 'None' and 'null' drop out */
+	for (size_t i = 0; i <= a->n; i++) {
+		json_t *t = i == 0 ? v : a->v[i - 1];
+		if (i > 0 && a->kw[i - 1])
+			continue;
+		json_t *one = json_array();
+		if (!one || json_array_append(one, t) != 0) {
+			json_decref(one);
+			oom(c);
+			goto out;
+		}
+		json_t *src = json_is_array(t) ? t : one;
+		for (size_t j = 0; j < json_array_size(src); j++) {
+			json_t *e = json_array_get(src, j);
+			const char *sv = json_string_value(e);
+			if (json_is_null(e) || (sv && (!strcmp(sv, "None") || !strcmp(sv, "null"))))
+				continue;
+			if (json_array_append(terms, e) != 0) {
+				json_decref(one);
+				oom(c);
+				goto out;
+			}
+		}
+		json_decref(one);
+	}
+	size_t nt = json_array_size(terms);
+	if (nt == 0) {
+		rc = set_out(c, out, json_object());
+		goto out;
+	}
+	if (nt == 1) {
+		*out = json_incref(json_array_get(terms, 0));
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(lm, "replace") && strcmp(lm, "keep") && strcmp(lm, "append") && strcmp(lm, "prepend") &&
+	    strcmp(lm, "append_rp") && strcmp(lm, "prepend_rp")) {
+		cerr(c, n->pos, VZ_EINVAL, "merge_hash: 'list_merge' argument can only be equal to 'replace', "
+		     "'keep', 'append', 'prepend', 'append_rp' or 'prepend_rp'");
+		goto out;
+	}
+	/* as Ansible: from the last (highest priority) dict down to the first */
+	res = json_incref(json_array_get(terms, nt - 1));
+	for (size_t i = nt - 1; i-- > 0;) {
+		json_t *m = NULL;
+		if (merge_hash(c, n->pos, json_array_get(terms, i), res, recursive, lm, 0, &m) != 0)
+			goto out;
+		json_decref(res);
+		res = m;
+	}
+	*out = res;
+	res = NULL;
+	rc = 0;
+out:
+	json_decref(terms);
+	json_decref(res);
+	return rc;
+}
+
+static int cmp_keys(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* json.dumps(v, indent=indent, sort_keys=sort) as Python writes it (indent < 0: None). */
+static int put_json(C *c, size_t pos, vz_buf *b, const json_t *v, long indent, int sort, unsigned depth)
+{
+	if (too_deep(c, pos, depth) != 0)
+		return -1;
+	if (charge(c, pos, 0) != 0)
+		return -1;
+	int arr = json_is_array(v);
+	if (!arr && !json_is_object(v))
+		return put_value(c, pos, b, v, P_JSON, depth);
+	size_t n = arr ? json_array_size(v) : json_object_size(v);
+	if (n == 0) {
+		vz_buf_puts(b, arr ? "[]" : "{}");
+		return 0;
+	}
+	const char **keys = NULL;
+	if (!arr) {
+		const char *k;
+		json_t *x;
+		size_t i = 0;
+		if (!(keys = malloc(n * sizeof *keys)))
+			return oom(c);
+		json_object_foreach((json_t *)v, k, x)
+			keys[i++] = k;
+		if (sort)
+			qsort(keys, n, sizeof *keys, cmp_keys);
+	}
+	vz_buf_putc(b, arr ? '[' : '{');
+	for (size_t i = 0; i < n && !b->failed; i++) {
+		if (i)
+			vz_buf_puts(b, indent < 0 ? ", " : ",");
+		if (indent >= 0) {
+			vz_buf_putc(b, '\n');
+			for (long s = 0; s < indent * (long)(depth + 1) && !b->failed; s++)
+				vz_buf_putc(b, ' ');
+		}
+		const json_t *x = arr ? json_array_get(v, i) : json_object_get(v, keys[i]);
+		if (!arr) {
+			json_str(b, keys[i], strlen(keys[i]));
+			vz_buf_puts(b, ": ");
+		}
+		if (put_json(c, pos, b, x, indent, sort, depth + 1) != 0) {
+			free(keys);
+			return -1;
+		}
+	}
+	free(keys);
+	if (indent >= 0) {
+		vz_buf_putc(b, '\n');
+		for (long s = 0; s < indent * (long)depth && !b->failed; s++)
+			vz_buf_putc(b, ' ');
+	}
+	vz_buf_putc(b, arr ? ']' : '}');
+	return 0;
+}
+
+static int json_filter(C *c, const node *n, json_t *v, json_t *indentv, json_t *sortv, long dindent,
+		       int dsort, json_t **out)
+{
+	long indent = dindent;
+	if (indentv && !json_is_null(indentv)) {
+		if (!is_intlike(indentv) || ival(indentv) > 64)
+			return cerr(c, n->pos, VZ_EINVAL, "indent must be an integer from 0 to 64");
+		indent = ival(indentv) < 0 ? 0 : (long)ival(indentv);
+	}
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	int rc = put_json(c, n->pos, &b, v, indent, sortv ? vz_template_truthy(sortv) : dsort, 0);
+	if (rc == 0)
+		rc = buf_check(c, n->pos, &b, "string value");
+	if (rc == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+	vz_buf_free(&b);
+	return rc;
+}
+
+static int f_to_json(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return json_filter(c, n, v, a[0], a[1], -1, 0, out);
+}
+
+static int f_to_nice_json(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return json_filter(c, n, v, a[0], a[1], 4, 1, out);
+}
+
+/* ---- to_yaml: PyYAML's representer and resolver in front of libyaml's emitter ----
+ * Ansible dumps with AnsibleDumper, which is PyYAML's CSafeDumper: the Python representer builds
+ * nodes (sorted keys, flow style for collections of scalars unless default_flow_style says
+ * otherwise, Python's float repr) and libyaml emits them. We feed the same events to the same
+ * libyaml, so only the representer and the resolver's implicit check live here. */
+
+/* PyYAML's implicit resolvers (bool, int, float, null, merge, value, timestamp) as one ERE. */
+static const char YAML_IMPLICIT[] =
+	"^(yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+	"|[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+	"|[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+"
+	"|[-+]?([0-9][0-9_]*)\\.[0-9_]*([eE][-+][0-9]+)?|\\.[0-9][0-9_]*([eE][-+][0-9]+)?"
+	"|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)"
+	"|~|null|Null|NULL|<<|="
+	"|[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+	"|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?([Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](\\.[0-9]*)?"
+	"([ \t]*(Z|[-+][0-9][0-9]?(:[0-9][0-9])?))?)$";
+
+/* Collections met more than once (the same object, as Python's identity) get anchors. */
+typedef struct yanchor {
+	const json_t *v;
+	unsigned id;  /* 0: met once so far */
+	int emitted;
+} yanchor;
+
+/* Compiled once per process: it never changes, and compiling costs more than a small dump. */
+static regex_t yaml_implicit;
+static int yaml_implicit_ok;
+static pthread_once_t yaml_implicit_once = PTHREAD_ONCE_INIT;
+
+static void yaml_implicit_init(void)
+{
+	locale_t cl = newlocale(LC_ALL_MASK, "C", (locale_t)0), old = (locale_t)0;
+	if (cl)
+		old = uselocale(cl);
+	yaml_implicit_ok = regcomp(&yaml_implicit, YAML_IMPLICIT, REG_EXTENDED | REG_NOSUB) == 0;
+	if (cl) {
+		uselocale(old);
+		freelocale(cl);
+	}
+}
+
+typedef struct ydump {
+	yanchor *tab;  /* open addressing on the pointer */
+	size_t tcap, tn;
+	unsigned last_id;
+	C *c;
+	size_t pos;
+	yaml_emitter_t em;
+	vz_buf *out;
+	int flow;      /* default_flow_style: -1 None, 0 False, 1 True */
+	int sort;
+} ydump;
+
+static int yaml_write(void *data, unsigned char *buf, size_t size)
+{
+	vz_buf *b = data;
+	vz_buf_add(b, buf, size);
+	return !b->failed;
+}
+
+/* Whether PyYAML would read the plain scalar s as something other than a string. */
+static int yaml_not_str(ydump *y, const char *s, size_t n)
+{
+	if (n == 0)
+		return 1; /* null */
+	if (memchr(s, '\0', n))
+		return 0;
+	if (s[n - 1] == '\n') { /* the resolvers' re.match(...$) also matches before a final newline */
+		n--;
+		if (n == 0)
+			return 0;
+	}
+	regmatch_t m[1];
+	m[0].rm_so = 0;
+	m[0].rm_eo = (regoff_t)n;
+	return regexec(&yaml_implicit, s, 1, m, REG_STARTEND) == 0;
+}
+
+static int yaml_emit(ydump *y, yaml_event_t *ev)
+{
+	if (!yaml_emitter_emit(&y->em, ev)) {
+		if (y->out->failed == VZ_ETOOBIG)
+			return cerr(y->c, y->pos, VZ_ETOOBIG, "string value exceeds %zu bytes", y->out->max);
+		return cerr(y->c, y->pos, VZ_EINVAL, "to_yaml: %s", y->em.problem ? y->em.problem : "the YAML emitter failed");
+	}
+	return 0;
+}
+
+static int yaml_scalar(ydump *y, const char *tag, const char *s, size_t n, int plain, int quoted)
+{
+	yaml_event_t ev;
+	if (!yaml_scalar_event_initialize(&ev, NULL, (yaml_char_t *)tag, (yaml_char_t *)s, (int)n, plain, quoted,
+					  YAML_ANY_SCALAR_STYLE))
+		return oom(y->c);
+	return yaml_emit(y, &ev);
+}
+
+static int is_scalar(const json_t *v)
+{
+	return !json_is_array(v) && !json_is_object(v);
+}
+
+static yanchor *yaml_slot(ydump *y, const json_t *v)
+{
+	size_t h = ((uintptr_t)v >> 4) * 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < y->tcap; i++) {
+		yanchor *a = &y->tab[(h + i) & (y->tcap - 1)];
+		if (!a->v || a->v == v)
+			return a;
+	}
+	return NULL;
+}
+
+/* PyYAML's Serializer.anchor_node: a pre-order walk in which the second meeting of a node
+ * numbers its anchor (id001, id002, ...). */
+static int yaml_anchor_walk(ydump *y, const json_t *v, unsigned depth)
+{
+	if (!json_is_array(v) && !json_is_object(v))
+		return 0;
+	if (too_deep(y->c, y->pos, depth) != 0 || charge(y->c, y->pos, 0) != 0)
+		return -1;
+	if (2 * (y->tn + 1) > y->tcap) {
+		size_t nc = y->tcap ? y->tcap * 2 : 64;
+		yanchor *old = y->tab, *nt = calloc(nc, sizeof *nt);
+		size_t oc = y->tcap;
+		if (!nt)
+			return oom(y->c);
+		y->tab = nt;
+		y->tcap = nc;
+		for (size_t i = 0; i < oc; i++)
+			if (old[i].v)
+				*yaml_slot(y, old[i].v) = old[i];
+		free(old);
+	}
+	yanchor *a = yaml_slot(y, v);
+	if (a->v) {
+		if (!a->id)
+			a->id = ++y->last_id;
+		return 0;
+	}
+	a->v = v;
+	y->tn++;
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (yaml_anchor_walk(y, json_array_get(v, i), depth + 1) != 0)
+				return -1;
+		return 0;
+	}
+	size_t n = json_object_size(v), i = 0;
+	const char **keys = malloc((n ? n : 1) * sizeof *keys);
+	const char *k;
+	json_t *x;
+	if (!keys)
+		return oom(y->c);
+	json_object_foreach((json_t *)v, k, x)
+		keys[i++] = k;
+	if (y->sort && n)
+		qsort(keys, n, sizeof *keys, cmp_keys);
+	for (i = 0; i < n; i++)
+		if (yaml_anchor_walk(y, json_object_get(v, keys[i]), depth + 1) != 0) {
+			free(keys);
+			return -1;
+		}
+	free(keys);
+	return 0;
+}
+
+/* The anchor to write with collection v (NULL for none); *alias set when v was written already. */
+static const char *yaml_anchor(ydump *y, const json_t *v, char *buf, size_t bn, int *alias)
+{
+	yanchor *a = y->tcap ? yaml_slot(y, v) : NULL;
+	*alias = 0;
+	if (!a || a->v != v || !a->id)
+		return NULL;
+	snprintf(buf, bn, "id%03u", a->id);
+	*alias = a->emitted;
+	a->emitted = 1;
+	return buf;
+}
+
+static int yaml_node(ydump *y, const json_t *v, unsigned depth)
+{
+	char num[64], anc[32];
+	yaml_event_t ev;
+	int alias = 0;
+	const char *anchor = NULL;
+	if (too_deep(y->c, y->pos, depth) != 0 || charge(y->c, y->pos, 0) != 0)
+		return -1;
+	if (json_is_array(v) || json_is_object(v)) {
+		anchor = yaml_anchor(y, v, anc, sizeof anc, &alias);
+		if (alias) {
+			if (!yaml_alias_event_initialize(&ev, (yaml_char_t *)anchor))
+				return oom(y->c);
+			return yaml_emit(y, &ev);
+		}
+	}
+	switch (json_typeof(v)) {
+	case JSON_STRING: {
+		const char *s = json_string_value(v);
+		size_t n = json_string_length(v);
+		if (n > INT_MAX)
+			return cerr(y->c, y->pos, VZ_ETOOBIG, "to_yaml: string too long");
+		return yaml_scalar(y, YAML_STR_TAG, s, n, !yaml_not_str(y, s, n), 1);
+	}
+	case JSON_INTEGER:
+		snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+		return yaml_scalar(y, YAML_INT_TAG, num, strlen(num), 1, 0);
+	case JSON_REAL: {
+		double d = json_real_value(v);
+		if (isnan(d)) {
+			snprintf(num, sizeof num, ".nan");
+		} else if (isinf(d)) {
+			snprintf(num, sizeof num, d < 0 ? "-.inf" : ".inf");
+		} else {
+			char r[64];
+			fmt_float(d, r, sizeof r);
+			for (char *p = r; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+			char *e = strchr(r, 'e');
+			if (!strchr(r, '.') && e)
+				snprintf(num, sizeof num, "%.*s.0%s", (int)(e - r), r, e);
+			else
+				snprintf(num, sizeof num, "%s", r);
+		}
+		return yaml_scalar(y, YAML_FLOAT_TAG, num, strlen(num), 1, 0);
+	}
+	case JSON_TRUE:
+		return yaml_scalar(y, YAML_BOOL_TAG, "true", 4, 1, 0);
+	case JSON_FALSE:
+		return yaml_scalar(y, YAML_BOOL_TAG, "false", 5, 1, 0);
+	case JSON_NULL:
+		return yaml_scalar(y, YAML_NULL_TAG, "null", 4, 1, 0);
+	case JSON_ARRAY: {
+		int best = 1;
+		for (size_t i = 0; i < json_array_size(v); i++)
+			best &= is_scalar(json_array_get(v, i));
+		int flow = y->flow < 0 ? best : y->flow;
+		if (!yaml_sequence_start_event_initialize(&ev, (yaml_char_t *)anchor, (yaml_char_t *)YAML_SEQ_TAG, 1,
+							  flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE))
+			return oom(y->c);
+		if (yaml_emit(y, &ev) != 0)
+			return -1;
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (yaml_node(y, json_array_get(v, i), depth + 1) != 0)
+				return -1;
+		if (!yaml_sequence_end_event_initialize(&ev))
+			return oom(y->c);
+		return yaml_emit(y, &ev);
+	}
+	case JSON_OBJECT: {
+		size_t n = json_object_size(v), i = 0;
+		const char **keys = n ? malloc(n * sizeof *keys) : NULL;
+		const char *k;
+		json_t *x;
+		int best = 1, rc = -1;
+		if (n && !keys)
+			return oom(y->c);
+		json_object_foreach((json_t *)v, k, x) {
+			keys[i++] = k;
+			best &= is_scalar(x);
+		}
+		if (y->sort && n)
+			qsort(keys, n, sizeof *keys, cmp_keys);
+		int flow = y->flow < 0 ? best : y->flow;
+		if (!yaml_mapping_start_event_initialize(&ev, (yaml_char_t *)anchor, (yaml_char_t *)YAML_MAP_TAG, 1,
+							 flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE)) {
+			oom(y->c);
+			goto mout;
+		}
+		if (yaml_emit(y, &ev) != 0)
+			goto mout;
+		for (i = 0; i < n; i++) {
+			if (yaml_scalar(y, YAML_STR_TAG, keys[i], strlen(keys[i]), !yaml_not_str(y, keys[i], strlen(keys[i])), 1) != 0 ||
+			    yaml_node(y, json_object_get(v, keys[i]), depth + 1) != 0)
+				goto mout;
+		}
+		if (!yaml_mapping_end_event_initialize(&ev)) {
+			oom(y->c);
+			goto mout;
+		}
+		rc = yaml_emit(y, &ev);
+	mout:
+		free(keys);
+		return rc;
+	}
+	}
+	return 0;
+}
+
+/* yaml.dump(v, Dumper=AnsibleDumper, allow_unicode=True, ...) into *out. */
+static int yaml_dump(C *c, size_t pos, json_t *v, int flow, long indent, long width, int sort, json_t **out)
+{
+	ydump y;
+	yaml_event_t ev;
+	vz_buf b = VZ_BUF_INIT(c->max_output);
+	int rc = -1, em = 0;
+	memset(&y, 0, sizeof y);
+	y.c = c;
+	y.pos = pos;
+	y.out = &b;
+	y.flow = flow;
+	y.sort = sort;
+	locale_t cl = newlocale(LC_ALL_MASK, "C", (locale_t)0), old = (locale_t)0;
+	if (cl)
+		old = uselocale(cl);
+	if (pthread_once(&yaml_implicit_once, yaml_implicit_init) != 0 || !yaml_implicit_ok) {
+		cerr(c, pos, VZ_EINVAL, "to_yaml: cannot compile the implicit type expression");
+		goto out;
+	}
+	if (!yaml_emitter_initialize(&y.em)) {
+		oom(c);
+		goto out;
+	}
+	em = 1;
+	yaml_emitter_set_output(&y.em, yaml_write, &b);
+	yaml_emitter_set_unicode(&y.em, 1);
+	if (indent >= 0)
+		yaml_emitter_set_indent(&y.em, (int)indent);
+	if (width != LONG_MIN)
+		yaml_emitter_set_width(&y.em, (int)width);
+	if (yaml_anchor_walk(&y, v, 0) != 0)
+		goto out;
+	if (!yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (!yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (yaml_node(&y, v, 0) != 0)
+		goto out;
+	if (!yaml_document_end_event_initialize(&ev, 1) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (!yaml_stream_end_event_initialize(&ev) || yaml_emit(&y, &ev) != 0)
+		goto out;
+	if (!yaml_emitter_flush(&y.em)) {
+		yaml_emit(&y, &ev);
+		goto out;
+	}
+	if (buf_check(c, pos, &b, "string value") == 0)
+		rc = set_out(c, out, str_new(b.ptr, b.len));
+out:
+	if (rc != 0 && !(c->e && c->e->code))
+		cerr(c, pos, VZ_EINVAL, "to_yaml: the YAML emitter failed");
+	if (em)
+		yaml_emitter_delete(&y.em);
+	free(y.tab);
+	if (cl) {
+		uselocale(old);
+		freelocale(cl);
+	}
+	vz_buf_free(&b);
+	return rc;
+}
+
+static int yaml_filter(C *c, const node *n, json_t *v, json_t **a, long dindent, int dflow, json_t **out)
+{
+	long indent = dindent, width = LONG_MIN;
+	int flow = dflow, sort = 1;
+	if (a[0] && !json_is_null(a[0])) {
+		if (!is_intlike(a[0]) || ival(a[0]) < -1000 || ival(a[0]) > 1000)
+			return cerr(c, n->pos, VZ_EINVAL, "to_yaml: indent must be an integer");
+		indent = (long)ival(a[0]);
+	}
+	if (a[1] && !json_is_null(a[1])) {
+		if (!is_intlike(a[1]))
+			return cerr(c, n->pos, VZ_EINVAL, "to_yaml: width must be an integer");
+		width = ival(a[1]) > INT_MAX ? INT_MAX : ival(a[1]) < -1 ? -1 : (long)ival(a[1]);
+	}
+	if (a[2])
+		flow = json_is_null(a[2]) ? -1 : vz_template_truthy(a[2]);
+	if (a[3])
+		sort = vz_template_truthy(a[3]);
+	return yaml_dump(c, n->pos, v, flow, indent, width, sort, out);
+}
+
+static int f_to_yaml(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	return yaml_filter(c, n, v, a, -1, -1, out);
+}
+
+static int f_to_nice_yaml(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *b[4] = { a[0], a[1], NULL, a[3] }; /* to_nice_yaml always dumps in block style */
+	if (a[2])
+		return cerr(c, n->pos, VZ_EINVAL, "to_nice_yaml got multiple values for keyword argument 'default_flow_style'");
+	return yaml_filter(c, n, v, b, 4, 0, out);
+}
+
+typedef int (*vfilter_fn)(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out);
+
+#define MAX_PARAMS 4
 static const struct filter {
 	const char *name;
 	filter_fn fn;
+	vfilter_fn vfn; /* takes its arguments as given (select, map, combine, ...) */
 	int undef_ok;
-	const char *params[3];
+	const char *params[MAX_PARAMS];
 } filters[] = {
-	{ "default", f_default, 1, { "default_value", "boolean", NULL } },
-	{ "d", f_default, 1, { "default_value", "boolean", NULL } },
-	{ "bool", f_bool, 0, { NULL } },
-	{ "int", f_int, 0, { "default", "base", NULL } },
-	{ "float", f_float, 0, { "default", NULL } },
-	{ "string", f_string, 0, { NULL } },
-	{ "lower", f_lower, 0, { NULL } },
-	{ "upper", f_upper, 0, { NULL } },
-	{ "trim", f_trim, 0, { "chars", NULL } },
-	{ "replace", f_replace, 0, { "old", "new", "count" } },
-	{ "join", f_join, 0, { "d", "attribute", NULL } },
-	{ "length", f_length, 0, { NULL } },
-	{ "count", f_length, 0, { NULL } },
-	{ "first", f_first, 0, { NULL } },
-	{ "last", f_last, 0, { NULL } },
-	{ "list", f_list, 0, { NULL } },
-	{ "to_json", f_to_json, 0, { NULL } },
-	{ "from_json", f_from_json, 0, { NULL } },
-	{ "basename", f_basename, 0, { NULL } },
-	{ "dirname", f_dirname, 0, { NULL } },
-	{ "split", f_split, 0, { "sep", "maxsplit", NULL } },
-	{ "quote", f_quote, 0, { NULL } },
-	{ "dict2items", f_dict2items, 0, { NULL } },
-	{ "items2dict", f_items2dict, 0, { NULL } },
-	{ "abs", f_abs, 0, { NULL } },
-	{ "unique", f_unique, 0, { NULL } },
+	{ "default", f_default, NULL, 1, { "default_value", "boolean", NULL } },
+	{ "d", f_default, NULL, 1, { "default_value", "boolean", NULL } },
+	{ "bool", f_bool, NULL, 0, { NULL } },
+	{ "int", f_int, NULL, 0, { "default", "base", NULL } },
+	{ "float", f_float, NULL, 0, { "default", NULL } },
+	{ "string", f_string, NULL, 0, { NULL } },
+	{ "lower", f_lower, NULL, 0, { NULL } },
+	{ "upper", f_upper, NULL, 0, { NULL } },
+	{ "trim", f_trim, NULL, 0, { "chars", NULL } },
+	{ "replace", f_replace, NULL, 0, { "old", "new", "count" } },
+	{ "join", f_join, NULL, 0, { "d", "attribute", NULL } },
+	{ "length", f_length, NULL, 0, { NULL } },
+	{ "count", f_length, NULL, 0, { NULL } },
+	{ "first", f_first, NULL, 0, { NULL } },
+	{ "last", f_last, NULL, 0, { NULL } },
+	{ "list", f_list, NULL, 0, { NULL } },
+	{ "to_json", f_to_json, NULL, 0, { "indent", "sort_keys", NULL } },
+	{ "to_nice_json", f_to_nice_json, NULL, 0, { "indent", "sort_keys", NULL } },
+	{ "to_yaml", f_to_yaml, NULL, 0, { "indent", "width", "default_flow_style", "sort_keys" } },
+	{ "to_nice_yaml", f_to_nice_yaml, NULL, 0, { "indent", "width", "default_flow_style", "sort_keys" } },
+	{ "from_json", f_from_json, NULL, 0, { NULL } },
+	{ "basename", f_basename, NULL, 0, { NULL } },
+	{ "dirname", f_dirname, NULL, 0, { NULL } },
+	{ "split", f_split, NULL, 0, { "sep", "maxsplit", NULL } },
+	{ "quote", f_quote, NULL, 0, { NULL } },
+	{ "dict2items", f_dict2items, NULL, 0, { NULL } },
+	{ "items2dict", f_items2dict, NULL, 0, { NULL } },
+	{ "abs", f_abs, NULL, 0, { NULL } },
+	{ "unique", f_unique, NULL, 0, { "case_sensitive", "attribute", NULL } },
+	{ "sort", f_sort, NULL, 0, { "reverse", "case_sensitive", "attribute", NULL } },
+	{ "regex_replace", f_regex_replace, NULL, 0, { "pattern", "replacement", "ignorecase", "multiline" } },
+	{ "regex_search", NULL, f_regex_search, 0, { NULL } },
+	{ "select", NULL, f_select, 0, { NULL } },
+	{ "reject", NULL, f_reject, 0, { NULL } },
+	{ "selectattr", NULL, f_selectattr, 0, { NULL } },
+	{ "rejectattr", NULL, f_rejectattr, 0, { NULL } },
+	{ "map", NULL, f_map, 0, { NULL } },
+	{ "combine", NULL, f_combine, 0, { NULL } },
 };
 
 static size_t nparams(const char *const *p)
 {
 	size_t k = 0;
-	while (k < 3 && p[k])
+	while (k < MAX_PARAMS && p[k])
 		k++;
 	return k;
 }
 
+static const struct filter *find_filter(const char *name)
+{
+	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
+		if (strcmp(filters[i].name, name) == 0)
+			return &filters[i];
+	return NULL;
+}
+
+/* Applies filter `name` to v with the arguments of a from its from-th positional one on. */
+static int apply_filter(C *c, const node *n, const char *name, json_t *v, const cargs *a, size_t from,
+			json_t **out)
+{
+	const struct filter *f = find_filter(name);
+	json_t *args[MAX_PARAMS];
+	char what[80];
+	*out = NULL;
+	if (!f)
+		return cerr(c, n->pos, VZ_EINVAL, "No filter named '%s'.", name);
+	if (f->vfn)
+		return f->vfn(c, n, v, a, from, out);
+	snprintf(what, sizeof what, "filter '%s'", f->name);
+	if (bind_vals(c, n->pos, what, f->params, nparams(f->params), a, from, args) != 0)
+		return -1;
+	int rc = f->fn(c, n, v, args, out);
+	for (size_t i = 0; i < MAX_PARAMS; i++)
+		if (i < nparams(f->params))
+			json_decref(args[i]);
+	return rc;
+}
+
 static int eval_filter(C *c, const node *n, json_t **out)
 {
-	const struct filter *f = NULL;
-	json_t *v = NULL, *args[3] = { NULL, NULL, NULL };
+	const struct filter *f = find_filter(n->name);
+	json_t *v = NULL;
+	cargs a;
 	char what[80];
-	int rc;
-	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
-		if (strcmp(filters[i].name, n->name) == 0)
-			f = &filters[i];
 	if (!f)
 		return cerr(c, n->pos, VZ_EINVAL, "No filter named '%s'.", n->name);
-	rc = f->undef_ok ? eval(c, n->a, &v) : eval_def(c, n->a, &v);
-	if (rc != 0)
+	if ((f->undef_ok ? eval(c, n->a, &v) : eval_def(c, n->a, &v)) != 0)
 		return -1;
 	snprintf(what, sizeof what, "filter '%s'", f->name);
-	if (bind(c, n, what, f->params, nparams(f->params), args) != 0) {
+	if (eval_args(c, n, what, &a) != 0) {
 		json_decref(v);
 		return -1;
 	}
-	rc = f->fn(c, n, v, args, out);
+	int rc = apply_filter(c, n, n->name, v, &a, 0, out);
+	cargs_free(&a);
 	json_decref(v);
-	for (size_t i = 0; i < 3; i++)
-		json_decref(args[i]);
 	return rc;
 }
 
 /* Ansible's result tests read a registered result dict. */
-static int result_flag(C *c, const node *n, json_t *v, const char *key, int *res)
+static int result_flag(C *c, const node *n, const char *t, json_t *v, const char *key, int *res)
 {
 	if (!json_is_object(v))
-		return cerr(c, n->pos, VZ_EINVAL, "The '%s' test expects a dictionary", n->name);
+		return cerr(c, n->pos, VZ_EINVAL, "The '%s' test expects a dictionary", t);
 	*res = vz_template_truthy(json_object_get(v, key));
 	if (strcmp(key, "changed") == 0 && !json_object_get(v, key)) {
 		json_t *rs = json_object_get(v, "results");
@@ -3214,94 +5566,132 @@ static int result_flag(C *c, const node *n, json_t *v, const char *key, int *res
 	return 0;
 }
 
-static int eval_test(C *c, const node *n, json_t **out)
+/* Applies test t to v (NULL: Undefined) with the arguments of a from its from-th positional one. */
+static int apply_test(C *c, const node *n, const char *t, json_t *v, const cargs *a, size_t from, int *res)
 {
 	static const char *const names[] = {
 		"defined", "undefined", "none", "string", "number", "integer", "float", "boolean",
 		"mapping", "sequence", "iterable", "true", "false", "even", "odd", "divisibleby",
 		"eq", "equalto", "==", "ne", "!=", "lt", "<", "le", "<=", "gt", ">", "ge", ">=", "in",
 		"succeeded", "success", "failed", "failure", "changed", "change", "skipped", "skip",
+		"match", "search", "regex",
 		NULL,
 	};
 	static const char *const params[] = { "value" };
-	json_t *v = NULL, *arg = NULL;
-	const char *t = n->name;
-	int res = 0, rc = -1, known = 0;
+	static const char *const rx_params[] = { "pattern", "ignorecase", "multiline", "match_type" };
+	json_t *arg[4] = { NULL, NULL, NULL, NULL };
+	int rc = -1, known = 0, isrx = !strcmp(t, "match") || !strcmp(t, "search") || !strcmp(t, "regex");
+	*res = 0;
 	for (size_t i = 0; names[i]; i++)
 		known |= strcmp(names[i], t) == 0;
 	if (!known)
 		return cerr(c, n->pos, VZ_EINVAL, "No test named '%s'.", t);
-	int lax = strcmp(t, "defined") == 0 || strcmp(t, "undefined") == 0;
-	if ((lax ? eval(c, n->a, &v) : eval_def(c, n->a, &v)) != 0)
-		return -1;
+	if (!v && strcmp(t, "defined") != 0 && strcmp(t, "undefined") != 0)
+		return cerr(c, n->pos, VZ_EINVAL, "%s", c->undef);
 	char what[80];
 	snprintf(what, sizeof what, "test '%s'", t);
-	if (bind(c, n, what, params, 1, &arg) != 0)
-		goto out;
+	if (bind_vals(c, n->pos, what, isrx ? rx_params : params, isrx ? (t[0] == 'r' ? 4 : 3) : 1, a, from, arg) != 0)
+		return -1;
 	int needarg = !strcmp(t, "divisibleby") || !strcmp(t, "eq") || !strcmp(t, "equalto") ||
 		      !strcmp(t, "==") || !strcmp(t, "ne") || !strcmp(t, "!=") || !strcmp(t, "lt") ||
 		      !strcmp(t, "<") || !strcmp(t, "le") || !strcmp(t, "<=") || !strcmp(t, "gt") ||
 		      !strcmp(t, ">") || !strcmp(t, "ge") || !strcmp(t, ">=") || !strcmp(t, "in");
-	if (needarg && !arg) {
+	if (needarg && !arg[0]) {
 		cerr(c, n->pos, VZ_EINVAL, "test '%s' needs an argument", t);
 		goto out;
 	}
-	if (!strcmp(t, "defined")) res = v != NULL;
-	else if (!strcmp(t, "undefined")) res = v == NULL;
-	else if (!strcmp(t, "none")) res = json_is_null(v);
-	else if (!strcmp(t, "string")) res = json_is_string(v);
-	else if (!strcmp(t, "number")) res = is_num(v);
-	else if (!strcmp(t, "integer")) res = json_is_integer(v);
-	else if (!strcmp(t, "float")) res = json_is_real(v);
-	else if (!strcmp(t, "boolean")) res = json_is_boolean(v);
-	else if (!strcmp(t, "mapping")) res = json_is_object(v);
+	if (isrx) {
+		const char *kind = t[0] == 'r' ? "search" : t;
+		if (t[0] == 'r' && arg[3] && !json_is_string(arg[3])) {
+			cerr(c, n->pos, VZ_EINVAL, "the regex test's match_type must be a string");
+			goto out;
+		}
+		if (t[0] == 'r' && arg[3])
+			kind = json_string_value(arg[3]);
+		if (rx_test(c, n->pos, v, arg[0], arg[1], arg[2], kind, res) != 0)
+			goto out;
+	}
+	else if (!strcmp(t, "defined")) *res = v != NULL;
+	else if (!strcmp(t, "undefined")) *res = v == NULL;
+	else if (!strcmp(t, "none")) *res = json_is_null(v);
+	else if (!strcmp(t, "string")) *res = json_is_string(v);
+	else if (!strcmp(t, "number")) *res = is_num(v);
+	else if (!strcmp(t, "integer")) *res = json_is_integer(v);
+	else if (!strcmp(t, "float")) *res = json_is_real(v);
+	else if (!strcmp(t, "boolean")) *res = json_is_boolean(v);
+	else if (!strcmp(t, "mapping")) *res = json_is_object(v);
 	else if (!strcmp(t, "sequence") || !strcmp(t, "iterable"))
-		res = json_is_string(v) || json_is_array(v) || json_is_object(v);
-	else if (!strcmp(t, "true")) res = json_is_true(v);
-	else if (!strcmp(t, "false")) res = json_is_false(v);
+		*res = json_is_string(v) || json_is_array(v) || json_is_object(v);
+	else if (!strcmp(t, "true")) *res = json_is_true(v);
+	else if (!strcmp(t, "false")) *res = json_is_false(v);
 	else if (!strcmp(t, "even") || !strcmp(t, "odd") || !strcmp(t, "divisibleby")) {
-		int64_t d = !strcmp(t, "divisibleby") ? (is_intlike(arg) ? ival(arg) : 0) : 2;
+		int64_t d = !strcmp(t, "divisibleby") ? (is_intlike(arg[0]) ? ival(arg[0]) : 0) : 2;
 		if (!is_intlike(v) || d == 0) {
 			cerr(c, n->pos, VZ_EINVAL, "test '%s' needs integers (and a divisor other than 0)", t);
 			goto out;
 		}
 		int64_t m = d == -1 ? 0 : ival(v) % d;
-		res = !strcmp(t, "odd") ? m != 0 : m == 0;
+		*res = !strcmp(t, "odd") ? m != 0 : m == 0;
 	} else if (!strcmp(t, "in")) {
-		if (contains(c, n->pos, v, arg, &res) != 0)
+		if (contains(c, n->pos, v, arg[0], res) != 0)
 			goto out;
 	} else if (!strcmp(t, "eq") || !strcmp(t, "equalto") || !strcmp(t, "==") ||
 		   !strcmp(t, "ne") || !strcmp(t, "!=")) {
-		if (equal(c, n->pos, v, arg, 0, &res) != 0)
+		if (equal(c, n->pos, v, arg[0], 0, res) != 0)
 			goto out;
 		if (t[0] == 'n' || t[0] == '!')
-			res = !res;
+			*res = !*res;
 	} else if (needarg) {
 		int op = (t[0] == 'l' || t[0] == '<') ? (t[1] == 'e' || t[1] == '=' ? C_LE : C_LT)
 						      : (t[1] == 'e' || t[1] == '=' ? C_GE : C_GT);
 		int o;
-		if (order(c, n->pos, op, v, arg, 0, &o) != 0)
+		if (order(c, n->pos, op, v, arg[0], 0, &o) != 0)
 			goto out;
-		res = op == C_LT ? o < 0 : op == C_LE ? o <= 0 : op == C_GT ? o > 0 : o >= 0;
+		*res = op == C_LT ? o < 0 : op == C_LE ? o <= 0 : op == C_GT ? o > 0 : o >= 0;
 	} else if (!strcmp(t, "succeeded") || !strcmp(t, "success")) {
-		if (result_flag(c, n, v, "failed", &res) != 0)
+		if (result_flag(c, n, t, v, "failed", res) != 0)
 			goto out;
-		res = !res;
+		*res = !*res;
 	} else if (!strcmp(t, "failed") || !strcmp(t, "failure")) {
-		if (result_flag(c, n, v, "failed", &res) != 0)
+		if (result_flag(c, n, t, v, "failed", res) != 0)
 			goto out;
 	} else if (!strcmp(t, "changed") || !strcmp(t, "change")) {
-		if (result_flag(c, n, v, "changed", &res) != 0)
+		if (result_flag(c, n, t, v, "changed", res) != 0)
 			goto out;
-	} else if (result_flag(c, n, v, "skipped", &res) != 0) {
+	} else if (result_flag(c, n, t, v, "skipped", res) != 0) {
 		goto out;
 	}
-	*out = json_boolean(n->op ? !res : res);
 	rc = 0;
 out:
-	json_decref(v);
-	json_decref(arg);
+	for (size_t i = 0; i < 4; i++)
+		json_decref(arg[i]);
 	return rc;
+}
+
+static int eval_test(C *c, const node *n, json_t **out)
+{
+	json_t *v = NULL;
+	cargs a;
+	int res = 0, rc;
+	char what[80];
+	if (!strcmp(n->name, "defined") || !strcmp(n->name, "undefined")) {
+		if (eval(c, n->a, &v) != 0)
+			return -1;
+	} else if (eval_def(c, n->a, &v) != 0) {
+		return -1;
+	}
+	snprintf(what, sizeof what, "test '%s'", n->name);
+	if (eval_args(c, n, what, &a) != 0) {
+		json_decref(v);
+		return -1;
+	}
+	rc = apply_test(c, n, n->name, v, &a, 0, &res);
+	cargs_free(&a);
+	json_decref(v);
+	if (rc != 0)
+		return -1;
+	*out = json_boolean(n->op ? !res : res);
+	return 0;
 }
 
 static int call_range(C *c, const node *n, json_t **out)
