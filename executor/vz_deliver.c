@@ -405,7 +405,7 @@ static int build_pack(const local *l, const probe *p, vz_buf *pack, size_t *obje
 	if (git_packbuilder_foreach(pb, pack_chunk, pack) < 0) {
 		if (pack->failed == VZ_ETOOBIG)
 			rc = vz_err_set(e, VZ_ETOOBIG, "deliver: the pack of %zu objects for the node is larger than %zu "
-					"bytes (pack_max); raise the executor's ship_max", *objects, pack->max);
+					"bytes (pack_max): the repository is too big to deliver with this cap", *objects, pack->max);
 		else
 			rc = git_fail(e, "cannot write the pack from", git_repository_path(l->repo));
 	}
@@ -425,7 +425,8 @@ static void probe_script(vz_buf *b, const char *store)
 	vz_buf_puts(b,
 		    "\ncommand -v git >/dev/null 2>&1 || { echo vinz-nogit; exit 0; }\n"
 		    "echo \"vinz-git $(git --version 2>&1)\"\n"
-		    "if [ ! -e \"$S\" ]; then echo vinz-store none; exit 0; fi\n"
+		    /* no marker: not made yet, or being made by another build right now */
+		    "if [ ! -f \"$S/vinz-store\" ]; then echo vinz-store none; exit 0; fi\n"
 		    "if ! git --git-dir=\"$S\" rev-parse --git-dir >/dev/null 2>&1; then\n"
 		    "  echo vinz-store damaged; echo \"vinz-detail $S is not a git repository\"; exit 0\n"
 		    "fi\n"
@@ -475,13 +476,30 @@ static void deliver_script(vz_buf *b, const char *store, const char *dir, const 
 	vz_buf_puts(b, "\nD=");
 	sh_quote(b, dir);
 	vz_buf_puts(b, "\nfail() { echo \"vinz-deliver: $2\" >&2; exit \"$1\"; }\n");
+	/* a damaged store is moved aside in one step, then removed (a build still writing into it
+	 * cannot make that fail) */
 	if (pl->rebuild)
-		vz_buf_puts(b, "rm -rf \"$S\" || fail 24 \"cannot remove the damaged node store $S\"\n");
-	/* the store: made on first use; a half-made one (no HEAD) is made again */
-	vz_buf_puts(b, "if [ ! -f \"$S/HEAD\" ]; then\n"
-		       "  rm -rf \"$S\" && mkdir -p \"$S\" || fail 24 \"cannot create the node store $S\"\n"
-		       "  git -c init.defaultBranch=vinz init -q --bare --template= \"$S\" >/dev/null || "
+		vz_buf_puts(b, "{ mv \"$S\" \"$S.vinz-damaged.$$\" && rm -rf \"$S.vinz-damaged.$$\"; } 2>/dev/null || true\n");
+	/* the store: made on first use by the one build whose mkdir succeeds; the marker file comes
+	 * last, and the others wait for it (bounded). Never removed here: a store without the marker
+	 * may be in the making. One nobody completes (its maker was killed) fails with 24, and the
+	 * retry from scratch moves it aside. */
+	char *parent = vz_xstrdup(store), *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	vz_buf_puts(b, "P=");
+	sh_quote(b, slash ? parent : ".");
+	free(parent);
+	vz_buf_puts(b, "\nif [ ! -f \"$S/vinz-store\" ]; then\n"
+		       "  mkdir -p \"$P\" || fail 24 \"cannot create $P\"\n"
+		       "  if mkdir \"$S\" 2>/dev/null; then\n"
+		       "    git -c init.defaultBranch=vinz init -q --bare --template= \"$S\" >/dev/null || "
 		       "fail 24 \"git init --bare $S failed\"\n"
+		       "    echo 'vinz node store: docs/workspace.md' > \"$S/vinz-store\" || fail 24 \"cannot write $S/vinz-store\"\n"
+		       "  else\n"
+		       "    i=0; while [ ! -f \"$S/vinz-store\" ]; do i=$((i+1)); [ $i -le 10 ] || "
+		       "fail 24 \"the node store $S is half-made and nobody completes it\"; sleep 1; done\n"
+		       "  fi\n"
 		       "fi\n"
 		       "S=$(cd \"$S\" && pwd -P) || fail 24 \"cannot enter the node store $S\"\n");
 	if (pl->objects >= UNPACK_LIMIT)
@@ -705,7 +723,7 @@ int vz_deliver_repo(vz_node *node, const char *local_repo, const char *remote_di
 			st.reused = strstr(vz_buf_cstr(&c.out), "vinz-reused\n") != NULL;
 			break;
 		}
-		if ((status == X_PACK || status == X_CHECKOUT) && !pl.rebuild) {
+		if ((status == X_PACK || status == X_CHECKOUT || status == X_STORE) && !pl.rebuild) {
 			/* objects the keep-refs promise are unreadable: start the store again */
 			pl.rebuild = 1;
 			st.rebuilt = 1;

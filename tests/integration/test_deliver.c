@@ -4,6 +4,7 @@
  * commands in the local workspace and in the node's copy and compares the output: HEAD, branches,
  * index (modes, symlinks, blob ids), clean status, no remote, attached/detached HEAD, file bytes.
  * Object counts are compared with what `git rev-list --objects` says. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -346,7 +347,7 @@ static void test_other_dir(void **state)
 
 /* 4. a damaged store: every pack truncated to half. The probe finds it; the store is made again
  * from everything and the workspace is right. Then a lost loose object, which only the checkout
- * notices: the script fails, the store is rebuilt in a third round trip. */
+ * notices: the script fails, the store is rebuilt in a third round trip. Then a half-made store. */
 static void test_damaged_store(void **state)
 {
 	char dir[512];
@@ -391,6 +392,21 @@ static void test_damaged_store(void **state)
 	assert_int_equal(st.rebuilt, 1);
 	assert_int_equal(st.round_trips, 3);
 	assert_int_equal((long)st.objects, objects_since(""));
+	check_same(dir);
+
+	/* a store whose making was cut short (a directory, no marker, a stale lock): after a
+	 * bounded wait for another maker, it is moved aside and made again */
+	vz_buf_reset(&cmd);
+	vz_buf_reset(&out);
+	vz_buf_puts(&cmd, "S=");
+	store_q(&cmd);
+	vz_buf_puts(&cmd, "; rm -rf \"$S\" && mkdir -p \"$S\" && : > \"$S/config.lock\" && echo half");
+	assert_int_equal(nsh(&out, NULL, vz_buf_cstr(&cmd)), 0);
+	remote_dir(dir, sizeof(dir), "d3");
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(deliver(dir, &o, &st, &e), 0);
+	assert_int_equal(st.rebuilt, 1);
+	assert_non_null(strstr(st.note, "half-made"));
 	check_same(dir);
 	vz_buf_free(&cmd);
 	vz_buf_free(&out);
@@ -485,7 +501,53 @@ static void test_no_git(void **state)
 	vz_buf_free(&out);
 }
 
-/* 7. bad input is refused before anything runs; a pack over the cap is a clear error. */
+/* 7. builds delivering at the same time, each on its own session, into one new node store
+ * (shared nodes): every one succeeds. */
+#define NCONC 3
+typedef struct conc {
+	char dir[512];
+	int rc;
+	vz_deliver_stats st;
+	vz_err e;
+} conc;
+
+static void *conc_run(void *arg)
+{
+	conc *c = arg;
+	vz_node_spec spec;
+	vz_node *n = NULL;
+	vz_deliver_opts o = opts();
+	o.project = "example.org/concurrent";
+	vz_test_sshd_spec(g.sshd, &spec);
+	c->rc = vz_node_connect(&n, &spec, &c->e);
+	if (c->rc == 0)
+		c->rc = vz_deliver_repo(n, g.ws, c->dir, &o, &c->st, &c->e);
+	vz_node_close(n);
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	conc c[NCONC];
+	pthread_t t[NCONC];
+	memset(c, 0, sizeof(c));
+	for (int i = 0; i < NCONC; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "conc%d", i);
+		remote_dir(c[i].dir, sizeof(c[i].dir), name);
+		assert_int_equal(pthread_create(&t[i], NULL, conc_run, &c[i]), 0);
+	}
+	for (int i = 0; i < NCONC; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < NCONC; i++) {
+		fprintf(stderr, "concurrent %d: rc %d objects %zu rebuilt %d %s\n", i, c[i].rc, c[i].st.objects,
+			c[i].st.rebuilt, c[i].rc ? vz_err_msg(&c[i].e) : "");
+		assert_int_equal(c[i].rc, 0);
+		check_same(c[i].dir);
+	}
+}
+
+/* 8. bad input is refused before anything runs; a pack over the cap is a clear error. */
 static void test_bad_input(void **state)
 {
 	static const char *const bad[] = { "", "/abs/dir", "a/../b", "a//b", "./a", "-rf", "a/\nb", "a/-x" };
@@ -525,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_store),
 		cmocka_unit_test(test_keep_bound_and_gc),
 		cmocka_unit_test(test_no_git),
+		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_bad_input),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
