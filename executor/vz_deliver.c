@@ -625,7 +625,7 @@ out:
 int vz_deliver_repo(vz_node *node, const char *local_repo, const char *remote_dir, const vz_deliver_opts *opts,
 		    vz_deliver_stats *out_stats, vz_err *e)
 {
-	vz_deliver_opts o = *opts;
+	vz_deliver_opts o = { 0 };
 	vz_deliver_stats st;
 	uint64_t t0 = vz_mono_ms(), deadline;
 	local l;
@@ -635,6 +635,8 @@ int vz_deliver_repo(vz_node *node, const char *local_repo, const char *remote_di
 	vz_buf store = VZ_BUF_INIT(2 * PATH_MAX_LEN + 16), script = VZ_BUF_INIT(SCRIPT_MAX), pack;
 	int rc = 0, status, inited = 0;
 
+	if (opts)
+		o = *opts;
 	memset(&st, 0, sizeof(st));
 	memset(&l, 0, sizeof(l));
 	memset(&p, 0, sizeof(p));
