@@ -547,7 +547,8 @@ static void test_concurrent(void **state)
 	}
 }
 
-/* 8. bad input is refused before anything runs; a pack over the cap is a clear error. */
+/* 8. bad input is refused before anything runs; a pack over the cap is a clear error; a
+ * canceled delivery runs nothing. */
 static void test_bad_input(void **state)
 {
 	static const char *const bad[] = { "", "/abs/dir", "a/../b", "a//b", "./a", "-rf", "a/\nb", "a/-x" };
@@ -571,6 +572,14 @@ static void test_bad_input(void **state)
 	o.project = "example.org/empty"; /* another project: an empty store */
 	assert_int_equal(vz_deliver_repo(g.n, g.ws, dir, &o, &st, &e2), VZ_ETOOBIG);
 	assert_non_null(strstr(vz_err_msg(&e2), "pack_max"));
+	/* canceled before it starts: nothing runs */
+	vz_err e4 = { 0 };
+	volatile int cancel = 1;
+	o = opts();
+	o.cancel = &cancel;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(vz_deliver_repo(g.n, g.ws, dir, &o, &st, &e4), VZ_ECANCELED);
+	assert_int_equal(st.round_trips, 0);
 	/* not a repository */
 	vz_err e3 = { 0 };
 	o = opts();
