@@ -516,10 +516,12 @@ static void deliver_script(vz_buf *b, const char *store, const char *dir, const 
 	vz_buf_puts(b, "git --git-dir=\"$S\" gc --auto --quiet >/dev/null 2>&1 || true\n");
 	/* the workspace: an earlier one of this store keeps its work tree and index (so only changed
 	 * files are written); everything else in .git is made anew */
-	vz_buf_puts(b, "reuse=\n"
-		       "if [ -f \"$D/.git/objects/info/alternates\" ] && [ -f \"$D/.git/index\" ] && "
-		       "[ \"$(cat \"$D/.git/objects/info/alternates\")\" = \"$S/objects\" ]; then reuse=1; fi\n"
-		       "if [ -z \"$reuse\" ]; then rm -rf \"$D\" || fail 22 \"cannot remove $D\"; fi\n"
+	vz_buf_puts(b, "reuse=\n");
+	/* a retry from scratch does not trust the old workspace either (its index may be what failed) */
+	if (!pl->rebuild)
+		vz_buf_puts(b, "if [ -f \"$D/.git/objects/info/alternates\" ] && [ -f \"$D/.git/index\" ] && "
+			       "[ \"$(cat \"$D/.git/objects/info/alternates\")\" = \"$S/objects\" ]; then reuse=1; fi\n");
+	vz_buf_puts(b, "if [ -z \"$reuse\" ]; then rm -rf \"$D\" || fail 22 \"cannot remove $D\"; fi\n"
 		       "mkdir -p \"$D\" || fail 22 \"cannot create $D\"\n"
 		       "cd \"$D\"\n"
 		       "if [ -n \"$reuse\" ]; then rm -rf .git.vinz-old && mv .git .git.vinz-old; fi\n"
@@ -726,11 +728,12 @@ int vz_deliver_repo(vz_node *node, const char *local_repo, const char *remote_di
 			break;
 		}
 		if ((status == X_PACK || status == X_CHECKOUT || status == X_STORE) && !pl.rebuild) {
-			/* objects the keep-refs promise are unreadable: start the store again */
+			/* objects the keep-refs promise are unreadable, or the old workspace is broken:
+			 * start both again */
 			pl.rebuild = 1;
 			st.rebuilt = 1;
-			snprintf(st.note, sizeof(st.note), "the node store %s is damaged (%.200s): rebuilt from scratch",
-				 vz_buf_cstr(&store), vz_buf_cstr(&c.err));
+			snprintf(st.note, sizeof(st.note), "setting up %s failed (%.200s): the node store and the "
+				 "workspace were made again from scratch", remote_dir, vz_buf_cstr(&c.err));
 			p.nkeeps = 0;
 			continue;
 		}

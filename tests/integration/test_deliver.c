@@ -347,7 +347,8 @@ static void test_other_dir(void **state)
 
 /* 4. a damaged store: every pack truncated to half. The probe finds it; the store is made again
  * from everything and the workspace is right. Then a lost loose object, which only the checkout
- * notices: the script fails, the store is rebuilt in a third round trip. Then a half-made store. */
+ * notices: the script fails, the store is rebuilt in a third round trip. Then a half-made store,
+ * and a workspace whose index a job broke. */
 static void test_damaged_store(void **state)
 {
 	char dir[512];
@@ -407,6 +408,15 @@ static void test_damaged_store(void **state)
 	assert_int_equal(deliver(dir, &o, &st, &e), 0);
 	assert_int_equal(st.rebuilt, 1);
 	assert_non_null(strstr(st.note, "half-made"));
+	check_same(dir);
+
+	/* a job that broke its workspace's index: the reuse fails, the retry starts afresh */
+	vz_buf_reset(&out);
+	assert_int_equal(nsh(&out, dir, "echo garbage > .git/index"), 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(deliver(dir, &o, &st, &e), 0);
+	assert_int_equal(st.round_trips, 3);
+	assert_int_equal(st.reused, 0);
 	check_same(dir);
 	vz_buf_free(&cmd);
 	vz_buf_free(&out);
