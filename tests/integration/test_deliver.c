@@ -511,7 +511,47 @@ static void test_no_git(void **state)
 	vz_buf_free(&out);
 }
 
-/* 7. builds delivering at the same time, each on its own session, into one new node store
+/* 7. malformed answers to the probe (a git on the node whose for-each-ref prints junk: bad hex,
+ * wrong types, a stamp past int64, a 100 kB line, a commit this executor does not have): the
+ * delivery hides nothing it cannot check, sends everything and the workspace is right. */
+static void test_malformed_probe(void **state)
+{
+	char dir[512], pathenv[1200];
+	vz_deliver_stats st;
+	vz_err e = { 0 };
+	vz_deliver_opts o = opts();
+	vz_buf cmd = VZ_BUF_INIT(8192), out = VZ_BUF_INIT(8192);
+	static const char z40[] = "0123456789abcdef0123456789abcdef01234567";
+	vz_buf_printf(&cmd,
+		      "d=\"$PWD/%s/junk-bin\"; mkdir -p \"$d\" && real=$(command -v git) && "
+		      "printf '#!/bin/sh\\ncase \"$*\" in *for-each-ref*)\\n"
+		      "echo \"zz commit refs/vinz/1/zz\"\\n"
+		      "echo \"%s tree refs/vinz/1/%s\"\\n"
+		      "echo \"%s commit refs/vinz/99999999999999999999999/%s\"\\n"
+		      "echo \"%s commit refs/vinz/1/%s\"\\n"
+		      "echo \"%s commit refs/vinz//%s\"\\n"
+		      "head -c 100000 /dev/zero | tr \"\\\\000\" a; echo\\n"
+		      "exit 0;;\\nesac\\nexec %%s \"$@\"\\n' \"$real\" > \"$d/git\" && chmod +x \"$d/git\" && "
+		      "printf %%s \"$d:$PATH\"",
+		      g.top, z40, z40, z40, z40, z40, z40, z40, z40);
+	assert_int_equal(nsh(&out, NULL, vz_buf_cstr(&cmd)), 0);
+	snprintf(pathenv, sizeof(pathenv), "PATH=%s", vz_buf_cstr(&out));
+	const char *env[] = { pathenv, NULL };
+	o.env = env;
+	o.project = "example.org/malformed";
+	remote_dir(dir, sizeof(dir), "junk");
+	/* twice: the first makes the store, the second reads the junk as the store's keep-refs */
+	assert_int_equal(deliver(dir, &o, &st, &e), 0);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(deliver(dir, &o, &st, &e), 0);
+	assert_int_equal(st.method, VZ_DELIVER_GIT);
+	assert_int_equal((long)st.objects, objects_since(""));
+	check_same(dir);
+	vz_buf_free(&cmd);
+	vz_buf_free(&out);
+}
+
+/* 8. builds delivering at the same time, each on its own session, into one new node store
  * (shared nodes): every one succeeds. */
 #define NCONC 3
 typedef struct conc {
@@ -557,7 +597,7 @@ static void test_concurrent(void **state)
 	}
 }
 
-/* 8. bad input is refused before anything runs; a pack over the cap is a clear error; a
+/* 9. bad input is refused before anything runs; a pack over the cap is a clear error; a
  * canceled delivery runs nothing. */
 static void test_bad_input(void **state)
 {
@@ -606,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_store),
 		cmocka_unit_test(test_keep_bound_and_gc),
 		cmocka_unit_test(test_no_git),
+		cmocka_unit_test(test_malformed_probe),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_bad_input),
 	};
