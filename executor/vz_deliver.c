@@ -424,14 +424,11 @@ static void probe_script(vz_buf *b, const char *store)
 	sh_quote(b, store);
 	vz_buf_puts(b,
 		    "\ncommand -v git >/dev/null 2>&1 || { echo vinz-nogit; exit 0; }\n"
-		    "echo \"vinz-git $(git --version 2>&1)\"\n"
+		    "printf 'vinz-git '; git --version\n"
 		    /* no marker: not made yet, or being made by another build right now */
 		    "if [ ! -f \"$S/vinz-store\" ]; then echo vinz-store none; exit 0; fi\n"
-		    "if ! git --git-dir=\"$S\" rev-parse --git-dir >/dev/null 2>&1; then\n"
-		    "  echo vinz-store damaged; echo \"vinz-detail $S is not a git repository\"; exit 0\n"
-		    "fi\n"
-		    /* %(objecttype) reads each tip, which opens (and checks against its index) every
-		     * pack holding one: a truncated pack fails here */
+		    /* fails on what is not a repository; and %(objecttype) reads each tip, which opens
+		     * (and checks against its index) every pack holding one: a truncated pack fails */
 		    "if r=$(git --git-dir=\"$S\" for-each-ref --format='%(objectname) %(objecttype) %(refname)' "
 		    "refs/vinz/ 2>&1); then\n"
 		    "  echo vinz-store ok; [ -z \"$r\" ] || printf '%s\\n' \"$r\"\n"
@@ -501,7 +498,7 @@ static void deliver_script(vz_buf *b, const char *store, const char *dir, const 
 		       "fail 24 \"the node store $S is half-made and nobody completes it\"; sleep 1; done\n"
 		       "  fi\n"
 		       "fi\n"
-		       "S=$(cd \"$S\" && pwd -P) || fail 24 \"cannot enter the node store $S\"\n");
+		       "S=\"$PWD/$S\"\n");
 	if (pl->objects >= UNPACK_LIMIT)
 		vz_buf_puts(b, "git --git-dir=\"$S\" index-pack --stdin >/dev/null || fail 20 \"cannot store the pack in $S\"\n");
 	else if (pl->objects > 0)
@@ -519,28 +516,34 @@ static void deliver_script(vz_buf *b, const char *store, const char *dir, const 
 	vz_buf_puts(b, "reuse=\n");
 	/* a retry from scratch does not trust the old workspace either (its index may be what failed) */
 	if (!pl->rebuild)
-		vz_buf_puts(b, "if [ -f \"$D/.git/objects/info/alternates\" ] && [ -f \"$D/.git/index\" ] && "
-			       "[ \"$(cat \"$D/.git/objects/info/alternates\")\" = \"$S/objects\" ]; then reuse=1; fi\n");
+		vz_buf_puts(b, "if [ -f \"$D/.git/index\" ] && [ -f \"$D/.git/objects/info/alternates\" ] && "
+			       "IFS= read -r alt < \"$D/.git/objects/info/alternates\" && [ \"$alt\" = \"$S/objects\" ]; "
+			       "then reuse=1; fi\n");
+	/* reuse: everything in .git but the objects and the index goes (config, hooks, refs, remotes,
+	 * info, a shallow file, grafts...), in one rm; git init makes the rest again */
 	vz_buf_puts(b, "if [ -z \"$reuse\" ]; then rm -rf \"$D\" || fail 22 \"cannot remove $D\"; fi\n"
 		       "mkdir -p \"$D\" || fail 22 \"cannot create $D\"\n"
 		       "cd \"$D\"\n"
-		       "if [ -n \"$reuse\" ]; then rm -rf .git.vinz-old && mv .git .git.vinz-old; fi\n"
-		       "git -c init.defaultBranch=vinz init -q --template= . >/dev/null || fail 22 \"git init $D failed\"\n"
 		       "if [ -n \"$reuse\" ]; then\n"
-		       "  rm -rf .git/objects && mv .git.vinz-old/objects .git/objects && mv .git.vinz-old/index .git/index "
-		       "&& rm -rf .git.vinz-old || fail 22 \"cannot reuse the repository in $D\"\n"
+		       "  set --\n"
+		       "  for f in .git/* .git/.[!.]* .git/objects/info/grafts; do\n"
+		       "    case $f in .git/objects|.git/index|'.git/*'|'.git/.[!.]*') ;; *) [ ! -e \"$f\" ] || set -- \"$@\" \"$f\" ;; esac\n"
+		       "  done\n"
+		       "  [ $# -eq 0 ] || rm -rf \"$@\" || fail 22 \"cannot reset the repository in $D\"\n"
 		       "fi\n"
-		       "mkdir -p .git/objects/info && printf '%s\\n' \"$S/objects\" > .git/objects/info/alternates\n");
+		       "git -c init.defaultBranch=vinz init -q --template= . >/dev/null || fail 22 \"git init $D failed\"\n"
+		       "printf '%s\\n' \"$S/objects\" > .git/objects/info/alternates\n");
 	lines_into(b, &pl->ref_lines);
 	vz_buf_puts(b, "git update-ref --stdin || fail 23 \"cannot set the branches in $D\"\n");
+	/* HEAD written as git writes it: no process for it */
 	if (l->head_ref) {
-		vz_buf_puts(b, "git symbolic-ref HEAD ");
+		vz_buf_puts(b, "printf 'ref: %s\\n' ");
 		sh_quote(b, l->head_ref);
 	} else {
 		git_oid_tostr(hex, sizeof(hex), &l->head_oid);
-		vz_buf_printf(b, "git update-ref --no-deref HEAD %s", hex);
+		vz_buf_printf(b, "printf '%%s\\n' %s", hex);
 	}
-	vz_buf_puts(b, " || fail 23 \"cannot set HEAD in $D\"\n"
+	vz_buf_puts(b, " > .git/HEAD || fail 22 \"cannot set HEAD in $D\"\n"
 		       "git reset -q --hard || fail 23 \"cannot check out in $D\"\n"
 		       "if [ -n \"$reuse\" ]; then git clean -ffdxq || fail 22 \"cannot clean $D\"; echo vinz-reused; fi\n"
 		       "echo vinz-delivered\n");

@@ -95,7 +95,7 @@ static int nsh(vz_buf *out, const char *cwd, const char *command)
 	"echo --; git status --porcelain --untracked-files=all; echo --; git remote; echo --; "         \
 	"git symbolic-ref -q HEAD || echo detached; echo --; git ls-files -s; echo --; "                \
 	"git ls-files -z | xargs -0 cksum; echo --; readlink link || true; test -x bin/run.sh && echo x; "   \
-	"ls .git/objects/pack | wc -l"
+	"ls .git/objects/pack | wc -l; git rev-list --count --all"
 
 /* The node's copy of g.ws at dir equals g.ws. */
 static void check_same(const char *dir)
@@ -273,7 +273,8 @@ static void test_first_and_same(void **state)
 }
 
 /* 2. a descendant commit (attached HEAD now): only the new objects; the build's leftovers in the
- * reused directory (changed, untracked, ignored files, a new branch, a remote) are gone. */
+ * reused directory (changed, untracked, ignored files, a new branch, a remote, a shallow file, a
+ * hook, an exclude) are gone. */
 static void test_descendant(void **state)
 {
 	char dir[512];
@@ -286,7 +287,9 @@ static void test_descendant(void **state)
 	/* what a job may leave behind */
 	assert_int_equal(nsh(&out, dir, "echo junk > m.txt && echo x > untracked.txt && mkdir -p build && echo o > "
 					"build/out.o && git branch leftover && git remote add origin /nowhere && "
-					"rm -f link"), 0);
+					"rm -f link && git rev-parse HEAD > .git/shallow && "
+					"mkdir -p .git/hooks && printf '#!/bin/sh\\ntouch hook-ran\\n' > .git/hooks/post-checkout && "
+					"chmod +x .git/hooks/post-checkout && mkdir -p .git/info && echo '*.txt' > .git/info/exclude"), 0);
 	lsh(NULL,
 	    "cd '%s'\nexport GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t\n"
 	    "cd src && for i in 1 2 3 4 5 6 7 8 9; do echo changed >> gen/f$i.txt; done && echo new > gen/new.txt && "
@@ -301,7 +304,8 @@ static void test_descendant(void **state)
 	assert_int_equal(st.reused, 1);
 	check_same(dir);
 	vz_buf_reset(&out);
-	assert_int_equal(nsh(&out, dir, "for f in untracked.txt build; do [ ! -e $f ] || echo left $f; done; "
+	assert_int_equal(nsh(&out, dir, "for f in untracked.txt build hook-ran .git/shallow .git/hooks; do "
+					"[ ! -e $f ] || echo left $f; done; "
 					"git branch --list leftover"), 0);
 	assert_string_equal(vz_buf_cstr(&out), "");
 	vz_buf_free(&old);
