@@ -677,7 +677,9 @@ int vz_deliver_repo(vz_node *node, const char *local_repo, const char *remote_di
 
 	/* round trip 1: is there git, and which commits does the node store keep? */
 	probe_script(&script, vz_buf_cstr(&store));
-	if ((rc = run(node, &o, deadline, &script, NULL, 0, &c, &status, &st, e)) != 0)
+	rc = run(node, &o, deadline, &script, NULL, 0, &c, &status, &st, e);
+	st.probe_ms = vz_mono_ms() - t0;
+	if (rc)
 		goto out;
 	if (status != 0) {
 		rc = vz_err_set(e, VZ_EIO, "deliver: asking the node about git and its store failed (exit %d): %.400s",

@@ -40,6 +40,7 @@ typedef struct vz_deliver_stats {
 	int round_trips;           /* node commands run */
 	int rebuilt;               /* 1 when the node store was damaged and rebuilt from scratch */
 	int reused;                /* 1 when remote_dir was an earlier workspace of this store, reset */
+	uint64_t probe_ms;         /* round trip 1: asking the node */
 	uint64_t pack_ms;          /* building the pack or tar on the executor */
 	uint64_t total_ms;
 	char note[320];            /* why tar was used or why the store was rebuilt; "" otherwise */
