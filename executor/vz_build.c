@@ -12,8 +12,8 @@
 #include "vz_buf.h"
 #include "vz_log.h"
 #include "vz_node.h"
+#include "vz_deliver.h"
 #include "vz_prepare.h"
-#include "vz_tar.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
 
@@ -184,19 +184,6 @@ static const char *jstr(json_t *o, const char *k)
 	return v ? v : "";
 }
 
-/* 'value' quoted for /bin/sh. */
-static void sh_quote(vz_buf *b, const char *v)
-{
-	vz_buf_putc(b, '\'');
-	for (; *v; v++) {
-		if (*v == '\'')
-			vz_buf_puts(b, "'\\''");
-		else
-			vz_buf_putc(b, *v);
-	}
-	vz_buf_putc(b, '\'');
-}
-
 static void prepare_log(void *ctx, const char *line)
 {
 	logf_line(ctx, "%s", line);
@@ -217,7 +204,6 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	vz_node_spec spec = { 0 };
 	char *bdir = NULL, *src = NULL, *logp = NULL, *cache = NULL;
 	vz_prepared prepared = { 0 };
-	vz_buf tar = VZ_BUF_INIT(env->ship_max ? env->ship_max : 256u * 1024 * 1024);
 	char rel[128];
 	logw w = { .fd = -1, .max = env->log_max ? env->log_max : 64u * 1024 * 1024, .node = node_name, .uuid = uuid,
 		   .emit = emit, .ctx = ctx, .cancel = cancel };
@@ -257,8 +243,6 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	}
 	src = vz_xstrdup(prepared.projects[0].dir);
 	vz_strlcpy(commit, prepared.commit, sizeof(commit));
-	const char *canon = prepared.projects[0].canonical;
-
 	/* 2. the node */
 	const char *conn = jstr(nodej, "connection");
 	spec.kind = strcmp(conn, "local") == 0 ? VZ_NODE_LOCAL : VZ_NODE_SSH;
@@ -282,36 +266,36 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	char remote_dir[1200];
 	if (spec.kind == VZ_NODE_SSH) {
 		/* a node that runs one build at a time gets Zuul's layout; a shared node gets a
-		 * directory per build so concurrent builds never share a work tree */
-		if (json_is_true(json_object_get(nodej, "shared")))
-			snprintf(remote_dir, sizeof(remote_dir), "vinz-builds/%s/src/%s", uuid, canon);
-		else
-			snprintf(remote_dir, sizeof(remote_dir), "src/%s", canon);
-		static const char *const skip[] = { ".git", NULL };
-		if (vz_tar_dir(&tar, src, skip, &e)) {
-			snprintf(message, sizeof(message), "cannot pack the work tree: %s", vz_err_msg(&e));
-			goto done;
+		 * directory per build so concurrent builds never share a work tree. One delivery per
+		 * project of the workspace; the build's own project is the first. */
+		for (size_t pi = 0; pi < prepared.nprojects; pi++) {
+			const vz_prepared_project *pp = &prepared.projects[pi];
+			char rdir[1200];
+			if (json_is_true(json_object_get(nodej, "shared")))
+				snprintf(rdir, sizeof(rdir), "vinz-builds/%s/src/%s", uuid, pp->canonical);
+			else
+				snprintf(rdir, sizeof(rdir), "src/%s", pp->canonical);
+			vz_deliver_opts dopt = { .project = pp->canonical, .pack_max = env->ship_max, .timeout_ms = 600000,
+						 .cancel = cancel, .on_output = on_output, .ctx = &w };
+			vz_deliver_stats ds;
+			rc = vz_deliver_repo(node, pp->dir, rdir, &dopt, &ds, &e);
+			end_lines(&w);
+			if (ds.note[0])
+				logf_line(&w, "vinz: %s", ds.note);
+			if (rc) {
+				result = rc == VZ_ECANCELED ? (*cancel != VZ_BUILD_CANCEL_STOPPING ? "ABORTED" : "RETRY")
+					 : rc == VZ_ETOOBIG || rc == VZ_EINVAL ? "ERROR" : "RETRY";
+				snprintf(message, sizeof(message), "cannot deliver the workspace of %s to node %s: %s", pp->canonical,
+					 node_name, vz_err_msg(&e));
+				logf_line(&w, "vinz: %s", message);
+				goto done;
+			}
+			logf_line(&w, "vinz: workspace %s delivered to %s:~/%s by %s: %zu objects, %zu bytes, %d round trips, %llu ms",
+				  pp->canonical, node_name, rdir, vz_deliver_method_name(ds.method), ds.objects, ds.bytes,
+				  ds.round_trips, (unsigned long long)ds.total_ms);
+			if (pi == 0)
+				vz_strlcpy(remote_dir, rdir, sizeof(remote_dir));
 		}
-		vz_buf cmd = VZ_BUF_INIT(4096);
-		vz_buf_puts(&cmd, "rm -rf ");
-		sh_quote(&cmd, remote_dir);
-		vz_buf_puts(&cmd, " && mkdir -p ");
-		sh_quote(&cmd, remote_dir);
-		vz_buf_puts(&cmd, " && tar -xf - -C ");
-		sh_quote(&cmd, remote_dir);
-		vz_node_cmd c = { .command = vz_buf_cstr(&cmd), .stdin_data = tar.ptr, .stdin_len = tar.len,
-				  .timeout_ms = 600000, .on_output = on_output, .ctx = &w, .cancel = cancel };
-		vz_node_result r = { 0 };
-		rc = vz_node_exec(node, &c, &r, &e);
-		vz_buf_free(&cmd);
-		if (rc || r.exit_status != 0) {
-			result = rc == VZ_ECANCELED && *cancel != VZ_BUILD_CANCEL_STOPPING ? "ABORTED" : "RETRY";
-			snprintf(message, sizeof(message), "cannot deliver the work tree to node %s: %s", node_name,
-				 rc ? vz_err_msg(&e) : "tar failed (is tar installed on the node?)");
-			logf_line(&w, "vinz: %s", message);
-			goto done;
-		}
-		logf_line(&w, "vinz: work tree delivered to %s:~/%s (%zu bytes)", node_name, remote_dir, tar.len);
 		cwd = remote_dir;
 	}
 
@@ -404,7 +388,6 @@ done:
 		free(srcroot);
 	}
 	vz_prepared_clear(&prepared);
-	vz_buf_free(&tar);
 	vz_buf_free(&w.pending);
 	for (int k = 0; k < 3; k++)
 		vz_buf_free(&w.line[k]);

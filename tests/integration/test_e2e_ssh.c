@@ -255,6 +255,7 @@ static int write_config(void)
 		      "      - cat change-1\n"
 		      "      - 'echo \"commit=$VINZ_COMMIT\"'\n"
 		      "      - 'echo \"project=$VINZ_PROJECT change=$VINZ_CHANGE\"'\n"
+		      "      - 'echo \"head=$(git rev-parse HEAD) status=$(git status --porcelain | wc -l)\"'\n"
 		      "  - name: fail\n    label: ssh\n    run: ['echo before-fail', 'exit 7', 'echo never-printed']\n"
 		      "  - name: timeout\n    label: ssh\n    timeout: 2\n    run: ['echo sleeping', 'sleep %s', 'echo never-printed']\n"
 		      "  - name: big\n    label: ssh\n    run: ['seq -f %%09g 1 %d', 'echo after-big']\n"
@@ -355,6 +356,11 @@ static void cleanup(void)
 		char rel[512];
 		snprintf(rel, sizeof(rel), "src/%s", g.canon);
 		char *p = vz_path_join(g.node_home, rel);
+		vz_test_rm(p);
+		free(p);
+		/* and the node stores the deliveries made (docs/workspace.md) */
+		snprintf(rel, sizeof(rel), ".cache/vinz/git/%s", g.canon);
+		p = vz_path_join(g.node_home, rel);
 		vz_test_rm(p);
 		free(p);
 	}
@@ -579,6 +585,14 @@ static void test_pass(void **state)
 	vz_buf_printf(&want, "commit=%s", sha);
 	assert_true(has_line(&log, "sshsolo", vz_buf_cstr(&want)));
 	assert_true(has_line(&log, "sshsolo", "project=p-pass change=1"));
+	/* the workspace on the node is a git repository at the tested commit, clean */
+	vz_buf_reset(&want);
+	vz_buf_printf(&want, "head=%s status=0", sha);
+	if (!has_line(&log, "sshsolo", vz_buf_cstr(&want)))
+		fail_msg("log lacks \"%s\":\n%s", vz_buf_cstr(&want), vz_buf_cstr(&log));
+	assert_non_null(strstr(vz_buf_cstr(&log), " delivered to sshsolo:~/src/"));
+	assert_non_null(strstr(vz_buf_cstr(&log), "vinz: workspace "));
+	assert_non_null(strstr(vz_buf_cstr(&log), " by git: "));
 	assert_true(has_line(&log, "sshsolo", "$ cat change-1"));
 	assert_true(has_line(&log, "sshsolo", "vinz: result SUCCESS"));
 	/* the scheduler has the whole log */
