@@ -460,12 +460,18 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 		json_object_set_new(res, "msg", json_string(m));
 		json_object_set_new(res, "rc", json_integer(-1));
 	} else if (xrc == VZ_ETIMEOUT || nr.timed_out) {
+		/* as Ansible's task timeout: no rc or output, not changed */
+		static const char *const drop[] = { "stdout", "stderr", "stdout_lines", "stderr_lines", "start", "end",
+						    "delta", NULL };
+		for (size_t i = 0; drop[i]; i++)
+			json_object_del(res, drop[i]);
+		json_object_set_new(res, "changed", json_false());
+		json_object_set_new(res, "timedout", json_true());
 		char m[200];
 		snprintf(m, sizeof(m), "The %s action failed to execute in the expected time frame (%d) and was terminated",
 			 kind == MOD_COMMAND ? "command" : kind == MOD_SHELL ? "shell" : "raw", (ctx->timeout_ms + 999) / 1000);
 		json_object_set_new(res, "failed", json_true());
 		json_object_set_new(res, "msg", json_string(m));
-		json_object_set_new(res, "rc", json_integer(-1));
 	} else if (xrc != 0) {
 		json_object_set_new(res, "failed", json_true());
 		json_object_set_new(res, "msg", json_string(ctx->no_log ? "the command could not run" : le.msg));

@@ -2,8 +2,10 @@
  * (var:), as Ansible's debug action does. */
 #include "vz_pbmod.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "vz_playbook_int.h"
 #include "vz_template.h"
 
 static int check(const json_t *args, vz_err *e)
@@ -16,6 +18,21 @@ static int check(const json_t *args, vz_err *e)
 	if (json_object_get(args, "msg") && json_object_get(args, "var"))
 		return vz_err_set(e, VZ_EINVAL, "'msg' and 'var' are incompatible options");
 	return 0;
+}
+
+/* debug var=EXPR shows what "{{ EXPR }}" templates to. */
+static int wrap_eval(json_t **out, const char *expr, const json_t *vars, vz_err *e)
+{
+	size_t n = strlen(expr);
+	char *t = malloc(n + 7);
+	if (!t)
+		return vz_err_set(e, VZ_ENOMEM, "out of memory");
+	memcpy(t, "{{ ", 3);
+	memcpy(t + 3, expr, n);
+	memcpy(t + 3 + n, " }}", 4);
+	int rc = vz_pb_template_string(out, t, n + 6, vars, NULL, e);
+	free(t);
+	return rc;
 }
 
 static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_err *e)
@@ -32,7 +49,8 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 			char *d = json_dumps(var, JSON_ENCODE_ANY | JSON_COMPACT);
 			json_object_set_new(res, d ? d : "var", json_incref((json_t *)var));
 			free(d);
-		} else if (vz_template_eval(&val, expr, strlen(expr), ctx->vars, NULL, &te) == 0) {
+		} else if (strstr(expr, "{{") ? vz_pb_template_string(&val, expr, strlen(expr), ctx->vars, NULL, &te) == 0
+					       : wrap_eval(&val, expr, ctx->vars, &te) == 0) {
 			json_object_set_new(res, expr, val);
 		} else {
 			json_object_set_new(res, expr, json_string("VARIABLE IS NOT DEFINED!"));

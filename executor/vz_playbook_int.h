@@ -101,6 +101,10 @@ int vz_pb_has_tmpl(const json_t *v, int depth);
 /* Templates every string of v with vars into a new value (types kept for a bare {{ x }});
  * object members that come out as omit are dropped. */
 int vz_pb_template(json_t **out, const json_t *v, const json_t *vars, const vz_template_opts *o, vz_err *e);
+/* Templates one string as Ansible 2.14 does: a bare {{ name }} keeps its value's type; anything
+ * else renders to text, turned back into a value only when it reads as a list, dict or boolean. */
+int vz_pb_template_string(json_t **out, const char *s, size_t n, const json_t *vars, const vz_template_opts *o,
+			  vz_err *e);
 /* Evaluates conditions (a string, bool or an array of them, all must hold) into *res. *which
  * (may be NULL) names the condition that was false or failed. */
 int vz_pb_cond(int *res, const json_t *conds, const json_t *vars, const vz_template_opts *o, const char **which,

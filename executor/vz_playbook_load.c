@@ -835,14 +835,10 @@ static int apply_role(lctx *c, pb_list *out, const vz_ynode *ref, const char *na
 	pb_role *role = get_role(c, dir, name, e, &rc);
 	if (!role)
 		goto out;
-	/* a role runs once per play unless its parameters differ (Ansible's default) */
+	/* a role of the play runs once per play, whatever its parameters: what ansible-core 2.14
+	 * does (checked against it; allow_duplicates is not supported) */
 	if (c->seen_roles && !tasks_from) {
-		char *pj = params ? json_dumps(params, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-		size_t kl = strlen(dir) + (pj ? strlen(pj) : 0) + 2;
-		key = malloc(kl);
-		if (key)
-			snprintf(key, kl, "%s|%s", dir, pj ? pj : "");
-		free(pj);
+		key = strdup(dir);
 		if (key && json_object_get(c->seen_roles, key))
 			goto out;
 	}

@@ -201,6 +201,7 @@ json_t *vz_pb_task_vars(runner *r, const pb_task *t, pb_host *h, json_t **lazy_o
 
 	for (const pb_task *p = t; p && n < sizeof(chain) / sizeof(chain[0]); p = p->parent)
 		chain[n++] = p;
+	layer(v, lazy, r->role_defaults, 1);
 	/* role defaults, outermost role first */
 	for (size_t i = n; i-- > 0;)
 		if (chain[i]->is_role_block && chain[i]->role)
@@ -210,6 +211,7 @@ json_t *vz_pb_task_vars(runner *r, const pb_task *t, pb_host *h, json_t **lazy_o
 	layer(v, lazy, h->inv_vars, 1);
 	layer(v, lazy, h->facts, 0);
 	layer(v, lazy, r->play_vars, 1);
+	layer(v, lazy, r->role_vars, 1);
 	for (size_t i = n; i-- > 0;)
 		if (chain[i]->is_role_block && chain[i]->role)
 			layer(v, lazy, chain[i]->role->vars, 1);
@@ -348,7 +350,7 @@ static json_t *run_module(hrun *hr, json_t *vars, int *unreachable)
 	runner *r = hr->r;
 	pb_task *t = hr->t;
 	pb_host *h = hr->h, *target = h;
-	json_t *args = NULL, *res = NULL, *envj = NULL;
+	json_t *args = NULL, *res = NULL, *envj = NULL, *bu = NULL;
 	char **envv = NULL;
 	size_t nenv = 0;
 	vz_err e = { 0 };
@@ -393,9 +395,27 @@ static json_t *run_module(hrun *hr, json_t *vars, int *unreachable)
 		}
 	}
 	/* environment */
-	const json_t *ev = kw_get(r, t, "environment");
+	json_t *ev = json_object();
+	{
+		/* play, then blocks from the outside in, then the task: inner keys win */
+		const json_t *chain[VZ_PB_MAX_INCLUDE_DEPTH * 4 + 8];
+		size_t nc = 0;
+		for (const pb_task *p = t; p && nc < sizeof(chain) / sizeof(chain[0]) - 1; p = p->parent)
+			if (json_is_object(json_object_get(p->kw, "environment")))
+				chain[nc++] = json_object_get(p->kw, "environment");
+		if (json_is_object(json_object_get(r->play->kw, "environment")))
+			chain[nc++] = json_object_get(r->play->kw, "environment");
+		for (size_t i = nc; i-- > 0;)
+			json_object_update(ev, (json_t *)chain[i]);
+	}
+	if (json_object_size(ev) == 0) {
+		json_decref(ev);
+		ev = NULL;
+	}
 	if (ev) {
-		if ((rc = vz_pb_template(&envj, ev, vars, &r->topts, &e)) != 0) {
+		rc = vz_pb_template(&envj, ev, vars, &r->topts, &e);
+		json_decref(ev);
+		if (rc != 0) {
 			res = failed_result("environment: %s%s", vz_pb_errmsg(&e), NULL);
 			goto out;
 		}
@@ -445,7 +465,6 @@ static json_t *run_module(hrun *hr, json_t *vars, int *unreachable)
 	}
 	int no_log = kw_bool(r, t, "no_log", vars);
 	const json_t *bj = kw_get(r, t, "become_user");
-	json_t *bu = NULL;
 	if (bj)
 		vz_pb_template(&bu, bj, vars, &r->topts, &e);
 	vz_pbmod_ctx ctx = {
@@ -594,7 +613,8 @@ static json_t *run_item(hrun *hr, json_t *vars, int *unreachable)
 		}
 		json_decref(rj);
 		json_decref(dj);
-		retries = retries <= 0 ? 1 : retries > VZ_PB_MAX_RETRIES ? VZ_PB_MAX_RETRIES : retries + 1;
+		/* ansible-core 2.14 makes at most `retries` attempts (checked against it) */
+		retries = retries <= 0 ? 1 : retries > VZ_PB_MAX_RETRIES ? VZ_PB_MAX_RETRIES : retries;
 		if (delay < 0)
 			delay = 0;
 	}
@@ -1056,7 +1076,15 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 	incl *inc = calloc(n * 64 + 1, sizeof(*inc));
 	size_t ninc = 0, cap = n * 64 + 1;
 	int is_role = t->kind == PB_INCLUDE_ROLE;
-	char *name = task_display_name(r, t, n ? hs[0] : NULL);
+	char *name = NULL;
+	if (is_role && !json_object_get(t->kw, "name")) {
+		vz_buf nb = VZ_BUF_INIT(4096);
+		vz_buf_printf(&nb, "include_role : %s", json_string_value(json_object_get(t->args, "name")) ?: "");
+		name = vz_buf_detach(&nb);
+		vz_buf_free(&nb);
+	} else {
+		name = task_display_name(r, t, n ? hs[0] : NULL);
+	}
 	int started = 0;
 	hostvars_refresh(r);
 	for (size_t i = 0; i < n && inc; i++) {
@@ -1135,10 +1163,13 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 		if (!res) {
 			if (results)
 				res = json_pack("{s:b,s:s,s:o}", "changed", 0, "msg", "All items completed", "results", results);
+			else if (is_role)
+				res = json_pack("{s:b,s:{s:s}}", "changed", 0, "include_args", "name",
+						json_string_value(json_object_get(t->args, "name")) ?: "");
 			else
 				res = json_pack("{s:b,s:s,s:O}", "changed", 0, "include", inc && ninc ? inc[ninc - 1].key : "",
 						"include_args", r->empty);
-			if (!results && ninc) { /* the key has "#0" appended: show the file only */
+			if (!results && !is_role && ninc) { /* the key has "#0" appended: show the file only */
 				char *hash = strrchr((char *)json_string_value(json_object_get(res, "include")), '#');
 				if (hash)
 					json_object_set_new(res, "include", json_stringn(json_string_value(json_object_get(res,
@@ -1152,7 +1183,13 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 		if (hr.failed && kw_bool(r, t, "ignore_errors", vars))
 			hr.ignored = 1;
 		vz_pb_out_result(r, t, h->name, NULL, res, hr.failed, hr.skipped, 0, hr.ignored, 0);
-		stats_add(h, &hr);
+		/* as ansible-core 2.14 counts them: include_tasks is ok once per file included (per loop
+		 * item), include_role not at all unless it fails or is skipped */
+		if (hr.failed || hr.skipped)
+			stats_add(h, &hr);
+		else if (!is_role)
+			for (size_t k = 0; k < nitems; k++)
+				stats_add(h, &hr);
 		if (hr.failed && !hr.ignored)
 			h->failed = 1;
 		json_decref(res);
@@ -1272,12 +1309,12 @@ static void run_block(runner *r, pb_task *t, pb_host **hs, size_t n)
 				failed[nf++] = in[i];
 			}
 		if (nf && !stopped(r)) {
+			/* Ansible counts a host as rescued when its rescue starts */
+			for (size_t i = 0; i < nf; i++)
+				failed[i]->st.rescued++;
 			run_list(r, &t->rescue, failed, nf);
-			for (size_t i = 0; i < nf; i++) {
+			for (size_t i = 0; i < nf; i++)
 				failed[i]->in_rescue--;
-				if (!failed[i]->failed && !failed[i]->unreachable)
-					failed[i]->st.rescued++;
-			}
 		} else {
 			for (size_t i = 0; i < nf; i++) {
 				failed[i]->in_rescue--;
@@ -1305,6 +1342,31 @@ out:
 
 static void run_meta(runner *r, pb_task *t, pb_host **hs, size_t n)
 {
+	/* ansible-core 2.14's json callback shows an explicit meta task once per host, with a result
+	 * only for a skipped end_host */
+	for (size_t i = 0; i < n; i++) {
+		if (!host_active(hs[i]))
+			continue;
+		vz_pb_out_task_start(r, t, "meta");
+		if (!strcmp(t->action, "end_host")) {
+			json_t *lazy = NULL, *vars = vz_pb_task_vars(r, t, hs[i], &lazy);
+			int ok = 1;
+			vz_err e = { 0 };
+			vz_pb_lazy(vars, lazy, &r->topts);
+			vz_pb_cond(&ok, json_object_get(t->kw, "when"), vars, &r->topts, NULL, &e);
+			if (!ok || e.code) {
+				char msg[600];
+				snprintf(msg, sizeof(msg), "end_host conditional evaluated to False, continuing execution for %s",
+					 hs[i]->name);
+				json_t *res = json_pack("{s:s,s:s,s:b}", "msg", msg, "skip_reason", msg, "skipped", 1);
+				vz_pb_out_result(r, t, hs[i]->name, NULL, res, 0, 1, 0, 0, 0);
+				json_decref(res);
+			}
+			json_decref(vars);
+			json_decref(lazy);
+		}
+		vz_pb_out_task_end(r);
+	}
 	if (!strcmp(t->action, "flush_handlers")) {
 		run_handlers(r, hs, n);
 	} else if (!strcmp(t->action, "end_play")) {
@@ -1640,6 +1702,27 @@ static int load_vars_files(runner *r, pb_play *p, vz_err *e)
 	return rc;
 }
 
+/* Roles of the play (roles:, import_role and their dependencies): Ansible shows their defaults
+ * and vars to every task of the play, not only to the role's own. */
+static void collect_roles(runner *r, const pb_list *l, int depth)
+{
+	for (size_t i = 0; i < l->n && depth < 64; i++) {
+		const pb_task *t = l->v[i];
+		if (t->kind != PB_BLOCK)
+			continue;
+		if (t->is_role_block && t->role) {
+			/* dependencies come first in the block, so they are collected first */
+			collect_roles(r, &t->block, depth + 1);
+			json_object_update(r->role_defaults, t->role->defaults);
+			json_object_update(r->role_vars, t->role->vars);
+			continue;
+		}
+		collect_roles(r, &t->block, depth + 1);
+		collect_roles(r, &t->rescue, depth + 1);
+		collect_roles(r, &t->always, depth + 1);
+	}
+}
+
 static void run_play(runner *r, pb_play *p)
 {
 	json_t *hosts = NULL;
@@ -1650,6 +1733,13 @@ static void run_play(runner *r, pb_play *p)
 
 	r->play = p;
 	r->end_play = 0;
+	json_decref(r->role_defaults);
+	json_decref(r->role_vars);
+	r->role_defaults = json_object();
+	r->role_vars = json_object();
+	collect_roles(r, &p->pre_tasks, 0);
+	collect_roles(r, &p->tasks, 0);
+	collect_roles(r, &p->post_tasks, 0);
 	json_decref(r->play_vars);
 	r->play_vars = json_object();
 	json_t *pv = json_object_get(p->kw, "vars");
@@ -1793,6 +1883,8 @@ out:
 	json_decref(r.empty);
 	json_decref(r.hostvars);
 	json_decref(r.play_vars);
+	json_decref(r.role_defaults);
+	json_decref(r.role_vars);
 	json_decref(r.play_hosts);
 	json_decref(r.play_hosts_all);
 	pthread_mutex_destroy(&r.out_lock);

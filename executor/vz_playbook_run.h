@@ -39,7 +39,7 @@ typedef struct runner {
 	pb_host **hosts;
 	size_t nhosts;
 	pthread_mutex_t hosts_lock;
-	json_t *play_vars, *extra, *groups, *hostvars, *play_hosts, *play_hosts_all, *empty;
+	json_t *play_vars, *role_defaults, *role_vars, *extra, *groups, *hostvars, *play_hosts, *play_hosts_all, *empty;
 	pb_list dyn; /* blocks made for include_* at run time */
 	vz_template_opts topts;
 	size_t output_max;

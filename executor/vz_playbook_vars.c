@@ -51,6 +51,58 @@ static int is_omit(const json_t *v)
 	return json_is_string(v) && !strcmp(json_string_value(v), VZ_PB_OMIT);
 }
 
+/* "{{ name }}" with a plain name: Ansible's SINGLE_VAR, the one form whose value keeps its type. */
+static int single_var(const char *s, size_t n, char *name, size_t cap)
+{
+	size_t i = 0, k = 0;
+	if (n < 4 || s[0] != '{' || s[1] != '{')
+		return 0;
+	for (i = 2; i < n && s[i] == ' '; i++)
+		;
+	while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+			 s[i] == '_')) {
+		if (k + 1 >= cap)
+			return 0;
+		name[k++] = s[i++];
+	}
+	name[k] = 0;
+	while (i < n && s[i] == ' ')
+		i++;
+	return k > 0 && i + 2 == n && s[i] == '}' && s[i + 1] == '}';
+}
+
+int vz_pb_template_string(json_t **out, const char *s, size_t n, const json_t *vars, const vz_template_opts *o,
+			  vz_err *e)
+{
+	char name[256], *str = NULL;
+	int rc;
+	*out = NULL;
+	if (single_var(s, n, name, sizeof(name))) {
+		json_t *v = json_object_get(vars, name);
+		if (v && !json_is_string(v)) {
+			*out = json_incref(v);
+			return 0;
+		}
+	}
+	/* as ansible-core 2.14 without jinja2_native: the result is text, turned back into a value
+	 * only when it reads as a list, a dict or a boolean */
+	if ((rc = vz_template_render(&str, s, n, vars, o, e)) != 0)
+		return rc;
+	size_t l = strlen(str);
+	if ((str[0] == '[' || (str[0] == '{' && str[1] != '{')) || !strcmp(str, "True") || !strcmp(str, "False")) {
+		json_t *v = NULL;
+		vz_err ee = { 0 };
+		if (vz_template_eval(&v, str, l, NULL, o, &ee) == 0) {
+			*out = v;
+			free(str);
+			return 0;
+		}
+	}
+	*out = json_stringn(str, l);
+	free(str);
+	return *out ? 0 : vz_err_set(e, VZ_ENOMEM, "out of memory");
+}
+
 static int tmpl(json_t **out, const json_t *v, const json_t *vars, const vz_template_opts *o, int depth, vz_err *e)
 {
 	int rc = 0;
@@ -63,7 +115,7 @@ static int tmpl(json_t **out, const json_t *v, const json_t *vars, const vz_temp
 			*out = json_incref((json_t *)v);
 			return 0;
 		}
-		return vz_template_render_value(out, s, json_string_length(v), vars, o, e);
+		return vz_pb_template_string(out, s, json_string_length(v), vars, o, e);
 	}
 	if (json_is_array(v)) {
 		json_t *a = json_array();
