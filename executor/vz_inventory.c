@@ -291,8 +291,8 @@ static int parse_ini(vz_inventory *inv, const char *data, size_t len, const char
 			continue;
 		}
 		char *w[64];
-		int nw = ini_words(line, w, 64);
-		if (nw == 0)
+		int nw = 0;
+		if (sec != SEC_VARS && (nw = ini_words(line, w, 64)) == 0)
 			continue;
 		if (sec == SEC_VARS) {
 			char *eq = strchr(line, '=');
@@ -309,8 +309,6 @@ static int parse_ini(vz_inventory *inv, const char *data, size_t len, const char
 				k[--kl] = 0;
 			while (*v == ' ' || *v == '\t')
 				v++;
-			for (int i = 1; i < nw; i++) /* undo the word split */
-				w[i][-1] = ' ';
 			json_object_set_new(inv->groups[group].vars, k, ini_value(v));
 		} else if (sec == SEC_CHILDREN) {
 			int c = add_group(inv, w[0], e);
