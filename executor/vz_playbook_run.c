@@ -53,6 +53,7 @@ static void host_free(pb_host *h)
 	if (h->own_node)
 		vz_node_close(h->node);
 	pthread_mutex_destroy(&h->lock);
+	free(h->conn_msg);
 	free(h->name);
 	json_decref(h->inv_vars);
 	json_decref(h->facts);
