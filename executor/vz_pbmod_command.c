@@ -288,6 +288,18 @@ static int node_exists(const vz_pbmod_ctx *ctx, const char *pattern, vz_err *e)
 	return res.exit_status == 0;
 }
 
+/* The first line of stderr is sudo's own complaint ("sudo: a password is required", or the
+ * shell's "sudo: not found"). */
+static int sudo_failed(const char *es, size_t el)
+{
+	const char *nl = memchr(es, '\n', el);
+	size_t l = nl ? (size_t)(nl - es) : el;
+	for (size_t i = 0; i + 4 <= l; i++)
+		if (!memcmp(es + i, "sudo", 4))
+			return 1;
+	return 0;
+}
+
 static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_err *e)
 {
 	json_t *res = json_object(), *cmdj = NULL;
@@ -476,6 +488,23 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 		json_object_set_new(res, "failed", json_true());
 		json_object_set_new(res, "msg", json_string(ctx->no_log ? "the command could not run" : le.msg));
 		json_object_set_new(res, "rc", json_integer(-1));
+	} else if (ctx->become && (nr.exit_status == 127 || nr.exit_status == 1) && sudo_failed(es, el)) {
+		/* sudo itself failed (missing, or asks for a password): Ansible reports the become
+		 * failure as a module failure, not as the command's result */
+		json_t *mo = json_object_get(res, "stdout"), *me = json_object_get(res, "stderr");
+		json_object_set(res, "module_stdout", mo);
+		json_object_set(res, "module_stderr", me);
+		static const char *const drop[] = { "stdout", "stderr", "stdout_lines", "stderr_lines", "start", "end",
+						    "delta", NULL };
+		for (size_t i = 0; drop[i]; i++)
+			json_object_del(res, drop[i]);
+		json_object_set_new(res, "rc", json_integer(nr.exit_status));
+		json_object_set_new(res, "changed", json_false());
+		json_object_set_new(res, "failed", json_true());
+		json_object_set_new(res, "msg", json_string("MODULE FAILURE (become: sudo -n failed; the node user needs "
+							    "passwordless sudo)\nSee stdout/stderr for the exact error"));
+		json_decref(cmdj);
+		cmdj = NULL;
 	} else {
 		json_object_set_new(res, "rc", json_integer(nr.exit_status));
 		if (nr.exit_status != 0) {

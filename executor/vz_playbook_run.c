@@ -788,10 +788,18 @@ static void host_task(hrun *hr)
 			json_object_set_new(iv, "ansible_loop_var", json_string(loop_var));
 			if (index_var)
 				json_object_set_new(iv, index_var, json_integer((json_int_t)i));
-			if (json_is_true(json_object_get(lc, "extended")))
-				json_object_set_new(iv, "ansible_loop", json_pack("{s:I,s:I,s:b,s:b,s:I}", "index",
-					(json_int_t)i + 1, "index0", (json_int_t)i, "first", i == 0, "last",
-					i + 1 == json_array_size(items), "length", (json_int_t)json_array_size(items)));
+			json_t *al = NULL;
+			if (json_is_true(json_object_get(lc, "extended"))) {
+				json_int_t len = (json_int_t)json_array_size(items);
+				al = json_pack("{s:O,s:I,s:I,s:b,s:b,s:I,s:I,s:I}", "allitems", items, "index", (json_int_t)i + 1,
+					       "index0", (json_int_t)i, "first", i == 0, "last", (json_int_t)i + 1 == len, "length",
+					       len, "revindex", len - (json_int_t)i, "revindex0", len - (json_int_t)i - 1);
+				if (i > 0)
+					json_object_set(al, "previtem", json_array_get(items, i - 1));
+				if ((json_int_t)i + 1 < len)
+					json_object_set(al, "nextitem", json_array_get(items, i + 1));
+				json_object_set(iv, "ansible_loop", al);
+			}
 			vz_pb_lazy(iv, lazy, &r->topts);
 			vz_err ie = { 0 };
 			which = NULL;
@@ -806,6 +814,8 @@ static void host_task(hrun *hr)
 			json_object_set_new(ir, "ansible_loop_var", json_string(loop_var));
 			if (index_var)
 				json_object_set_new(ir, index_var, json_integer((json_int_t)i));
+			if (al)
+				json_object_set_new(ir, "ansible_loop", al);
 			json_t *lab = NULL;
 			if (label)
 				vz_pb_template(&lab, label, iv, &r->topts, &ie);
