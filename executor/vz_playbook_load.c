@@ -28,7 +28,7 @@ static const char *const block_keywords[] = {
 static const char *const play_keywords[] = {
 	"name", "hosts", "vars", "vars_files", "gather_facts", "become", "become_user", "become_method",
 	"environment", "pre_tasks", "tasks", "post_tasks", "roles", "handlers", "serial", "strategy",
-	"ignore_errors", "no_log", "tags", "remote_user", "force_handlers", "any_errors_fatal", NULL,
+	"ignore_errors", "no_log", "tags", "remote_user", NULL,
 };
 /* Options of command-like modules that Ansible splits out of free-form text. */
 static const char *const free_form_keys[] = {
@@ -1012,6 +1012,12 @@ static int load_play(vz_playbook *pb, const vz_ynode *p, const char *file, const
 	for (size_t i = 0; i < p->n && rc == 0; i++) {
 		const char *k = p->keys[i]->str;
 		const vz_ynode *v = p->items[i];
+		if (!strcmp(k, "any_errors_fatal") || !strcmp(k, "force_handlers") || !strcmp(k, "max_fail_percentage") ||
+		    !strcmp(k, "check_mode") || !strcmp(k, "order")) {
+			rc = vz_err_set(e, VZ_EINVAL, "%s:%d:%d: the play keyword '%s' is not supported by vinz "
+					"(docs/playbooks.md)", file, p->keys[i]->line, p->keys[i]->col, k);
+			break;
+		}
 		if (!in_list(play_keywords, k)) {
 			rc = vz_err_set(e, VZ_EINVAL, "%s:%d:%d: '%s' is not a valid attribute for a Play", file,
 					p->keys[i]->line, p->keys[i]->col, k);

@@ -212,7 +212,7 @@ static json_t *clean_copy(const json_t *res, int no_log)
 
 static char *compact(const json_t *j)
 {
-	return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	return json_dumps(j, JSON_SORT_KEYS | JSON_ENCODE_ANY); /* ", " and ": " as Python json.dumps */
 }
 
 void vz_pb_out_result(runner *r, const pb_task *t, const char *host, const char *delegate, const json_t *res, int failed,

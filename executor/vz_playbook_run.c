@@ -70,7 +70,7 @@ static const char *vstr(const json_t *vars, const char *k)
 
 /* Opens the connection of h from its variables (or takes the caller's). *result gets an
  * unreachable or refused result on failure. Called with h->lock held. */
-static int host_connect(runner *r, pb_host *h, json_t **result)
+static int host_connect(runner *r, pb_host *h, int own, json_t **result)
 {
 	const vz_playbook_opts *o = r->o;
 	json_t *vars = json_deep_copy(h->inv_vars);
@@ -85,7 +85,10 @@ static int host_connect(runner *r, pb_host *h, json_t **result)
 		rc = VZ_ECONNECT;
 		goto out;
 	}
-	json_object_update(vars, h->hfacts);
+	/* a delegate's set_facts belong to the thread running its own task: use its inventory only */
+	if (own)
+		json_object_update(vars, h->hfacts);
+	json_object_update(vars, r->extra);
 	vz_pb_lazy(vars, h->inv_vars, &r->topts);
 	const char *conn = vstr(vars, "ansible_connection");
 	if (!conn)
@@ -113,6 +116,8 @@ static int host_connect(runner *r, pb_host *h, json_t **result)
 		const char *user = vstr(vars, "ansible_user");
 		if (!user)
 			user = vstr(vars, "ansible_ssh_user");
+		if (!user && r->play)
+			user = json_string_value(json_object_get(r->play->kw, "remote_user"));
 		if (!user)
 			user = o->default_user;
 		struct passwd *pw = getpwuid(getuid());
@@ -489,7 +494,7 @@ static json_t *run_module(hrun *hr, json_t *vars, int *unreachable)
 	if (!t->mod->executor_side) {
 		pthread_mutex_lock(&target->lock);
 		locked = 1;
-		if (host_connect(r, target, &res) != 0) {
+		if (host_connect(r, target, target == h, &res) != 0) {
 			if (json_is_true(json_object_get(res, "unreachable")))
 				*unreachable = 1;
 			goto out;
@@ -1520,7 +1525,7 @@ static void gather_one(hrun *hr)
 	vz_node_result nr;
 
 	pthread_mutex_lock(&h->lock);
-	if (host_connect(r, h, &res) != 0) {
+	if (host_connect(r, h, 1, &res) != 0) {
 		pthread_mutex_unlock(&h->lock);
 		hr->unreachable = json_is_true(json_object_get(res, "unreachable"));
 		hr->failed = !hr->unreachable;

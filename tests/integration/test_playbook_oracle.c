@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -306,58 +308,134 @@ int main(void)
 		closedir(d);
 	qsort(names, nn, sizeof(*names), name_cmp);
 	int ncases = 0;
-	for (size_t ci = 0; ci < nn; ci++) {
-		const char *cs = names[ci];
-		char pb[9000], argsf[9000];
-		snprintf(pb, sizeof(pb), "%s/%s/playbook.yml", cases_dir, cs);
-		if (access(pb, R_OK) != 0)
-			continue;
-		ncases++;
-		int before = disagree;
-		/* optional extra arguments, one per line */
-		snprintf(argsf, sizeof(argsf), "%s/%s/args", cases_dir, cs);
-		vz_buf ab = VZ_BUF_INIT(1u << 16);
-		vz_err e = { 0 };
+	uint64_t total[2] = { 0, 0 };
+	/* Ansible is the slow side: its runs go first, a few at a time, into files; each case then
+	 * runs vinz and compares. Every case has its own directories, so nothing collides. */
+	typedef struct ocase {
+		char pb[9000];
 		char *extra[16];
-		size_t nextra = 0;
-		if (vz_read_file(argsf, 1u << 16, &ab, &e) == 0 && ab.ptr) {
-			for (char *l = strtok(ab.ptr, "\n"); l && nextra < 16; l = strtok(NULL, "\n"))
-				extra[nextra++] = l;
+		size_t nextra;
+		vz_buf args;
+		pid_t pid;
+		int status, done;
+		uint64_t t0, ms;
+		char outpath[4200];
+	} ocase;
+	ocase *oc = calloc(nn ? nn : 1, sizeof(*oc));
+	size_t running = 0, maxpar = 3;
+	for (size_t ci = 0; ci < nn && oc; ci++) {
+		ocase *c = &oc[ci];
+		char argsf[9000], bvar[9100];
+		vz_err e = { 0 };
+		snprintf(c->pb, sizeof(c->pb), "%s/%s/playbook.yml", cases_dir, names[ci]);
+		c->done = 1;
+		if (access(c->pb, R_OK) != 0)
+			continue;
+		snprintf(argsf, sizeof(argsf), "%s/%s/args", cases_dir, names[ci]);
+		vz_buf_init(&c->args, 1u << 16);
+		if (vz_read_file(argsf, 1u << 16, &c->args, &e) == 0 && c->args.ptr) {
+			for (char *l = strtok(c->args.ptr, "\n"); l && c->nextra < 16; l = strtok(NULL, "\n"))
+				c->extra[c->nextra++] = l;
 		}
-		json_t *docs[2] = { NULL, NULL };
-		int codes[2];
-		json_t *files[2];
 		for (int w = 0; w < 2; w++) {
-			char bdir[9000], bvar[9100];
-			snprintf(bdir, sizeof(bdir), "%s/%s/%s", base, w ? "vinz" : "ansible", cs);
+			char bdir[9000], hd[9100];
+			snprintf(bdir, sizeof(bdir), "%s/%s/%s", base, w ? "vinz" : "ansible", names[ci]);
 			mkdir_node(bdir, uid, gid);
 			for (int h = 1; h <= 2; h++) {
-				char hd[9100];
 				snprintf(hd, sizeof(hd), "%s/h%d", bdir, h);
 				mkdir_node(hd, uid, gid);
 			}
-			snprintf(bvar, sizeof(bvar), "base=%s", bdir);
-			const char *argv[40];
-			size_t na = 0;
+		}
+		snprintf(bvar, sizeof(bvar), "base=%s/ansible/%s", base, names[ci]);
+		snprintf(c->outpath, sizeof(c->outpath), "%s/%s.ansible.json", tmp, names[ci]);
+		while (running >= maxpar) {
+			int st;
+			pid_t p = wait(&st);
+			if (p < 0)
+				break;
+			for (size_t k = 0; k < ci; k++)
+				if (oc[k].pid == p && !oc[k].done) {
+					oc[k].done = 1;
+					oc[k].status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+					oc[k].ms = vz_mono_ms() - oc[k].t0;
+					running--;
+				}
+		}
+		const char *argv[40];
+		size_t na = 0;
+		argv[na++] = "ansible-playbook";
+		argv[na++] = "-i";
+		argv[na++] = inv;
+		argv[na++] = "-e";
+		argv[na++] = bvar;
+		for (size_t k = 0; k < c->nextra; k++)
+			argv[na++] = c->extra[k];
+		argv[na++] = c->pb;
+		argv[na] = NULL;
+		c->t0 = vz_mono_ms();
+		c->pid = fork();
+		if (c->pid == 0) {
+			int fd = open(c->outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600), dn = open("/dev/null", O_RDONLY);
+			if (fd < 0 || dn < 0 || dup2(dn, 0) < 0 || dup2(fd, 1) < 0)
+				_exit(127);
+			execvp(argv[0], (char *const *)argv);
+			_exit(127);
+		}
+		if (c->pid > 0) {
+			c->done = 0;
+			running++;
+		}
+	}
+	for (size_t ci = 0; ci < nn && oc; ci++) {
+		const char *cs = names[ci];
+		ocase *c = &oc[ci];
+		if (access(c->pb, R_OK) != 0)
+			continue;
+		ncases++;
+		int before = disagree;
+		json_t *docs[2] = { NULL, NULL };
+		int codes[2];
+		uint64_t ms[2] = { 0, 0 };
+		json_t *files[2];
+		if (!c->done) {
+			int st;
+			if (waitpid(c->pid, &st, 0) == c->pid)
+				c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			else
+				c->status = -1;
+			c->ms = vz_mono_ms() - c->t0;
+			c->done = 1;
+		}
+		for (int w = 0; w < 2; w++) {
+			char bdir[9000], bvar[9100];
+			snprintf(bdir, sizeof(bdir), "%s/%s/%s", base, w ? "vinz" : "ansible", cs);
+			vz_buf_reset(&out);
 			if (w == 0) {
-				argv[na++] = "ansible-playbook";
+				vz_err e = { 0 };
+				vz_read_file(c->outpath, 64u << 20, &out, &e);
+				codes[0] = c->status;
+				ms[0] = c->ms;
 			} else {
+				snprintf(bvar, sizeof(bvar), "base=%s", bdir);
+				const char *argv[40];
+				size_t na = 0;
 				argv[na++] = VZ_BIN;
 				argv[na++] = "playbook";
 				argv[na++] = "--json";
 				argv[na++] = "--known-hosts";
 				argv[na++] = kh;
+				argv[na++] = "-i";
+				argv[na++] = inv;
+				argv[na++] = "-e";
+				argv[na++] = bvar;
+				for (size_t k = 0; k < c->nextra; k++)
+					argv[na++] = c->extra[k];
+				argv[na++] = c->pb;
+				argv[na] = NULL;
+				uint64_t t0 = vz_mono_ms();
+				codes[1] = run_capture(argv, &out);
+				ms[1] = vz_mono_ms() - t0;
 			}
-			argv[na++] = "-i";
-			argv[na++] = inv;
-			argv[na++] = "-e";
-			argv[na++] = bvar;
-			for (size_t k = 0; k < nextra; k++)
-				argv[na++] = extra[k];
-			argv[na++] = pb;
-			argv[na] = NULL;
-			vz_buf_reset(&out);
-			codes[w] = run_capture(argv, &out);
 			docs[w] = out.len ? json_loadb(out.ptr, out.len, 0, NULL) : NULL;
 			if (out.len && !docs[w] && getenv("VZ_PB_DEBUG"))
 				fprintf(stderr, "%s output is not JSON:\n%s\n", w ? "vinz" : "ansible", vz_buf_cstr(&out));
@@ -378,7 +456,10 @@ int main(void)
 				cmp_docs(cs, docs[0], docs[1]);
 		}
 		cmp_json(cs, "files left on the node", files[0], files[1]);
-		printf("%s %s (exit %d)\n", disagree == before ? "ok  " : "FAIL", cs, codes[0]);
+		printf("%s %s (exit %d; ansible %llu ms, vinz %llu ms)\n", disagree == before ? "ok  " : "FAIL", cs, codes[0],
+		       (unsigned long long)ms[0], (unsigned long long)ms[1]);
+		total[0] += ms[0];
+		total[1] += ms[1];
 		if (getenv("VZ_PB_DEBUG") && disagree != before) {
 			for (int w = 0; w < 2; w++) {
 				char *dd = docs[w] ? json_dumps(docs[w], JSON_INDENT(1)) : NULL;
@@ -390,11 +471,17 @@ int main(void)
 			json_decref(docs[w]);
 			json_decref(files[w]);
 		}
-		vz_buf_free(&ab);
 	}
+	for (size_t ci = 0; ci < nn && oc; ci++) {
+		if (!oc[ci].done && oc[ci].pid > 0)
+			waitpid(oc[ci].pid, NULL, 0);
+		vz_buf_free(&oc[ci].args);
+	}
+	free(oc);
 	for (size_t i = 0; i < nn; i++)
 		free(names[i]);
-	printf("oracle: %d cases, %d comparisons agree, %d disagree\n", ncases, agree, disagree);
+	printf("oracle: %d cases, %d comparisons agree, %d disagree (ansible-playbook %.1f s, vinz playbook %.1f s)\n",
+	       ncases, agree, disagree, (double)total[0] / 1000, (double)total[1] / 1000);
 	rc = disagree || ncases == 0 ? 1 : 0;
 out:
 	vz_buf_free(&out);
