@@ -987,7 +987,7 @@ static void stats_add(pb_host *h, const hrun *hr)
 	h->st.ok++;
 	if (hr->changed)
 		h->st.changed++;
-	if (hr->failed && hr->ignored)
+	if ((hr->failed || hr->unreachable) && hr->ignored)
 		h->st.ignored++;
 }
 
