@@ -77,9 +77,10 @@ typedef struct vz_playbook_result {
 } vz_playbook_result;
 
 /* Runs the playbooks. Returns 0 when they ran (whatever the hosts did: see out->exit_code), or a
- * negative code when a playbook could not be loaded (VZ_EINVAL etc., out->exit_code 4) or the
- * options are bad (out->exit_code 5/1); e says what and where. out->json is set in both cases
- * when want_json. */
+ * negative code when a playbook could not be loaded (VZ_EINVAL etc., out->exit_code 4), the
+ * options are bad (out->exit_code 5), or the playbook hit an error that stops ansible-playbook
+ * as a whole, such as notifying a handler that does not exist (out->exit_code 1); e says what
+ * and where. out->json is set in every case when want_json. */
 int vz_playbook_run(vz_playbook_result *out, const vz_playbook_opts *opts, vz_err *e);
 
 #endif

@@ -1009,7 +1009,19 @@ static void check_deadline(runner *r)
 
 static int stopped(runner *r)
 {
-	return (r->o->cancel && *r->o->cancel) || r->timed_out || r->end_play;
+	return (r->o->cancel && *r->o->cancel) || r->timed_out || r->end_play || r->fatal.code;
+}
+
+static int handler_matches(const pb_task *hd, const json_t *notified);
+
+static int handler_exists(runner *r, const char *name)
+{
+	json_t *one = json_pack("{s:b}", name, 1);
+	int found = 0;
+	for (size_t i = 0; r->play && i < r->play->handlers.n && !found; i++)
+		found = handler_matches(r->play->handlers.v[i], one);
+	json_decref(one);
+	return found;
 }
 
 static void run_list(runner *r, pb_list *l, pb_host **hs, size_t n);
@@ -1059,10 +1071,18 @@ static void run_mod_task(runner *r, pb_task *t, pb_host **hs, size_t n)
 			h->failed = 1;
 		const json_t *notify = json_object_get(t->kw, "notify");
 		if (x->changed && !x->failed && notify) {
-			for (size_t k = 0; k < json_array_size(notify); k++)
-				if (json_is_string(json_array_get(notify, k)))
-					json_object_set_new(h->notified, json_string_value(json_array_get(notify, k)),
-							    json_true());
+			for (size_t k = 0; k < json_array_size(notify); k++) {
+				const char *hn = json_string_value(json_array_get(notify, k));
+				if (!hn)
+					continue;
+				if (!handler_exists(r, hn) && !r->fatal.code) {
+					/* as ansible-core 2.14: the whole run stops with an error (exit 1) */
+					vz_err_set(&r->fatal, VZ_EINVAL, "%s:%d: The requested handler '%s' was not found in either "
+						   "the main handlers list nor in the listening handlers list", t->file, t->line, hn);
+					continue;
+				}
+				json_object_set_new(h->notified, hn, json_true());
+			}
 		}
 	}
 	vz_pb_out_task_end(r);
@@ -1862,6 +1882,7 @@ int vz_playbook_run(vz_playbook_result *out, const vz_playbook_opts *o, vz_err *
 		goto out;
 	}
 	for (size_t i = 0; i < o->nplaybooks && !stopped(&r); i++) {
+		r.end_play = 0;
 		vz_playbook *pb = NULL;
 		if ((rc = vz_playbook_load(&pb, o->playbooks[i], e)) != 0) {
 			out->exit_code = rc == VZ_ENOTFOUND ? 1 : 4;
@@ -1870,12 +1891,19 @@ int vz_playbook_run(vz_playbook_result *out, const vz_playbook_opts *o, vz_err *
 		pb->untrusted = o->untrusted;
 		r.pb = pb;
 		vz_pb_out_playbook_start(&r, o->playbooks[i]);
-		for (size_t k = 0; k < pb->nplays && !(o->cancel && *o->cancel) && !r.timed_out; k++)
+		for (size_t k = 0; k < pb->nplays && !(o->cancel && *o->cancel) && !r.timed_out && !r.fatal.code; k++)
 			run_play(&r, pb->plays[k]);
 		vz_pb_out_playbook_end(&r);
 		vz_pb_list_free(&r.dyn);
 		r.pb = NULL;
 		vz_playbook_free(pb);
+	}
+	if (r.fatal.code) {
+		/* a run-time error of the playbook itself: no recap, exit 1, as ansible-playbook */
+		vz_err_set(e, r.fatal.code, "%s", r.fatal.msg);
+		rc = r.fatal.code;
+		out->exit_code = 1;
+		goto out;
 	}
 	vz_pb_out_recap(&r);
 	int any_failed = 0, any_unreach = 0;

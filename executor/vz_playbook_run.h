@@ -45,6 +45,7 @@ typedef struct runner {
 	size_t output_max;
 	uint64_t deadline;
 	int timed_out, end_play, other_error;
+	vz_err fatal; /* an error that stops the whole run (exit 1), set once */
 	/* output */
 	pthread_mutex_t out_lock;
 	FILE *txt;          /* job-output.txt */
