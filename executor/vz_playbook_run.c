@@ -73,7 +73,7 @@ static const char *vstr(const json_t *vars, const char *k)
 static int host_connect(runner *r, pb_host *h, int own, json_t **result)
 {
 	const vz_playbook_opts *o = r->o;
-	json_t *vars = json_deep_copy(h->inv_vars);
+	json_t *vars = NULL;
 	vz_err e = { 0 };
 	int rc = 0;
 	char kh[PATH_MAX];
@@ -85,6 +85,7 @@ static int host_connect(runner *r, pb_host *h, int own, json_t **result)
 		rc = VZ_ECONNECT;
 		goto out;
 	}
+	vars = json_deep_copy(h->inv_vars);
 	/* a delegate's set_facts belong to the thread running its own task: use its inventory only */
 	if (own)
 		json_object_update(vars, h->hfacts);
@@ -407,12 +408,28 @@ static json_t *run_module(hrun *hr, json_t *vars, int *unreachable)
 		const json_t *chain[VZ_PB_MAX_INCLUDE_DEPTH * 4 + 8];
 		size_t nc = 0;
 		for (const pb_task *p = t; p && nc < sizeof(chain) / sizeof(chain[0]) - 1; p = p->parent)
-			if (json_is_object(json_object_get(p->kw, "environment")))
+			if (json_object_get(p->kw, "environment"))
 				chain[nc++] = json_object_get(p->kw, "environment");
-		if (json_is_object(json_object_get(r->play->kw, "environment")))
+		if (json_object_get(r->play->kw, "environment"))
 			chain[nc++] = json_object_get(r->play->kw, "environment");
-		for (size_t i = nc; i-- > 0;)
-			json_object_update(ev, (json_t *)chain[i]);
+		for (size_t i = nc; i-- > 0 && !res;) {
+			if (json_is_object(chain[i])) {
+				json_object_update(ev, (json_t *)chain[i]);
+			} else if (json_is_string(chain[i])) {
+				/* environment: "{{ some_dict }}" */
+				json_t *d = NULL;
+				if (vz_pb_template(&d, chain[i], vars, &r->topts, &e) != 0 || !json_is_object(d))
+					res = failed_result("environment: %s%s", e.code ? vz_pb_errmsg(&e) :
+							    "must be a mapping of variable names to values", NULL);
+				else
+					json_object_update(ev, d);
+				json_decref(d);
+			}
+		}
+	}
+	if (res) {
+		json_decref(ev);
+		goto out;
 	}
 	if (json_object_size(ev) == 0) {
 		json_decref(ev);
