@@ -1854,18 +1854,51 @@ static void run_play(runner *r, pb_play *p)
 		r->other_error = 1;
 		goto out;
 	}
+	/* serial: the whole play runs on one batch of hosts after the other (a number or "N%") */
+	size_t batch = n;
+	const json_t *sj = json_object_get(p->kw, "serial");
+	if (json_is_integer(sj) && json_integer_value(sj) > 0)
+		batch = (size_t)json_integer_value(sj);
+	else if (json_is_string(sj)) {
+		int64_t pct = 0;
+		const char *ss = json_string_value(sj);
+		size_t sl = strlen(ss);
+		char num[32];
+		if (sl > 1 && sl < sizeof(num) && ss[sl - 1] == '%') {
+			memcpy(num, ss, sl - 1);
+			num[sl - 1] = 0;
+			if (vz_parse_i64(num, 1, 100, &pct) == 0)
+				batch = (size_t)((int64_t)n * pct / 100);
+		} else if (vz_parse_i64(ss, 1, 1000000, &pct) == 0) {
+			batch = (size_t)pct;
+		}
+		if (batch < 1)
+			batch = 1;
+	}
 	const json_t *gf = json_object_get(p->kw, "gather_facts");
-	if (!gf || vz_template_truthy(gf))
-		gather_facts(r, hs, n);
-	run_list(r, &p->pre_tasks, hs, n);
-	if (!stopped(r))
-		run_handlers(r, hs, n);
-	run_list(r, &p->tasks, hs, n);
-	if (!stopped(r))
-		run_handlers(r, hs, n);
-	run_list(r, &p->post_tasks, hs, n);
-	if (!stopped(r))
-		run_handlers(r, hs, n);
+	for (size_t b0 = 0; b0 < n && !stopped(r); b0 += batch) {
+		pb_host **bh = hs + b0;
+		size_t bn = b0 + batch <= n ? batch : n - b0;
+		if (b0) { /* Ansible starts the play again for every batch */
+			vz_pb_out_play_end(r);
+			vz_pb_out_play_start(r, r->play_name);
+		}
+		json_decref(r->play_hosts);
+		r->play_hosts = json_array();
+		for (size_t i = 0; i < bn; i++)
+			json_array_append_new(r->play_hosts, json_string(bh[i]->name));
+		if (!gf || vz_template_truthy(gf))
+			gather_facts(r, bh, bn);
+		run_list(r, &p->pre_tasks, bh, bn);
+		if (!stopped(r))
+			run_handlers(r, bh, bn);
+		run_list(r, &p->tasks, bh, bn);
+		if (!stopped(r))
+			run_handlers(r, bh, bn);
+		run_list(r, &p->post_tasks, bh, bn);
+		if (!stopped(r))
+			run_handlers(r, bh, bn);
+	}
 out:
 	vz_pb_out_play_end(r);
 	free(pattern);
