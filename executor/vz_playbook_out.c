@@ -258,9 +258,12 @@ void vz_pb_out_result(runner *r, const pb_task *t, const char *host, const char 
 			fprintf(f, "fatal: [%s]: UNREACHABLE! => %s\n", who, d ? d : "{}");
 			free(d);
 		} else if (failed) {
-			char *d = compact(c);
+			json_t *shown = json_copy(c); /* Ansible leaves "failed" out of the line */
+			json_object_del(shown, "failed");
+			char *d = compact(shown);
 			fprintf(f, "fatal: [%s]: FAILED! => %s\n", who, d ? d : "{}");
 			free(d);
+			json_decref(shown);
 		} else if (t && t->action && !strcmp(t->action, "debug") && !skipped) {
 			json_t *shown = json_object();
 			const char *k;
