@@ -1126,8 +1126,8 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 		size_t nh;
 		json_t *args;
 	} incl;
-	incl *inc = calloc(n * 64 + 1, sizeof(*inc));
-	size_t ninc = 0, cap = n * 64 + 1;
+	size_t ninc = 0, cap = 16;
+	incl *inc = calloc(cap, sizeof(*inc));
 	int is_role = t->kind == PB_INCLUDE_ROLE;
 	char *name = NULL;
 	if (is_role && !json_object_get(t->kw, "name")) {
@@ -1194,6 +1194,14 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 			for (j = 0; j < ninc; j++)
 				if (!strcmp(inc[j].key, keybuf))
 					break;
+			if (j == ninc && ninc == cap) {
+				incl *ni = realloc(inc, cap * 2 * sizeof(*inc));
+				if (ni) {
+					memset(ni + cap, 0, cap * sizeof(*inc));
+					inc = ni;
+					cap *= 2;
+				}
+			}
 			if (j == ninc && ninc < cap) {
 				inc[j].key = strdup(keybuf);
 				inc[j].hosts = calloc(n, sizeof(pb_host *));
