@@ -127,3 +127,20 @@ grep -q "PLAY RECAP" "$T/logs/job-output.txt" || fail "recap in job-output.txt"
 jq -e '.[0].plays[0].tasks[0].hosts.n2.stdout == "line-one"' "$T/logs/job-output.json" >/dev/null || fail "job-output.json record"
 jq -e '.data.child.x == "n1"' "$T/logs/results.json" >/dev/null || fail "zuul_return wrote results.json"
 ok "no_log never in any output; job-output.txt/json; zuul_return"
+
+# --- undefined variables name the variable; YAML inventories and host lists
+cat > "$T/inv.yml" <<'YML'
+all:
+  children:
+    nodes:
+      hosts:
+        y1: {ansible_connection: local, who: yaml}
+YML
+printf -- '- hosts: nodes\n  gather_facts: false\n  tasks:\n    - debug: msg="{{ who }}"\n    - command: echo {{ nope }}\n' > "$P/undef.yml"
+run 2 -i "$T/inv.yml" --json "$P/undef.yml"
+jq -e '.plays[0].tasks[0].hosts.y1.msg == "yaml"' "$T/out" >/dev/null || fail "YAML inventory variables"
+jq -e '.plays[0].tasks[1].hosts.y1.msg | test("The error was: .nope. is undefined")' "$T/out" >/dev/null || fail "undefined variable named: $(jq -c '.plays[0].tasks[1]' "$T/out")"
+printf -- '- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg="{{ inventory_hostname }}"\n' > "$P/list.yml"
+run 0 -i "localhost," --json "$P/list.yml"
+jq -e '.stats.localhost.ok == 1' "$T/out" >/dev/null || fail "host list inventory"
+ok "undefined variables named; YAML inventory; host list"
