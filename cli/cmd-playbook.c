@@ -122,11 +122,16 @@ static int run(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },        { "log-dir", required_argument, NULL, 'L' },
 		{ "timeout", required_argument, NULL, 'T' },     { "untrusted", no_argument, NULL, 'U' },
 		{ "forks", required_argument, NULL, 'f' },       { "syntax-check", no_argument, NULL, 'S' },
-		{ "verbose", no_argument, NULL, 'v' },           { NULL, 0, NULL, 0 },
+		{ "verbose", no_argument, NULL, 'v' },           { "tags", required_argument, NULL, 't' },
+		{ "skip-tags", required_argument, NULL, 'x' },   { NULL, 0, NULL, 0 },
 	};
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "i:e:u:f:v", opts, NULL)) != -1) {
+	const char *tags[65] = { NULL }, *skip[65] = { NULL };
+	size_t ntags = 0, nskip = 0;
+	char *tagbuf[128];
+	size_t ntagbuf = 0;
+	while ((o = getopt_long(argc, argv, "i:e:u:f:vt:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'i': inv_arg = optarg; break;
 		case 'e':
@@ -141,6 +146,21 @@ static int run(int argc, char **argv)
 		case 'U': untrusted = 1; break;
 		case 'S': syntax = 1; break;
 		case 'v': break;
+		case 't':
+		case 'x': {
+			/* comma-separated, repeatable, as ansible-playbook's --tags/--skip-tags */
+			char *copy = strdup(optarg), *save = NULL;
+			if (!copy || ntagbuf >= 128)
+				break;
+			tagbuf[ntagbuf++] = copy;
+			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (o == 't' && ntags < 64)
+					tags[ntags++] = t;
+				else if (o == 'x' && nskip < 64)
+					skip[nskip++] = t;
+			}
+			break;
+		}
 		case 'T':
 			if (vz_parse_i64(optarg, 1, 86400 * 7, &timeout_s)) {
 				fprintf(stderr, "vinz playbook: --timeout takes seconds (1..604800), not '%s'\n", optarg);
@@ -214,6 +234,8 @@ static int run(int argc, char **argv)
 		.timeout_ms = (int)(timeout_s * 1000),
 		.cancel = (volatile int *)&vz_cli_stop,
 		.forks = (int)forks,
+		.tags = ntags ? tags : NULL,
+		.skip_tags = nskip ? skip : NULL,
 	};
 	vz_playbook_result res;
 	int rc = vz_playbook_run(&res, &po, &e);
@@ -227,6 +249,8 @@ static int run(int argc, char **argv)
 	ex = res.exit_code;
 	vz_node_global_cleanup();
 out:
+	for (size_t i = 0; i < ntagbuf; i++)
+		free(tagbuf[i]);
 	vz_inventory_free(inv);
 	json_decref(extra);
 	return ex;
@@ -236,7 +260,8 @@ const vz_cmd vz_cmd_playbook = {
 	"playbook", "run Ansible playbooks natively, as ansible-playbook would",
 	"usage: vinz playbook -i INVENTORY [-e KEY=VALUE|@FILE|JSON]... [--json] [--known-hosts FILE]\n"
 	"                     [--private-key FILE] [-u USER] [--log-dir DIR] [--timeout SECONDS]\n"
-	"                     [--untrusted] [--forks N] [--syntax-check] PLAYBOOK...\n\n"
+	"                     [--untrusted] [--forks N] [--tags TAGS] [--skip-tags TAGS]\n"
+	"                     [--syntax-check] PLAYBOOK...\n\n"
 	"Runs the playbooks with vinz's native engine over one SSH session per host, hosts in parallel\n"
 	"and tasks in Ansible's linear order. The language supported and the differences from Ansible\n"
 	"are in docs/playbooks.md.\n\n"
@@ -252,6 +277,9 @@ const vz_cmd vz_cmd_playbook = {
 	"      --untrusted        refuse localhost, the local connection and executor-side files outside\n"
 	"                         the playbook's directory, as for an untrusted project's playbook\n"
 	"  -f, --forks N          hosts run at once (default 16)\n"
+	"  -t, --tags TAGS        run only tasks tagged with one of TAGS (comma-separated; also\n"
+	"                         always, tagged, untagged, all), as ansible-playbook\n"
+	"      --skip-tags TAGS   skip tasks tagged with one of TAGS\n"
 	"      --syntax-check     load the playbooks (modules, keywords, imports) and stop\n"
 	"\nexit (as ansible-playbook 2.14): 0 ok, 1 error (e.g. a missing playbook file), 2 a host failed\n"
 	"or bad usage, 4 a host was unreachable or a playbook could not be parsed\n",

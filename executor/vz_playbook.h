@@ -68,6 +68,9 @@ typedef struct vz_playbook_opts {
 	                          * command printing 4x more is killed and fails */
 	volatile int *cancel;
 	int forks;               /* hosts run at once; 0: 16 */
+	const char *const *tags;      /* NULL-terminated, as --tags: run only tasks with one of them
+	                               * (or `always`); "tagged"/"untagged"/"all" as Ansible */
+	const char *const *skip_tags; /* NULL-terminated, as --skip-tags */
 } vz_playbook_opts;
 
 typedef struct vz_playbook_result {

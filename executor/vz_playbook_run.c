@@ -1449,10 +1449,86 @@ static void run_meta(runner *r, pb_task *t, pb_host **hs, size_t n)
 	}
 }
 
+/* Adds the tags of one `tags:` value (a list, or text with commas) to set. */
+static void add_tags(json_t *set, const json_t *v)
+{
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			add_tags(set, json_array_get(v, i));
+	} else if (json_is_string(v)) {
+		char *copy = strdup(json_string_value(v)), *save = NULL;
+		for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+			while (*t == ' ')
+				t++;
+			size_t l = strlen(t);
+			while (l && t[l - 1] == ' ')
+				t[--l] = 0;
+			if (*t)
+				json_object_set_new(set, t, json_true());
+		}
+		free(copy);
+	} else if (json_is_integer(v)) {
+		char num[32];
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		json_object_set_new(set, num, json_true());
+	}
+}
+
+static int in_opt_list(const char *const *l, const char *s)
+{
+	for (size_t i = 0; l && l[i]; i++)
+		if (!strcmp(l[i], s))
+			return 1;
+	return 0;
+}
+
+/* Ansible's tag selection: a task's tags are its own, its blocks', imports' and roles' (not
+ * those of a dynamic include above it) and the play's. `never` tasks run only when asked for. */
+static int task_selected(runner *r, const pb_task *t)
+{
+	json_t *set = json_object();
+	int sel = 1;
+	for (const pb_task *p = t; p; p = p->parent) {
+		if (p != t && (p->kind == PB_INCLUDE_TASKS || p->kind == PB_INCLUDE_ROLE))
+			break;
+		add_tags(set, json_object_get(p->kw, "tags"));
+	}
+	add_tags(set, json_object_get(r->play->kw, "tags"));
+	const char *k;
+	json_t *x;
+	if (r->o->skip_tags)
+		json_object_foreach(set, k, x)
+			if (in_opt_list(r->o->skip_tags, k) || (in_opt_list(r->o->skip_tags, "tagged")))
+				sel = 0;
+	if (r->o->skip_tags && !json_object_size(set) && in_opt_list(r->o->skip_tags, "untagged"))
+		sel = 0;
+	if (sel && r->o->tags && r->o->tags[0] && !in_opt_list(r->o->tags, "all")) {
+		int any = json_object_get(set, "always") != NULL;
+		json_object_foreach(set, k, x)
+			if (in_opt_list(r->o->tags, k) || in_opt_list(r->o->tags, "tagged"))
+				any = 1;
+		if (!json_object_size(set) && in_opt_list(r->o->tags, "untagged"))
+			any = 1;
+		sel = any;
+	}
+	if (sel && json_object_get(set, "never") && !in_opt_list(r->o->tags, "never")) {
+		/* only a tag given explicitly runs a never task */
+		int asked = 0;
+		json_object_foreach(set, k, x)
+			if (strcmp(k, "never") && in_opt_list(r->o->tags, k))
+				asked = 1;
+		sel = asked;
+	}
+	json_decref(set);
+	return sel;
+}
+
 static void run_list(runner *r, pb_list *l, pb_host **hs, size_t n)
 {
 	for (size_t i = 0; i < l->n && !stopped(r); i++) {
 		pb_task *t = l->v[i];
+		if (t->kind != PB_BLOCK && !t->is_handler && !task_selected(r, t))
+			continue;
 		size_t act = 0;
 		for (size_t k = 0; k < n; k++)
 			act += host_active(hs[k]);
