@@ -38,6 +38,16 @@ static int wrap_eval(json_t **out, const char *expr, const json_t *vars, vz_err 
 static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_err *e)
 {
 	(void)e;
+	const json_t *verb = json_object_get(args, "verbosity");
+	long long vb = json_is_integer(verb) ? json_integer_value(verb) : 0;
+	if (json_is_string(verb))
+		vb = strtoll(json_string_value(verb), NULL, 10);
+	if (vb > 0) {
+		/* vinz runs at Ansible's verbosity 0 */
+		*result = json_pack("{s:b,s:b,s:s}", "changed", 0, "skipped", 1, "skipped_reason",
+				    "Verbosity threshold not met.");
+		return 0;
+	}
 	json_t *res = json_pack("{s:b,s:b}", "changed", 0, "_ansible_verbose_always", 1);
 	const json_t *var = json_object_get(args, "var");
 	if (var) {
