@@ -848,8 +848,13 @@ static void host_task(hrun *hr)
 				any_changed = 1;
 			if (json_is_true(json_object_get(ir, "failed")))
 				any_failed = 1;
-			if (!json_is_true(json_object_get(ir, "failed")) && !json_is_true(json_object_get(ir, "skipped")))
+			if (!json_is_true(json_object_get(ir, "failed")) && !json_is_true(json_object_get(ir, "skipped"))) {
+				/* set_fact in a loop: the next item sees what this one set */
 				apply_facts(h, ir);
+				json_t *af = json_object_get(ir, "ansible_facts");
+				if (json_is_object(af))
+					json_object_update(vars, af);
+			}
 			json_array_append_new(results, ir);
 			json_decref(iv);
 			if (r->o->cancel && *r->o->cancel)
