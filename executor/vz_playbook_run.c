@@ -15,6 +15,27 @@
 #include "vz_util.h"
 #include "vz_yaml.h"
 
+/* ---- paths ---- */
+
+static int under_dir(const char *real, const char *dir)
+{
+	char rd[PATH_MAX];
+	if (!dir || !realpath(dir, rd))
+		return 0;
+	size_t n = strlen(rd);
+	return !strncmp(real, rd, n) && (real[n] == '/' || real[n] == 0 || (n == 1 && rd[0] == '/'));
+}
+
+/* Untrusted playbooks read executor files only under the playbook's dir or confine_dir, with
+ * symlinks and ".." resolved first. */
+static int path_confined(runner *r, const char *path)
+{
+	char real[PATH_MAX];
+	if (!path || !realpath(path, real))
+		return 0;
+	return under_dir(real, r->pb->dir) || under_dir(real, r->o->confine_dir);
+}
+
 /* ---- hosts ---- */
 
 static pb_host *host_get(runner *r, const char *name)
@@ -1119,6 +1140,47 @@ static void run_mod_task(runner *r, pb_task *t, pb_host **hs, size_t n)
 
 static void run_handlers(runner *r, pb_host **hs, size_t n);
 
+/* The file an include_tasks names: relative to the including file, then the role's tasks/,
+ * then the playbook's dir; must exist and, for an untrusted playbook, stay inside. */
+static int include_path(runner *r, const pb_task *t, const json_t *args, char **out, vz_err *e)
+{
+	const char *rel = json_string_value(json_object_get(args, "file"));
+	char *path = NULL, *fdir = NULL;
+	int rc = 0;
+	*out = NULL;
+	if (!rel)
+		rel = json_string_value(json_object_get(args, "_raw_params"));
+	if (rel && rel[0] != '/') {
+		const char *sl = strrchr(t->file, '/');
+		fdir = sl ? strndup(t->file, (size_t)(sl - t->file)) : strdup(".");
+		path = vz_pb_resolve(fdir, rel);
+		if (path && access(path, R_OK) != 0 && task_role(t)) {
+			free(path);
+			char *td = vz_path_join(task_role(t)->dir, "tasks");
+			path = vz_pb_resolve(td, rel);
+			free(td);
+		}
+		if (path && access(path, R_OK) != 0) {
+			free(path);
+			path = vz_pb_resolve(r->pb->dir, rel);
+		}
+	} else if (rel) {
+		path = strdup(rel);
+	}
+	if (!path || access(path, R_OK) != 0)
+		rc = vz_err_set(e, VZ_ENOTFOUND, "Could not find or access '%s'", rel ? rel : "?");
+	else if (r->o->untrusted && !path_confined(r, path))
+		rc = vz_err_set(e, VZ_EINVAL, "include_tasks: '%s' is outside the playbook's project; refused for an "
+				"untrusted playbook", rel);
+	if (rc == 0) {
+		*out = path;
+		path = NULL;
+	}
+	free(path);
+	free(fdir);
+	return rc;
+}
+
 /* include_tasks / include_role: evaluated per host, then the included tasks run on the hosts
  * that included the same thing (per loop item). */
 static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
@@ -1155,7 +1217,7 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 		}
 		json_t *lazy = NULL, *vars = vz_pb_task_vars(r, t, h, &lazy), *items = NULL, *res = NULL;
 		hrun hr = { .r = r, .t = t, .h = h };
-		int ok = 1;
+		int ok = 1, file_error = 0;
 		const char *which = NULL;
 		vz_err e = { 0 };
 		vz_pb_lazy(vars, lazy, &r->topts);
@@ -1193,6 +1255,18 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 			const char *target = json_string_value(json_object_get(args, is_role ? "name" : "file"));
 			if (!target)
 				target = json_string_value(json_object_get(args, "_raw_params"));
+			if (!is_role) {
+				/* a missing or refused file fails this include task on this host */
+				char *ip = NULL;
+				if (include_path(r, t, args, &ip, &e) != 0) {
+					res = failed_result("%s%s", vz_err_msg(&e), NULL);
+					file_error = 1;
+					json_decref(args);
+					json_decref(iv);
+					break;
+				}
+				free(ip);
+			}
 			char keybuf[PATH_MAX + 64];
 			snprintf(keybuf, sizeof(keybuf), "%s#%zu", target ? target : "", items ? k : 0);
 			size_t j;
@@ -1246,7 +1320,9 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 		json_decref(results);
 		hr.failed = json_is_true(json_object_get(res, "failed"));
 		hr.skipped = json_is_true(json_object_get(res, "skipped"));
-		if (hr.failed && kw_bool(r, t, "ignore_errors", vars))
+		/* as ansible-core 2.14: a file that cannot be included fails the host whatever
+		 * ignore_errors says */
+		if (hr.failed && !file_error && kw_bool(r, t, "ignore_errors", vars))
 			hr.ignored = 1;
 		vz_pb_out_result(r, t, h->name, NULL, res, hr.failed, hr.skipped, 0, hr.ignored, 0);
 		/* as ansible-core 2.14 counts them: include_tasks is ok once per file included (per loop
@@ -1294,39 +1370,10 @@ static void run_include(runner *r, pb_task *t, pb_host **hs, size_t n)
 			if (rc == 0 && rb)
 				vz_pb_list_add(&blk->block, rb);
 		} else {
-			const char *rel = json_string_value(json_object_get(inc[j].args, "file"));
-			if (!rel)
-				rel = json_string_value(json_object_get(inc[j].args, "_raw_params"));
 			char *path = NULL;
-			char *fdir = NULL;
-			if (rel && rel[0] != '/') {
-				/* relative to the including file, then the role's tasks/, then the playbook */
-				const char *sl = strrchr(t->file, '/');
-				fdir = sl ? strndup(t->file, (size_t)(sl - t->file)) : strdup(".");
-				path = vz_pb_resolve(fdir, rel);
-				if (path && access(path, R_OK) != 0 && task_role(t)) {
-					free(path);
-					char *td = vz_path_join(task_role(t)->dir, "tasks");
-					path = vz_pb_resolve(td, rel);
-					free(td);
-				}
-				if (path && access(path, R_OK) != 0) {
-					free(path);
-					path = vz_pb_resolve(r->pb->dir, rel);
-				}
-			} else if (rel) {
-				path = strdup(rel);
-			}
-			if (!path || access(path, R_OK) != 0)
-				rc = vz_err_set(&e, VZ_ENOTFOUND, "Could not find or access '%s'", rel ? rel : "?");
-			else if (r->o->untrusted && r->o->confine_dir && !vz_startswith(path, r->o->confine_dir) &&
-				 !vz_startswith(path, r->pb->dir))
-				rc = vz_err_set(&e, VZ_EINVAL, "include_tasks: '%s' is outside the playbook's project; "
-						"refused for an untrusted playbook", rel);
-			else
+			if ((rc = include_path(r, t, inc[j].args, &path, &e)) == 0)
 				rc = vz_pb_load_tasks_file(r->pb, &blk->block, path, task_role(t), blk, vz_pb_depth(t), 0, &e);
 			free(path);
-			free(fdir);
 		}
 		if (rc) {
 			/* Ansible reports a failed include as a failed task on those hosts */
@@ -1822,8 +1869,7 @@ static int load_vars_files(runner *r, pb_play *p, vz_err *e)
 		char *fdir = sl ? strndup(p->file, (size_t)(sl - p->file)) : strdup(".");
 		char *path = vz_pb_resolve(fdir, json_string_value(pj));
 		free(fdir);
-		if (r->o->untrusted && path && r->o->confine_dir && !vz_startswith(path, r->o->confine_dir) &&
-		    !vz_startswith(path, r->pb->dir))
+		if (r->o->untrusted && path && !path_confined(r, path))
 			rc = vz_err_set(e, VZ_EINVAL, "%s:%d: vars_files '%s' is outside the playbook's project; refused for "
 					"an untrusted playbook", p->file, p->line, json_string_value(pj));
 		else if ((rc = vz_yaml_load_file(&root, path, e)) == 0 && root) {

@@ -144,3 +144,19 @@ printf -- '- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg="{{ i
 run 0 -i "localhost," --json "$P/list.yml"
 jq -e '.stats.localhost.ok == 1' "$T/out" >/dev/null || fail "host list inventory"
 ok "undefined variables named; YAML inventory; host list"
+
+# --- untrusted: no escape from the playbook's directory through .. or a symlink
+mkdir -p "$P/esc/sub" "$T/outside"
+printf -- '- debug: msg=outside\n' > "$T/outside/t.yml"
+ln -sf "$T/outside/t.yml" "$P/esc/sub/link.yml"
+for inc in ../../../outside/t.yml link.yml; do
+	printf -- '- hosts: n1\n  gather_facts: false\n  tasks:\n    - include_tasks: %s\n' "$inc" > "$P/esc/sub/pb.yml"
+	# as ansible-core 2.14, a file that cannot be included fails the host
+	run 2 -i "$T/inv" --untrusted --json "$P/esc/sub/pb.yml"
+	jq -e '.plays[0].tasks[0].hosts.n1.msg | test("outside the playbook")' "$T/out" >/dev/null ||
+		fail "include of $inc refused: $(jq -c . "$T/out")"
+done
+printf -- '- hosts: n1\n  gather_facts: false\n  vars_files: [../../../outside/t.yml]\n  tasks: []\n' > "$P/esc/sub/vf.yml"
+run 1 -i "$T/inv" --untrusted "$P/esc/sub/vf.yml"
+grep -q "outside the playbook" "$T/out" || fail "vars_files escape refused: $(cat "$T/out")"
+ok "untrusted: .. and symlinks do not escape"
