@@ -4,8 +4,13 @@
 
 #include <string.h>
 
+extern const vz_pbmod vz_pbmod_command, vz_pbmod_shell, vz_pbmod_raw, vz_pbmod_debug, vz_pbmod_fail,
+	vz_pbmod_assert, vz_pbmod_set_fact, vz_pbmod_include_vars, vz_pbmod_zuul_return;
+
 /* Modules run on the node or the executor (engine side). */
 static const vz_pbmod *const modules[] = {
+	&vz_pbmod_command, &vz_pbmod_shell, &vz_pbmod_raw, &vz_pbmod_debug, &vz_pbmod_fail, &vz_pbmod_assert,
+	&vz_pbmod_set_fact, &vz_pbmod_include_vars, &vz_pbmod_zuul_return,
 	NULL,
 };
 

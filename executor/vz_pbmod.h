@@ -32,6 +32,13 @@ typedef struct vz_pbmod_ctx {
 	int timeout_ms;             /* the task's `timeout:`; 0: none */
 	volatile int *cancel;       /* non-zero: stop as soon as possible */
 	int no_log;                 /* the task has no_log: never put arguments or output in messages */
+	/* Added by the engine (zero/NULL is always valid, so older modules need no change): */
+	vz_node_output_cb on_output; /* when set, modules that run commands pass each chunk of node
+	                              * output here as it arrives (job-output.txt streaming); never set
+	                              * for no_log tasks. Its return value is ignored */
+	void *output_ctx;
+	size_t output_max;          /* bytes of stdout/stderr a module keeps per command; 0: 1 MiB.
+	                             * A command printing 4x more is killed and the task fails */
 } vz_pbmod_ctx;
 
 /* Runs the module. args is the templated `module: args` mapping (free-form text for
