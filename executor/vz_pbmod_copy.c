@@ -156,6 +156,30 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 	vz_buf_puts(&base, dest);
 	if (!ends_slash(dest))
 		vz_buf_putc(&base, '/');
+	/* without the slash the source dir itself is an entry too (created, given directory_mode) */
+	if (*prefix) {
+		struct stat rs;
+		if (stat(local, &rs) != 0) {
+			rc = vz_err_set(&err, VZ_EIO, "cannot stat %s", local);
+			goto fail;
+		}
+		vz_pbmod_ent root = { .rel = vz_xstrdup(""), .abs = vz_xstrdup(local), .type = 'd',
+				      .mode = rs.st_mode & 07777 };
+		if (t.n == t.alloc) {
+			vz_pbmod_ent *v = realloc(t.v, (t.alloc + 1) * sizeof(*v));
+			if (!v) {
+				free(root.rel);
+				free(root.abs);
+				rc = vz_err_set(&err, VZ_ENOMEM, "out of memory copying %s", local);
+				goto fail;
+			}
+			t.v = v;
+			t.alloc++;
+		}
+		memmove(&t.v[1], &t.v[0], t.n * sizeof(*t.v));
+		t.v[0] = root;
+		t.n++;
+	}
 	remote = calloc(t.n + 1, sizeof(*remote));
 	if (!remote) {
 		rc = vz_err_set(&err, VZ_ENOMEM, "out of memory copying %s", local);
@@ -167,7 +191,7 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 			vz_pbmod_failed(r, "%s: file names with a newline are not supported", t.v[i].abs);
 			goto out;
 		}
-		vz_buf_printf(&list, "%s%s%s\n", prefix, *prefix ? "/" : "", t.v[i].rel);
+		vz_buf_printf(&list, "%s%s%s\n", prefix, *prefix && *t.v[i].rel ? "/" : "", t.v[i].rel);
 	}
 	vz_buf_puts(&s, "cd -- ");
 	vz_pbmod_q(&s, vz_buf_cstr(&base));
@@ -207,7 +231,7 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 	for (size_t i = 0; i < t.n; i++) {
 		vz_pbmod_ent *x = &t.v[i];
 		char name[8192];
-		snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "/" : "", x->rel);
+		snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix && *x->rel ? "/" : "", x->rel);
 		const char *rm = remote[i];
 		if (x->type == 'd') {
 			if (rm[0] != 'd') {
@@ -492,6 +516,11 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	}
 	if (S_ISDIR(sb.st_mode)) {
 		rc = copy_tree(r, ctx, local, src, dest, mode, dmode, follow, force, e);
+		goto out;
+	}
+	if ((uint64_t)sb.st_size > VZ_PBMOD_MAX_FILE) {
+		vz_pbmod_failed(r, "%s is %lld bytes, over the %zu MiB a task may ship to a node", src,
+				(long long)sb.st_size, VZ_PBMOD_MAX_FILE >> 20);
 		goto out;
 	}
 	if (mode && !strcmp(mode, "preserve")) {

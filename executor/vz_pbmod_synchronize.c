@@ -299,18 +299,25 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 	vz_buf_reset(&s);
 	vz_buf_puts(&s, "d=");
 	vz_pbmod_q(&s, dir);
-	vz_buf_puts(&s, "\nmkdir -p -- \"$d\" && cd -- \"$d\" || exit 1\n");
-	if (rm.len) {
-		vz_buf_puts(&s, "while IFS= read -r f; do rm -rf -- \"$f\" || exit 1; done <<'VINZ_EOF'\n");
-		vz_buf_add(&s, rm.ptr, rm.len);
-		vz_buf_puts(&s, "VINZ_EOF\n");
+	/* as rsync: the last component is created, missing parents are an error */
+	vz_buf_puts(&s, "\n{ [ -d \"$d\" ] || mkdir -- \"$d\"; } && cd -- \"$d\" || exit 1\n");
+	if (rm.len) { /* first what must go (extras, and entries whose type changes), list on stdin */
+		vz_buf s2 = VZ_BUF_INIT(65536);
+		vz_buf_add(&s2, s.ptr, s.len);
+		vz_buf_puts(&s2, "while IFS= read -r f; do rm -rf -- \"$f\" || exit 1; done\n");
+		vz_pbmod_run_free(&run);
+		rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s2), rm.ptr, rm.len, 65536, &err);
+		vz_buf_free(&s2);
+		if (rc)
+			goto fail;
+		if (run.status != 0) {
+			vz_pbmod_failed(r, "removing entries under %s on the node failed: %.400s", dir,
+					vz_buf_cstr(&run.err));
+			goto out;
+		}
 	}
 	vz_buf_puts(&s, "tar -x -p --no-same-owner -f - || exit 1\n");
 	vz_pbmod_run_free(&run);
-	if (s.failed) {
-		vz_pbmod_failed(r, "too many entries to delete in one task");
-		goto out;
-	}
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), tar.ptr, tar.len, 65536, &err)) != 0)
 		goto fail;
 	if (run.status != 0) {
@@ -528,7 +535,7 @@ static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 	}
 	/* executor side: base dir, or a file name for a single file */
 	struct stat lsb;
-	if ((rc = vz_pbmod_local_dest(&base, ctx, dest, 1, &err)) != 0) {
+	if ((rc = vz_pbmod_local_dest(&base, ctx, dest, 0, &err)) != 0) {
 		free(srcdir);
 		goto fail;
 	}
@@ -542,10 +549,11 @@ static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 			*sl = '\0';
 		pc.rename_from = nm;
 		pc.rename_to = rto;
-	} else if (vz_mkdir_p(base, 0755, &err) != 0) {
+	} else if (mkdir(base, 0755) != 0 && errno != EEXIST) {
+		/* as rsync: the last component is created, missing parents are an error */
+		vz_pbmod_failed(r, "rsync: [Receiver] mkdir \"%s\" failed: %s", base, strerror(errno));
 		free(srcdir);
-		rc = VZ_EINVAL;
-		goto fail;
+		goto out;
 	}
 	free(srcdir);
 	if (!realpath(base, pc.base_real)) {

@@ -257,7 +257,8 @@ static int run_output(void *arg, int stream, const char *data, size_t len)
 int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, const void *in,
 		size_t in_len, size_t max_out, vz_err *e)
 {
-	vz_buf full = VZ_BUF_INIT((size_t)64 << 20), cmd = VZ_BUF_INIT((size_t)64 << 20);
+	/* the command travels in one SSH exec request, which has to fit in one packet */
+	vz_buf full = VZ_BUF_INIT(28000), cmd = VZ_BUF_INIT(30000);
 	vz_node_result res;
 	int rc = 0;
 
@@ -289,7 +290,8 @@ int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, co
 	vz_buf_puts(&cmd, "/bin/sh -c ");
 	vz_pbmod_q(&cmd, vz_buf_cstr(&full));
 	if (full.failed || cmd.failed) {
-		rc = vz_err_set(e, VZ_ETOOBIG, "the command for the node is too long");
+		rc = vz_err_set(e, VZ_ETOOBIG, "the command for the node is over 30000 bytes (paths or "
+				"arguments too long for one SSH exec request)");
 		goto out;
 	}
 	vz_node_cmd c = { .command = vz_buf_cstr(&cmd), .stdin_data = in, .stdin_len = in ? in_len : 0,
