@@ -151,6 +151,7 @@ out:
 		json_decref(r);
 		r = NULL;
 	}
+	vz_pbmod_scrub(ctx, r);
 	*result = r;
 	return rc;
 }

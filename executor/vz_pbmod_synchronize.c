@@ -100,7 +100,8 @@ static int parse_manifest(rlist *l, const char *p, size_t len, vz_err *e)
 		x->link = vz_xstrdup(z1 + 1);
 		p = z2 + 1;
 	}
-	qsort(l->v, l->n, sizeof(rent), rent_cmp);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(rent), rent_cmp);
 	if (p < end)
 		p += 3;
 	while (p < end) {
@@ -572,14 +573,15 @@ static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 	}
 	if (del && isdir) {
 		char *root = ends_slash(src) ? vz_xstrdup(base) : vz_path_join(base, nm);
-		qsort(pc.seen, pc.nseen, sizeof(char *), str_cmp);
+		if (pc.nseen)
+			qsort(pc.seen, pc.nseen, sizeof(char *), str_cmp);
 		if ((rc = vz_pbmod_tree_walk(&t, ctx, root, 0, &err)) != 0) {
 			free(root);
 			goto fail;
 		}
 		for (size_t i = 0; i < t.n; i++) {
 			const char *a = t.v[i].abs;
-			if (!bsearch(&a, pc.seen, pc.nseen, sizeof(char *), str_cmp)) {
+			if (!pc.nseen || !bsearch(&a, pc.seen, pc.nseen, sizeof(char *), str_cmp)) {
 				vz_rm_rf(a, NULL);
 				pc.changed = 1;
 			}
@@ -669,6 +671,7 @@ out:
 		json_decref(r);
 		r = NULL;
 	}
+	vz_pbmod_scrub(ctx, r);
 	*result = r;
 	return rc;
 }

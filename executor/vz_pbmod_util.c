@@ -214,7 +214,9 @@ json_t *vz_pbmod_failed(json_t *r, const char *fmt, ...)
 
 int vz_pbmod_fatal(int rc)
 {
-	return rc == VZ_ECONNECT || rc == VZ_EIO || rc == VZ_ECANCELED || rc == VZ_ENOMEM;
+	/* VZ_EIO is not here: vz_pbmod_sh turns the node's EIO into VZ_ECONNECT, so an EIO seen
+	 * by a module is an executor-side file error, which fails the task only */
+	return rc == VZ_ECONNECT || rc == VZ_ECANCELED || rc == VZ_ENOMEM;
 }
 
 int vz_pbmod_report(json_t *r, int rc, const vz_err *err, vz_err *e)
@@ -225,6 +227,15 @@ int vz_pbmod_report(json_t *r, int rc, const vz_err *err, vz_err *e)
 	}
 	vz_pbmod_failed(r, "%s", vz_err_msg(err));
 	return 0;
+}
+
+void vz_pbmod_scrub(const vz_pbmod_ctx *ctx, json_t *r)
+{
+	if (!ctx->no_log || !r || !json_is_true(json_object_get(r, "failed")))
+		return;
+	json_object_set_new(r, "msg", json_string("the task failed; details hidden: no_log"));
+	json_object_del(r, "stderr");
+	json_object_del(r, "stderr_lines");
 }
 
 /* ---- running on the node ---- */
@@ -298,6 +309,8 @@ int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, co
 			  .timeout_ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : 0,
 			  .on_output = run_output, .ctx = r, .cancel = ctx->cancel };
 	rc = vz_node_exec(ctx->node, &c, &res, e);
+	if (rc == VZ_EIO)
+		rc = VZ_ECONNECT; /* the connection broke: the host is unreachable */
 	if (rc == VZ_ECANCELED && r->overflow && !(ctx->cancel && *ctx->cancel)) {
 		vz_err_clear(e);
 		rc = 0;
@@ -312,6 +325,13 @@ int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, co
 	}
 	if (rc == 0)
 		r->status = res.exit_status;
+	/* sudo's own refusals (not installed, a password needed, user unknown) fail the task */
+	if (rc == 0 && ctx->become && r->status != 0 &&
+	    (vz_startswith(vz_buf_cstr(&r->err), "sudo:") || strstr(vz_buf_cstr(&r->err), "sudo: not found") ||
+	     strstr(vz_buf_cstr(&r->err), "sudo: command not found")))
+		rc = vz_err_set(e, VZ_EAUTH, "become (sudo -n -u %s) failed on the node: %.300s",
+				ctx->become_user && *ctx->become_user ? ctx->become_user : "root",
+				vz_buf_cstr(&r->err));
 out:
 	vz_buf_free(&full);
 	vz_buf_free(&cmd);
@@ -771,7 +791,8 @@ static int walk(vz_pbmod_tree *t, const vz_pbmod_ctx *ctx, const char *abs, cons
 			goto out;
 		}
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char *pa = vz_path_join(abs, names[i]);
 		char *pr = *rel ? vz_path_join(rel, names[i]) : vz_xstrdup(names[i]);

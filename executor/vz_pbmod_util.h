@@ -52,13 +52,17 @@ int vz_pbmod_arg_mode(char **out, const json_t *args, const char *key, vz_err *e
 /* Marks r failed with msg (printf format). Returns r. */
 json_t *vz_pbmod_failed(json_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* True for codes a module passes up instead of reporting a failed task (unreachable host,
- * canceled, out of memory). */
+/* True for codes a module passes up instead of reporting a failed task (unreachable host:
+ * VZ_ECONNECT, canceled, out of memory). */
 int vz_pbmod_fatal(int rc);
 
 /* After a helper failed with rc and err: a fatal code (vz_pbmod_fatal) is copied to e and
  * returned; any other failure marks r failed with err's message and returns 0. */
 int vz_pbmod_report(json_t *r, int rc, const vz_err *err, vz_err *e);
+
+/* With ctx->no_log, replaces the message of a failed result (it may name paths, lines or
+ * output) by a fixed one. Every module calls it on its result last. */
+void vz_pbmod_scrub(const vz_pbmod_ctx *ctx, json_t *r);
 
 /* ---- running on the node ---- */
 
@@ -74,8 +78,8 @@ typedef struct vz_pbmod_run {
 /* Runs script with /bin/sh on the node (through `sudo -n -u USER` when ctx->become), with
  * ctx->env exported, stdin from in (may be NULL), ctx->timeout_ms and ctx->cancel, keeping at
  * most max_out bytes of stdout (stderr: 64 KiB). Returns 0 when it ran (see r->status; output
- * over the cap: r->overflow set and status -1), VZ_ETIMEOUT, or the node's error (see
- * vz_pbmod_fatal). r is initialised here; free with vz_pbmod_run_free. */
+ * over the cap: r->overflow set and status -1), VZ_ETIMEOUT, VZ_EAUTH when become's sudo
+ * refused, or the node's error (a broken connection is VZ_ECONNECT; see vz_pbmod_fatal). r is initialised here; free with vz_pbmod_run_free. */
 int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, const void *in,
 		size_t in_len, size_t max_out, vz_err *e);
 void vz_pbmod_run_free(vz_pbmod_run *r);
