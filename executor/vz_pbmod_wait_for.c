@@ -93,8 +93,9 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	vz_pbmod_q(&s, path ? path : "");
 	vz_buf_puts(&s, "; R=");
 	vz_pbmod_q(&s, re ? re : "");
-	vz_buf_printf(&s, "\nstart=$(date +%%s)\n[ %lld -gt 0 ] && sleep %lld\n", (long long)delay,
-		      (long long)delay);
+	/* milliseconds, so that elapsed is floored as Ansible's timedelta.seconds */
+	vz_buf_printf(&s, "\nnow_ms() { date +%%s%%3N; }\nstart=$(now_ms)\n[ %lld -gt 0 ] && sleep %lld\n",
+		      (long long)delay, (long long)delay);
 	vz_buf_puts(&s,
 		"probe() {\n"
 		"  if command -v bash >/dev/null 2>&1; then\n"
@@ -116,11 +117,12 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		vz_buf_puts(&s, "cond() { false; }\n"); /* neither: Ansible just sleeps the timeout */
 	vz_buf_printf(&s,
 		"i=0\nwhile :; do\n"
-		"  if %s; then echo \"OK $(( $(date +%%s) - start ))\"; exit 0; fi\n"
-		"  now=$(date +%%s)\n"
-		"  if [ $(( now - start )) -ge \"$T\" ]; then echo \"TIMEOUT $(( now - start ))\"; exit 0; fi\n"
-		"  i=$((i + 1)); [ \"$i\" -gt 1000000 ] && { echo \"TIMEOUT $(( now - start ))\"; exit 0; }\n"
-		"  left=$(( start + T - now )); if [ \"$S\" -lt \"$left\" ]; then sleep \"$S\"; else sleep \"$left\"; fi\n"
+		"  if %s; then echo \"OK $(( ($(now_ms) - start) / 1000 ))\"; exit 0; fi\n"
+		"  now=$(now_ms)\n"
+		"  if [ $(( now - start )) -ge $(( T * 1000 )) ]; then echo \"TIMEOUT $(( (now - start) / 1000 ))\"; exit 0; fi\n"
+		"  i=$((i + 1)); [ \"$i\" -gt 1000000 ] && { echo \"TIMEOUT $(( (now - start) / 1000 ))\"; exit 0; }\n"
+		"  left=$(( (start + T * 1000 - now + 999) / 1000 ))\n"
+		"  if [ \"$S\" -lt \"$left\" ]; then sleep \"$S\"; else sleep \"$left\"; fi\n"
 		"done\n", absent ? "! cond" : "cond");
 	/* bounded twice: by the loop, and by killing the command a margin after its deadline */
 	vz_pbmod_ctx c2 = *ctx;
