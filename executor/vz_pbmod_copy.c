@@ -43,6 +43,7 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 	vz_pbmod_run run = { 0 };
 	vz_err err = { 0 };
 	char sha[41], md5[33];
+	char *target = NULL;
 	int rc = 0, changed = 0, ch = 0;
 
 	if (len > VZ_PBMOD_MAX_FILE) {
@@ -53,6 +54,14 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 	vz_pbmod_sha1(sha, data, len);
 	if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 0, o->force, &err)) != 0)
 		goto fail;
+	if (st.type == 'l' && o->follow && st.lnk_source && *st.lnk_source) {
+		/* write through the link, to where it resolves (Ansible: realpath) */
+		target = vz_xstrdup(st.lnk_source);
+		dest = target;
+		vz_pbmod_st_free(&st);
+		if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 0, o->force, &err)) != 0)
+			goto fail;
+	}
 	if (st.exists && !o->force) {
 		json_object_set_new(r, "dest", json_string(dest));
 		if (o->src)
@@ -115,6 +124,7 @@ done:
 fail:
 	rc = vz_pbmod_report(r, rc, &err, e);
 out:
+	free(target);
 	vz_pbmod_st_free(&st);
 	vz_pbmod_run_free(&run);
 	vz_buf_free(&s);
@@ -429,7 +439,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	const char *src, *dest, *owner, *group;
 	char b1[64], b2[64], b3[64], b4[64];
 	char *mode = NULL, *dmode = NULL, *local = NULL, *content_json = NULL, *dest_file = NULL;
-	int force, remote_src, follow, backup, rc = 0;
+	int force, remote_src, follow, dfollow, backup, rc = 0;
 	const json_t *content = json_object_get(args, "content");
 
 	json_object_set_new(r, "changed", json_false());
@@ -440,6 +450,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	    (rc = vz_pbmod_arg_bool(&force, args, "force", 1, &err)) ||
 	    (rc = vz_pbmod_arg_bool(&remote_src, args, "remote_src", 0, &err)) ||
 	    (rc = vz_pbmod_arg_bool(&follow, args, "local_follow", 1, &err)) ||
+	    (rc = vz_pbmod_arg_bool(&dfollow, args, "follow", 0, &err)) ||
 	    (rc = vz_pbmod_arg_bool(&backup, args, "backup", 0, &err)) ||
 	    (rc = vz_pbmod_arg_mode(&mode, args, "mode", &err)) ||
 	    (rc = vz_pbmod_arg_mode(&dmode, args, "directory_mode", &err)))
@@ -476,7 +487,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto out;
 	}
 	vz_pbmod_put o = { .mode = mode, .owner = owner, .group = group, .dir_mode = dmode,
-			   .force = force, .mkparents = ends_slash(dest) };
+			   .force = force, .mkparents = ends_slash(dest), .follow = dfollow };
 	if (content) {
 		if (json_is_string(content)) {
 			vz_buf_add(&data, json_string_value(content), json_string_length(content));

@@ -427,7 +427,8 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 			vz_pbmod_failed(r, "%s would grow over %zu MiB", path, LIF_MAX >> 20);
 			goto out;
 		}
-		vz_pbmod_put o = { .force = 1, .mkparents = 1 };
+		/* as Ansible's atomic_move to realpath(dest): a link stays a link */
+		vz_pbmod_put o = { .force = 1, .mkparents = 1, .follow = 1 };
 		scratch = json_object();
 		if ((rc = vz_pbmod_put_file(scratch, ctx, out.ptr, out.len, path, &o, e)) != 0)
 			goto out;

@@ -58,7 +58,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	const char *src, *dest, *owner, *group, *nl, *enc;
 	char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], host[256];
 	char *mode = NULL, *local = NULL, *text = NULL, *dest_file = NULL;
-	int force, trim, lstrip, backup, rc = 0;
+	int force, trim, lstrip, backup, follow, rc = 0;
 
 	json_object_set_new(r, "changed", json_false());
 	if ((rc = check(args, &err)) || (rc = vz_pbmod_arg_str(&src, args, src_keys, b1, sizeof(b1), &err)) ||
@@ -71,6 +71,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	    (rc = vz_pbmod_arg_bool(&trim, args, "trim_blocks", 1, &err)) ||
 	    (rc = vz_pbmod_arg_bool(&lstrip, args, "lstrip_blocks", 0, &err)) ||
 	    (rc = vz_pbmod_arg_bool(&backup, args, "backup", 0, &err)) ||
+	    (rc = vz_pbmod_arg_bool(&follow, args, "follow", 0, &err)) ||
 	    (rc = vz_pbmod_arg_mode(&mode, args, "mode", &err)))
 		goto fail;
 	if (!src || !dest) {
@@ -166,6 +167,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		}
 	}
 	vz_pbmod_put o = { .mode = mode, .owner = owner, .group = group, .force = force, .src = local,
+			   .follow = follow,
 			   .mkparents = dest[0] && dest[strlen(dest) - 1] == '/' };
 	rc = vz_pbmod_put_file(r, ctx, out.ptr, out.len, dest_file ? dest_file : dest, &o, e);
 	goto out;

@@ -132,6 +132,7 @@ typedef struct vz_pbmod_put {
 	const char *dir_mode;  /* for parents created when mkparents */
 	int force;             /* replace a different existing file (else leave it) */
 	int mkparents;         /* create missing parent dirs (dest given with a trailing slash) */
+	int follow;            /* dest is a symlink: write its target (else the link is replaced) */
 	const char *src;       /* reported as "src" */
 } vz_pbmod_put;
 

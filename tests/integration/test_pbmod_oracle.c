@@ -89,6 +89,8 @@ static const tcase cases[] = {
 	  "checksum size mode", 0, NULL },
 	{ "c_onto_link", "copy", "{\"content\": \"new\\n\", \"dest\": \"@D@/ln\"}",
 	  "echo old > target && ln -s target ln", "checksum", 0, NULL },
+	{ "c_onto_link_follow", "copy", "{\"content\": \"new\\n\", \"dest\": \"@D@/ln\", \"follow\": true}",
+	  "echo old > target && ln -s target ln", "checksum", 0, NULL },
 	{ "c_owner_same", "copy", "{\"content\": \"x\", \"dest\": \"@D@/o\", \"owner\": \"vzdnode\", "
 	  "\"group\": \"vzdnode\"}", NULL, "owner group", 0, NULL },
 	/* dest not compared: with exactly one file in the tree Ansible returns the result of its
@@ -217,6 +219,8 @@ static const tcase cases[] = {
 	  "msg", 0, NULL },
 	{ "l_regexp_nomatch", "lineinfile", "{\"path\": \"@D@/f\", \"regexp\": \"^zz=\", \"line\": \"zz=1\"}",
 	  "printf 'a\\n' > f", "msg", 0, NULL },
+	{ "l_through_link", "lineinfile", "{\"path\": \"@D@/ln\", \"line\": \"b\"}",
+	  "printf 'a\\n' > target && ln -s target ln", "msg", 0, NULL },
 	{ "l_create", "lineinfile", "{\"path\": \"@D@/new/f\", \"line\": \"x\", \"create\": true}", NULL,
 	  "msg", 0, NULL },
 	{ "l_missing", "lineinfile", "{\"path\": \"@D@/none\", \"line\": \"x\"}", NULL, "msg rc", NO_SECOND, NULL },
