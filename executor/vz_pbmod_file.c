@@ -40,12 +40,11 @@ static int do_sh(const vz_pbmod_ctx *ctx, vz_buf *s, const char *what, const cha
  * os.path.exists does, then from lstat). */
 static int add_info(json_t *r, const vz_pbmod_ctx *ctx, const char *path, vz_err *e)
 {
-	vz_pbmod_st st = { 0 }, fst = { 0 };
-	int rc = vz_pbmod_node_stat(&fst, ctx, path, 1, 0, e);
-	if (rc == 0 && fst.exists && (rc = vz_pbmod_node_stat(&st, ctx, path, 0, 0, e)) == 0)
+	vz_pbmod_st st = { 0 };
+	int rc = vz_pbmod_node_stat(&st, ctx, path, 0, 0, e);
+	if (rc == 0 && st.exists && st.target_exists)
 		vz_pbmod_path_info(r, &st);
 	vz_pbmod_st_free(&st);
-	vz_pbmod_st_free(&fst);
 	return rc;
 }
 

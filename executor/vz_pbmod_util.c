@@ -364,11 +364,13 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 	vz_buf_printf(&s, "stat %s-c '%%f|%%s|%%u|%%g|%%h|%%i|%%d|%%X|%%Y|%%Z' -- \"$p\" || exit 3\n"
 		      "stat %s-c '%%U' -- \"$p\"; stat %s-c '%%G' -- \"$p\"\n",
 		      follow ? "-L " : "", follow ? "-L " : "", follow ? "-L " : "");
-	vz_buf_puts(&s, "r=0; w=0; x=0; [ -r \"$p\" ] && r=1; [ -w \"$p\" ] && w=1; [ -x \"$p\" ] && x=1\n"
-		    "echo \"$r$w$x\"\n");
+	vz_buf_puts(&s, "r=0; w=0; x=0; t=0; [ -r \"$p\" ] && r=1; [ -w \"$p\" ] && w=1; [ -x \"$p\" ] && x=1\n"
+		    "[ -e \"$p\" ] && t=1; echo \"$r$w$x$t\"\n");
+	/* no checksum past the transfer cap: nothing that big is shipped or fetched anyway */
 	if (want_sum)
-		vz_buf_printf(&s, "if %s[ -f \"$p\" ] && [ -r \"$p\" ]; then sha1sum < \"$p\" | "
-			      "cut -c1-40; else echo -; fi\n", follow ? "" : "[ ! -L \"$p\" ] && ");
+		vz_buf_printf(&s, "if %s[ -f \"$p\" ] && [ -r \"$p\" ] && [ \"$(stat -L -c %%s -- \"$p\")\" -le %zu ]; "
+			      "then sha1sum < \"$p\" | cut -c1-40; else echo -; fi\n",
+			      follow ? "" : "[ ! -L \"$p\" ] && ", VZ_PBMOD_MAX_FILE);
 	else
 		vz_buf_puts(&s, "echo -\n");
 	if (!follow)
@@ -432,6 +434,7 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 	st->readable = lines[3][0] == '1';
 	st->writeable = lines[3][1] == '1';
 	st->executable = lines[3][1] && lines[3][2] == '1';
+	st->target_exists = lines[3][1] && lines[3][2] && lines[3][3] == '1';
 	if (strlen(lines[4]) == 40)
 		vz_strlcpy(st->sha1, lines[4], sizeof(st->sha1));
 	if (st->type == 'l') {

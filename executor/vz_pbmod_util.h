@@ -96,6 +96,7 @@ typedef struct vz_pbmod_st {
 	uint64_t inode, dev;
 	double atime, mtime, ctime;
 	int readable, writeable, executable; /* for the connected (or become) user */
+	int target_exists;  /* the path exists with symlinks followed (test -e) */
 	char sha1[41];      /* "" unless asked for and a readable regular file */
 	char *lnk_target;   /* links: readlink; NULL otherwise */
 	char *lnk_source;   /* links: readlink -f; NULL otherwise */

@@ -176,12 +176,8 @@ ok:
 	if (path && !absent) {
 		if ((rc = vz_pbmod_node_stat(&st, ctx, path, 0, 0, &err)) != 0)
 			goto fail;
-		vz_pbmod_st fst = { 0 };
-		if ((rc = vz_pbmod_node_stat(&fst, ctx, path, 1, 0, &err)) != 0)
-			goto fail;
-		if (fst.exists)
+		if (st.exists && st.target_exists)
 			vz_pbmod_path_info(r, &st);
-		vz_pbmod_st_free(&fst);
 	}
 	goto out;
 fail:
