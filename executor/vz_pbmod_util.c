@@ -67,8 +67,16 @@ int vz_pbmod_arg_str(const char **out, const json_t *args, const char *const *ke
 	}
 	if (json_is_integer(v))
 		snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-	else if (json_is_real(v))
-		snprintf(buf, n, "%.17g", json_real_value(v));
+	else if (json_is_real(v)) {
+		/* the shortest text that reads back the same, as Python's repr of a float */
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(buf, n, "%.*g", prec, json_real_value(v));
+			if (strtod(buf, NULL) == json_real_value(v))
+				break;
+		}
+		if (!strpbrk(buf, ".eEn") && strlen(buf) + 2 < n)
+			strcat(buf, ".0");
+	}
 	else if (json_is_boolean(v))
 		snprintf(buf, n, "%s", json_is_true(v) ? "True" : "False");
 	else
@@ -639,8 +647,13 @@ int vz_pbmod_local_dest(char **out, const vz_pbmod_ctx *ctx, const char *dest, i
 		rc = vz_err_set(e, VZ_EINVAL, "dest is empty");
 		goto out;
 	}
+	size_t ns = 0;
+	while (ctx->search && ctx->search[ns])
+		ns++;
 	if (dest[0] == '/') {
 		abs = vz_xstrdup(dest);
+	} else if (!ctx->confine && ns) {
+		abs = vz_path_join(ctx->search[ns - 1], dest); /* Ansible: from the playbook's dir */
 	} else if (ctx->work_dir) {
 		abs = vz_path_join(ctx->work_dir, dest);
 	} else {

@@ -161,8 +161,9 @@ int vz_pbmod_find_src(char **out, const vz_pbmod_ctx *ctx, const char *src, cons
 /* Checks an executor path already resolved (realpath) against the confinement. 0 or VZ_EINVAL. */
 int vz_pbmod_confined(const vz_pbmod_ctx *ctx, const char *real, const char *what, vz_err *e);
 
-/* Makes an executor path the module will write (fetch dest, synchronize pull dest): relative
- * paths are taken from ctx->work_dir (else the current dir); when confined, `..` is refused and
+/* Makes an executor path the module will write (fetch dest, synchronize pull dest): a relative
+ * path is taken from the last search dir (the playbook's, as Ansible) or, when confined or
+ * without search dirs, from ctx->work_dir (else the current dir); when confined, `..` is refused and
  * the deepest existing ancestor must resolve under ctx->work_dir. Creates parent dirs when
  * mkparents. *out is the absolute path (caller frees). */
 int vz_pbmod_local_dest(char **out, const vz_pbmod_ctx *ctx, const char *dest, int mkparents,

@@ -81,7 +81,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		vz_pbmod_failed(r, "port, timeout, delay, sleep or connect_timeout out of range");
 		goto out;
 	}
-	if (!strchr(host, '/') && strpbrk(host, "'\"\\ $`;&|<>()") != NULL) {
+	if (!*host || strpbrk(host, "'\"\\ $`;&|<>()/*?") != NULL) {
 		vz_pbmod_failed(r, "host %s is not a host name or address", host);
 		goto out;
 	}

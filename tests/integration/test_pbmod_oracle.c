@@ -566,6 +566,49 @@ static void fixtures(const char *root)
 	free(proj);
 }
 
+typedef struct canceler {
+	volatile int *flag;
+	int after_ms;
+} canceler;
+
+static void *cancel_thread(void *arg)
+{
+	canceler *k = arg;
+	usleep((useconds_t)k->after_ms * 1000);
+	*k->flag = 1;
+	return NULL;
+}
+
+/* ctx->cancel stops a running module: it returns VZ_ECANCELED soon and the script is gone. */
+static void check_cancel(vz_node *node, const char *proj)
+{
+	const vz_pbmod *m = vz_pbmod_find("script");
+	const char *search[] = { proj, NULL };
+	volatile int flag = 0;
+	vz_pbmod_ctx ctx = { .node = node, .host = "node", .search = search, .cancel = &flag };
+	json_t *args = json_pack("{s:s}", "_raw_params", "sleep.sh"), *r = NULL;
+	vz_err e = { 0 };
+	canceler k = { &flag, 300 };
+	pthread_t th;
+	uint64_t t = vz_mono_ms();
+	pthread_create(&th, NULL, cancel_thread, &k);
+	int rc = m->run(&ctx, args, &r, &e);
+	pthread_join(th, NULL);
+	uint64_t took = vz_mono_ms() - t;
+	agree("cancel", "returns VZ_ECANCELED", rc == VZ_ECANCELED && !r, "rc %d (%s)", rc, vz_err_msg(&e));
+	agree("cancel", "stops soon", took < 5000, "took %llu ms", (unsigned long long)took);
+	vz_buf out = VZ_BUF_INIT(4096);
+	vz_node_result res;
+	vz_node_cmd nc = { .command = "sleep 1; pgrep -f '[v]inz-script.*sleep.sh' || echo gone",
+			   .on_output = collect, .ctx = &out };
+	vz_node_exec(node, &nc, &res, &e);
+	agree("cancel", "script killed on the node", strstr(vz_buf_cstr(&out), "gone") != NULL,
+	      "still running: %s", vz_buf_cstr(&out));
+	vz_buf_free(&out);
+	json_decref(r);
+	json_decref(args);
+}
+
 typedef struct oracle_job {
 	const char *cmd;
 	int run;
@@ -909,6 +952,8 @@ next:
 		free(ad);
 		free(af);
 	}
+	if (selected("cancel"))
+		check_cancel(node, proj);
 	printf("vinz modules: %zu cases in %.1f s (%.1f s inside the modules; alongside Ansible)\n", NCASES,
 	       (double)(tv_end - tv) / 1000, (double)vinz_ms / 1000);
 	printf("agreement: %d/%d (%d disagreements), %.1f s in all\n", g_agree, g_total, g_bad,

@@ -86,6 +86,21 @@ static void test_bools_and_unknown_options(void **state)
 		assert_non_null(strstr(e.msg, "no_such_option"));
 	}
 	json_decref(b);
+	/* string options from other JSON types, as Python's str() */
+	json_t *c = json_pack("{s:i, s:f, s:f, s:b}", "i", 42, "r", 0.1, "w", 2.0, "b", 1);
+	char buf[64];
+	const char *s;
+	static const char *const ki[] = { "i", NULL }, *const kr[] = { "r", NULL },
+			  *const kw[] = { "w", NULL }, *const kb[] = { "b", NULL };
+	assert_int_equal(vz_pbmod_arg_str(&s, c, ki, buf, sizeof(buf), &e), 0);
+	assert_string_equal(s, "42");
+	assert_int_equal(vz_pbmod_arg_str(&s, c, kr, buf, sizeof(buf), &e), 0);
+	assert_string_equal(s, "0.1");
+	assert_int_equal(vz_pbmod_arg_str(&s, c, kw, buf, sizeof(buf), &e), 0);
+	assert_string_equal(s, "2.0");
+	assert_int_equal(vz_pbmod_arg_str(&s, c, kb, buf, sizeof(buf), &e), 0);
+	assert_string_equal(s, "True");
+	json_decref(c);
 }
 
 typedef struct seen {
@@ -199,6 +214,14 @@ static void test_confinement(void **state)
 	assert_int_equal(symlink("/tmp", wl), 0);
 	const char *search[] = { proj, NULL };
 	vz_pbmod_ctx ctx = { .search = search, .confine = proj, .work_dir = work };
+	/* trusted: a relative write goes under the playbook's dir, as Ansible's fetch */
+	ctx.confine = NULL;
+	char *rel = NULL;
+	vz_err re = { 0 };
+	assert_int_equal(vz_pbmod_local_dest(&rel, &ctx, "fetched/x", 0, &re), 0);
+	assert_non_null(strstr(rel, "/proj/fetched/x"));
+	free(rel);
+	ctx.confine = proj;
 	char *got = NULL;
 	vz_err e = { 0 };
 
