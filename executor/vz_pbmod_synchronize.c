@@ -146,6 +146,12 @@ static int ends_slash(const char *p)
 
 /* ---- push ---- */
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+
 static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char *dest, int del,
 		int recursive, int *changed, vz_err *e)
 {
@@ -158,6 +164,7 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 	vz_pbmod_st dst = { 0 };
 	vz_err err = { 0 };
 	struct stat sb;
+	const char **rels = NULL; /* the source's names, sorted, for delete */
 	int rc = 0, sent = 0;
 
 	if ((rc = vz_pbmod_find_src(&local, ctx, src, "files", &err)) != 0)
@@ -269,6 +276,16 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 			sent = 1;
 	}
 	/* extras on the node */
+	if (del && isdir && t.n) {
+		rels = malloc(t.n * sizeof(*rels));
+		if (!rels) {
+			rc = vz_err_set(&err, VZ_ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < t.n; i++)
+			rels[i] = t.v[i].rel;
+		qsort(rels, t.n, sizeof(*rels), str_cmp);
+	}
 	if (del && isdir) {
 		for (size_t i = 0; i < rl.n; i++) {
 			const char *nm = rl.v[i].name;
@@ -276,15 +293,7 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 			if (strncmp(nm, name, nl) || nm[nl] != '/')
 				continue;
 			const char *rel = nm + nl + 1;
-			int found = 0;
-			size_t lo = 0, hi = t.n;
-			while (lo < hi) { /* t is in walk order, not sorted: linear scan */
-				if (!strcmp(t.v[lo].rel, rel)) {
-					found = 1;
-					break;
-				}
-				lo++;
-			}
+			int found = rels && bsearch(&rel, rels, t.n, sizeof(*rels), str_cmp) != NULL;
 			if (!found) {
 				vz_buf_puts(&rm, nm);
 				vz_buf_putc(&rm, '\n');
@@ -329,6 +338,7 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 fail:
 	rc = vz_pbmod_report(r, rc, &err, e);
 out:
+	free(rels);
 	free(local);
 	free(dir);
 	free(name);
@@ -475,10 +485,6 @@ out:
 	return rc;
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char *dest, int del,
 		int *changed, vz_err *e)

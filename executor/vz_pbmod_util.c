@@ -362,7 +362,6 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 	vz_buf s = VZ_BUF_INIT(1 << 20);
 	vz_pbmod_run r;
 	int rc = 0;
-	char *save = NULL;
 
 	memset(st, 0, sizeof(*st));
 	vz_buf_puts(&s, "p=");
@@ -458,7 +457,6 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 		}
 	}
 out:
-	(void)save;
 	vz_pbmod_run_free(&r);
 	vz_buf_free(&s);
 	return rc;
