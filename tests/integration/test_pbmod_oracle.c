@@ -7,7 +7,8 @@
  * Cases Ansible cannot judge (confinement, size caps, no_log) are checked against what vinz
  * documents. Prints the agreement count; any disagreement fails the test.
  * VZ_PBMOD_CASES=prefix,... runs some cases; VZ_PBMOD_NO_ORACLE=1 times the vinz side alone
- * (comparing nothing); VZ_KEEP=1 keeps the temp dirs. */
+ * (comparing nothing); VZ_PBMOD_PLAYBOOKS=N runs Ansible as N processes (1..6, default 6);
+ * VZ_KEEP=1 keeps the temp dirs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -695,6 +696,11 @@ int main(void)
 	/* the Ansible side: NPLAYBOOKS playbooks run at once, each case twice in one of them */
 	vars = template_vars();
 	json_t *tasks[NPLAYBOOKS];
+	int np = NPLAYBOOKS; /* VZ_PBMOD_PLAYBOOKS=1 measures Ansible one task at a time */
+	if (getenv("VZ_PBMOD_PLAYBOOKS") && atoi(getenv("VZ_PBMOD_PLAYBOOKS")) >= 1 &&
+	    atoi(getenv("VZ_PBMOD_PLAYBOOKS")) <= NPLAYBOOKS)
+		np = atoi(getenv("VZ_PBMOD_PLAYBOOKS"));
+	size_t ntasks = 0;
 	for (int k = 0; k < NPLAYBOOKS; k++)
 		tasks[k] = json_array();
 	size_t nsel = 0;
@@ -726,7 +732,8 @@ int main(void)
 			}
 			json_object_set_new(task, "name", json_sprintf("%s#%d", c->id, k));
 			json_object_set_new(task, "ignore_errors", json_true());
-			json_array_append_new(tasks[nsel % NPLAYBOOKS], task);
+			json_array_append_new(tasks[nsel % (size_t)np], task);
+			ntasks++;
 		}
 		nsel++;
 		json_decref(args);
@@ -748,7 +755,9 @@ int main(void)
 	}
 	vz_buf cmd = VZ_BUF_INIT(1 << 20);
 	vz_buf_printf(&cmd, "cd '%s' || exit 1\n", proj);
-	for (int k = 0; k < NPLAYBOOKS; k++) {
+	for (int k = np; k < NPLAYBOOKS; k++)
+		json_decref(tasks[k]);
+	for (int k = 0; k < np; k++) {
 		char name[64];
 		snprintf(name, sizeof(name), "oracle%d.yml", k);
 		free(pb);
@@ -782,6 +791,7 @@ int main(void)
 
 	/* the vinz side, case by case, and the comparison */
 	uint64_t tv = vz_mono_ms(), vinz_ms = 0, tv_end = 0;
+	size_t vruns = 0;
 	for (int pass = 0; pass < 2; pass++)
 	for (size_t i = 0; i < NCASES; i++) {
 		const tcase *c = &cases[i];
@@ -791,7 +801,7 @@ int main(void)
 			joined = 1;
 			vz_buf_free(&cmd);
 			ansible = json_object(); /* task name -> the node's result */
-			for (int k = 0; nsel && k < NPLAYBOOKS; k++) {
+			for (int k = 0; nsel && k < np; k++) {
 				char name[64];
 				snprintf(name, sizeof(name), "ansible%d.json", k);
 				char *path = vz_path_join(root, name);
@@ -813,8 +823,8 @@ int main(void)
 				}
 				json_decref(doc);
 			}
-			printf("ansible-playbook: %zu cases in %.1f s (%d playbooks at once)\n", nsel,
-			       (double)(vz_mono_ms() - ta) / 1000, NPLAYBOOKS);
+			printf("ansible-playbook: %zu cases, %zu tasks in %.1f s (%d playbooks at once)\n", nsel,
+			       ntasks, (double)(vz_mono_ms() - ta) / 1000, np);
 		}
 		const vz_pbmod *m = vz_pbmod_find(c->module);
 		char *vd = NULL, *vf = NULL, *ad = NULL, *af = NULL, *txt = NULL;
@@ -848,6 +858,7 @@ int main(void)
 				     .timeout_ms = (c->flags & TIMEOUT) ? 1500 : 0 };
 		uint64_t vinz_case_ms = 0;
 		for (int k = 0; pass == 0 && k < runs; k++) {
+			vruns++;
 			vz_err me = { 0 };
 			uint64_t t1 = vz_mono_ms();
 			int mrc = m->check ? m->check(args, &me) : 0;
@@ -954,7 +965,7 @@ next:
 	}
 	if (selected("cancel"))
 		check_cancel(node, proj);
-	printf("vinz modules: %zu cases in %.1f s (%.1f s inside the modules; alongside Ansible)\n", NCASES,
+	printf("vinz modules: %zu runs in %.1f s (%.1f s inside the modules; alongside Ansible)\n", vruns,
 	       (double)(tv_end - tv) / 1000, (double)vinz_ms / 1000);
 	printf("agreement: %d/%d (%d disagreements), %.1f s in all\n", g_agree, g_total, g_bad,
 	       (double)(vz_mono_ms() - t0) / 1000);
