@@ -43,8 +43,8 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 	vz_pbmod_run run = { 0 };
 	vz_err err = { 0 };
 	char sha[41], md5[33];
-	char *target = NULL;
-	int rc = 0, changed = 0, ch = 0;
+	char *target = NULL, *into = NULL;
+	int rc = 0, changed = 0, ch = 0, restat = 1;
 
 	if (len > VZ_PBMOD_MAX_FILE) {
 		vz_pbmod_failed(r, "%s: the file is %zu bytes, over the %zu MiB a task may ship", dest, len,
@@ -54,6 +54,18 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 	vz_pbmod_sha1(sha, data, len);
 	if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 0, o->force, &err)) != 0)
 		goto fail;
+	if (st.exists && st.target_dir) {
+		/* an existing directory (or a link to one) receives the file under its own name */
+		if (!o->into_name) {
+			vz_pbmod_failed(r, "can not use content with a dir as dest");
+			goto out;
+		}
+		into = vz_path_join(dest, o->into_name);
+		dest = into;
+		vz_pbmod_st_free(&st);
+		if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 0, o->force, &err)) != 0)
+			goto fail;
+	}
 	if (st.type == 'l' && o->follow && st.lnk_source && *st.lnk_source) {
 		/* write through the link, to where it resolves (Ansible: realpath) */
 		target = vz_xstrdup(st.lnk_source);
@@ -86,6 +98,9 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 			vz_buf_puts(&s, " \"$t\" || { rm -f -- \"$t\"; exit 5; }\n");
 		}
 		vz_buf_puts(&s, "mv -f -T -- \"$t\" \"$d\" || { rm -f -- \"$t\"; exit 4; }\n");
+		/* and the new file's stat in the same round trip */
+		vz_pbmod_stat_sh(&s, 0, 0);
+		vz_buf_puts(&s, "echo @@VZST@@\nvzst \"$d\"\n");
 		if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), data, len, 65536, &err)) != 0)
 			goto fail;
 		if (run.status != 0) {
@@ -98,6 +113,10 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 			goto out;
 		}
 		changed = 1;
+		char *mark = strstr(vz_buf_cstr(&run.out), "@@VZST@@\n");
+		vz_pbmod_st_free(&st);
+		if (mark && vz_pbmod_stat_parse(&st, mark + 9, dest, &err) == 0)
+			restat = 0;
 		vz_pbmod_md5(md5, data, len);
 		json_object_set_new(r, "md5sum", json_string(md5));
 		if (o->src)
@@ -108,13 +127,17 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 		    (rc = vz_pbmod_attrs(&ch, ctx, dest, o->mode, NULL, NULL, 0, &err)) != 0)
 			goto fail;
 		changed |= ch;
+		restat = ch; /* unchanged: the first stat still describes the file */
 	}
 	if ((o->owner || o->group) && (rc = vz_pbmod_attrs(&ch, ctx, dest, NULL, o->owner, o->group, 0, &err)))
 		goto fail;
 	changed |= ch;
-	vz_pbmod_st_free(&st);
-	if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 0, 0, &err)) != 0)
-		goto fail;
+	restat |= ch;
+	if (restat) {
+		vz_pbmod_st_free(&st);
+		if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 0, 0, &err)) != 0)
+			goto fail;
+	}
 	vz_pbmod_path_info(r, &st);
 	json_object_set_new(r, "checksum", json_string(sha));
 	json_object_set_new(r, "dest", json_string(dest));
@@ -125,6 +148,7 @@ fail:
 	rc = vz_pbmod_report(r, rc, &err, e);
 out:
 	free(target);
+	free(into);
 	vz_pbmod_st_free(&st);
 	vz_pbmod_run_free(&run);
 	vz_buf_free(&s);
@@ -506,16 +530,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 			vz_pbmod_failed(r, "content is over %zu MiB", VZ_PBMOD_MAX_FILE >> 20);
 			goto out;
 		}
-		vz_pbmod_st st = { 0 };
-		if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 1, 0, &err)) != 0)
-			goto fail;
-		int isdir = st.exists && st.type == 'd';
-		vz_pbmod_st_free(&st);
-		if (isdir) {
-			vz_pbmod_failed(r, "can not use content with a dir as dest");
-			goto out;
-		}
-		rc = vz_pbmod_put_file(r, ctx, data.ptr, data.len, dest, &o, e);
+		rc = vz_pbmod_put_file(r, ctx, data.ptr, data.len, dest, &o, e); /* into_name NULL */
 		goto out;
 	}
 	if ((rc = vz_pbmod_find_src(&local, ctx, src, "files", &err)) != 0)
@@ -549,16 +564,9 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto fail;
 	}
 	/* dest/ or an existing directory: the file goes inside it under its own name */
-	if (ends_slash(dest)) {
+	if (ends_slash(dest))
 		dest_file = vz_path_join(dest, base_name(local));
-	} else {
-		vz_pbmod_st st = { 0 };
-		if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 1, 0, &err)) != 0)
-			goto fail;
-		if (st.exists && st.type == 'd')
-			dest_file = vz_path_join(dest, base_name(local));
-		vz_pbmod_st_free(&st);
-	}
+	o.into_name = base_name(local);
 	o.src = local;
 	rc = vz_pbmod_put_file(r, ctx, data.ptr, data.len, dest_file ? dest_file : dest, &o, e);
 	goto out;

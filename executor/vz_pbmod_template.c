@@ -155,19 +155,11 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		if (n && dest[n - 1] == '/') {
 			const char *bn = strrchr(local, '/');
 			dest_file = vz_path_join(dest, bn ? bn + 1 : local);
-		} else {
-			vz_pbmod_st st = { 0 };
-			if ((rc = vz_pbmod_node_stat(&st, ctx, dest, 1, 0, &err)) != 0)
-				goto fail;
-			if (st.exists && st.type == 'd') {
-				const char *bn = strrchr(local, '/');
-				dest_file = vz_path_join(dest, bn ? bn + 1 : local);
-			}
-			vz_pbmod_st_free(&st);
 		}
 	}
+	const char *bn = strrchr(local, '/');
 	vz_pbmod_put o = { .mode = mode, .owner = owner, .group = group, .force = force, .src = local,
-			   .follow = follow,
+			   .follow = follow, .into_name = bn ? bn + 1 : local,
 			   .mkparents = dest[0] && dest[strlen(dest) - 1] == '/' };
 	rc = vz_pbmod_put_file(r, ctx, out.ptr, out.len, dest_file ? dest_file : dest, &o, e);
 	goto out;

@@ -354,52 +354,40 @@ void vz_pbmod_run_free(vz_pbmod_run *r)
 	vz_buf_free(&r->err);
 }
 
-/* The stat script prints one line per fact so that names with odd bytes only affect their own
- * line; link target and resolved path come last and run to the end of the output. */
-int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *path, int follow,
-		  int want_sum, vz_err *e)
+/* The stat function prints one line per fact so that names with odd bytes only affect their
+ * own line; link target and resolved path come last and run to the end of the output. */
+void vz_pbmod_stat_sh(vz_buf *s, int follow, int want_sum)
 {
-	vz_buf s = VZ_BUF_INIT(1 << 20);
-	vz_pbmod_run r;
-	int rc = 0;
-
-	memset(st, 0, sizeof(*st));
-	vz_buf_puts(&s, "p=");
-	vz_pbmod_q(&s, path);
-	vz_buf_printf(&s, "\nif [ -e \"$p\" ]%s; then :; else echo absent; exit 0; fi\n",
+	vz_buf_printf(s, "vzst() {\np=$1\nif [ -e \"$p\" ]%s; then :; else echo absent; return 0; fi\n",
 		      follow ? "" : " || [ -L \"$p\" ]");
-	vz_buf_printf(&s, "stat %s-c '%%f|%%s|%%u|%%g|%%h|%%i|%%d|%%X|%%Y|%%Z' -- \"$p\" || exit 3\n"
+	vz_buf_printf(s, "stat %s-c '%%f|%%s|%%u|%%g|%%h|%%i|%%d|%%X|%%Y|%%Z' -- \"$p\" || return 3\n"
 		      "stat %s-c '%%U' -- \"$p\"; stat %s-c '%%G' -- \"$p\"\n",
 		      follow ? "-L " : "", follow ? "-L " : "", follow ? "-L " : "");
-	vz_buf_puts(&s, "r=0; w=0; x=0; t=0; [ -r \"$p\" ] && r=1; [ -w \"$p\" ] && w=1; [ -x \"$p\" ] && x=1\n"
-		    "[ -e \"$p\" ] && t=1; echo \"$r$w$x$t\"\n");
+	vz_buf_puts(s, "r=0; w=0; x=0; t=0; d=0; [ -r \"$p\" ] && r=1; [ -w \"$p\" ] && w=1; [ -x \"$p\" ] && x=1\n"
+		    "[ -e \"$p\" ] && t=1; [ -d \"$p\" ] && d=1; echo \"$r$w$x$t$d\"\n");
 	/* no checksum past the transfer cap: nothing that big is shipped or fetched anyway */
 	if (want_sum)
-		vz_buf_printf(&s, "if %s[ -f \"$p\" ] && [ -r \"$p\" ] && [ \"$(stat -L -c %%s -- \"$p\")\" -le %zu ]; "
+		vz_buf_printf(s, "if %s[ -f \"$p\" ] && [ -r \"$p\" ] && [ \"$(stat -L -c %%s -- \"$p\")\" -le %zu ]; "
 			      "then sha1sum < \"$p\" | cut -c1-40; else echo -; fi\n",
 			      follow ? "" : "[ ! -L \"$p\" ] && ", VZ_PBMOD_MAX_FILE);
 	else
-		vz_buf_puts(&s, "echo -\n");
+		vz_buf_puts(s, "echo -\n");
 	if (!follow)
-		vz_buf_puts(&s, "if [ -L \"$p\" ]; then readlink -f -- \"$p\" || echo; readlink -- \"$p\"; fi\n");
-	if ((rc = vz_pbmod_sh(&r, ctx, vz_buf_cstr(&s), NULL, 0, 1 << 20, e)) != 0)
-		goto out;
-	if (r.status != 0 || r.overflow) {
-		rc = vz_err_set(e, VZ_EIO, "cannot stat %s on the node (exit %d): %.300s", path, r.status,
-				vz_buf_cstr(&r.err));
-		goto out;
-	}
-	char *o = r.out.ptr ? r.out.ptr : (char *)"";
+		vz_buf_puts(s, "if [ -L \"$p\" ]; then readlink -f -- \"$p\" || echo; readlink -- \"$p\"; fi\n");
+	vz_buf_puts(s, "}\n");
+}
+
+int vz_pbmod_stat_parse(vz_pbmod_st *st, char *o, const char *path, vz_err *e)
+{
+	memset(st, 0, sizeof(*st));
 	if (!strncmp(o, "absent\n", 7))
-		goto out;
-	char *lines[7] = { 0 };
+		return 0;
+	char *lines[5] = { 0 };
 	char *p = o;
 	for (int i = 0; i < 5; i++) {
 		char *nl = strchr(p, '\n');
-		if (!nl) {
-			rc = vz_err_set(e, VZ_EPROTO, "unexpected stat output for %s on the node", path);
-			goto out;
-		}
+		if (!nl)
+			return vz_err_set(e, VZ_EPROTO, "unexpected stat output for %s on the node", path);
 		*nl = '\0';
 		lines[i] = p;
 		p = nl + 1;
@@ -410,11 +398,9 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 	unsigned long nlink;
 	double at, mt, ct;
 	if (sscanf(lines[0], "%lx|%llu|%ld|%ld|%lu|%llu|%llu|%lf|%lf|%lf", &raw, &size, &uid, &gid, &nlink,
-		   &ino, &dev, &at, &mt, &ct) != 10) {
-		rc = vz_err_set(e, VZ_EPROTO, "unexpected stat output for %s on the node: %.100s", path,
-				lines[0]);
-		goto out;
-	}
+		   &ino, &dev, &at, &mt, &ct) != 10)
+		return vz_err_set(e, VZ_EPROTO, "unexpected stat output for %s on the node: %.100s", path,
+				  lines[0]);
 	st->exists = 1;
 	switch (raw & S_IFMT) {
 	case S_IFREG: st->type = 'f'; break;
@@ -438,10 +424,13 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 	st->ctime = ct;
 	vz_strlcpy(st->owner, lines[1], sizeof(st->owner));
 	vz_strlcpy(st->group, lines[2], sizeof(st->group));
-	st->readable = lines[3][0] == '1';
-	st->writeable = lines[3][1] == '1';
-	st->executable = lines[3][1] && lines[3][2] == '1';
-	st->target_exists = lines[3][1] && lines[3][2] && lines[3][3] == '1';
+	const char *f = lines[3];
+	size_t fl = strlen(f);
+	st->readable = fl > 0 && f[0] == '1';
+	st->writeable = fl > 1 && f[1] == '1';
+	st->executable = fl > 2 && f[2] == '1';
+	st->target_exists = fl > 3 && f[3] == '1';
+	st->target_dir = fl > 4 && f[4] == '1';
 	if (strlen(lines[4]) == 40)
 		vz_strlcpy(st->sha1, lines[4], sizeof(st->sha1));
 	if (st->type == 'l') {
@@ -456,6 +445,28 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 			st->lnk_target = vz_xstrdup(p);
 		}
 	}
+	return 0;
+}
+
+int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *path, int follow,
+		       int want_sum, vz_err *e)
+{
+	vz_buf s = VZ_BUF_INIT(1 << 20);
+	vz_pbmod_run r;
+	int rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	vz_pbmod_stat_sh(&s, follow, want_sum);
+	vz_buf_puts(&s, "vzst ");
+	vz_pbmod_q(&s, path);
+	if ((rc = vz_pbmod_sh(&r, ctx, vz_buf_cstr(&s), NULL, 0, 1 << 20, e)) != 0)
+		goto out;
+	if (r.status != 0 || r.overflow) {
+		rc = vz_err_set(e, VZ_EIO, "cannot stat %s on the node (exit %d): %.300s", path, r.status,
+				vz_buf_cstr(&r.err));
+		goto out;
+	}
+	rc = vz_pbmod_stat_parse(st, r.out.ptr ? r.out.ptr : (char *)"", path, e);
 out:
 	vz_pbmod_run_free(&r);
 	vz_buf_free(&s);

@@ -97,6 +97,7 @@ typedef struct vz_pbmod_st {
 	double atime, mtime, ctime;
 	int readable, writeable, executable; /* for the connected (or become) user */
 	int target_exists;  /* the path exists with symlinks followed (test -e) */
+	int target_dir;     /* the path is a directory with symlinks followed (test -d) */
 	char sha1[41];      /* "" unless asked for and a readable regular file */
 	char *lnk_target;   /* links: readlink; NULL otherwise */
 	char *lnk_source;   /* links: readlink -f; NULL otherwise */
@@ -108,6 +109,12 @@ typedef struct vz_pbmod_st {
 int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *path, int follow,
 		  int want_sum, vz_err *e);
 void vz_pbmod_st_free(vz_pbmod_st *st);
+
+/* The pieces of vz_pbmod_node_stat, to stat inside a larger script: appends the definition of
+ * a sh function `vzst PATH` printing the record; vz_pbmod_stat_parse reads one record (text is
+ * changed in place). */
+void vz_pbmod_stat_sh(vz_buf *s, int follow, int want_sum);
+int vz_pbmod_stat_parse(vz_pbmod_st *st, char *text, const char *path, vz_err *e);
 
 /* Applies mode (chmod syntax), owner and group (NULL: leave) to path on the node, to the whole
  * tree when recurse; *changed is set when any of them changed. A bad mode or unknown owner is a
@@ -134,6 +141,7 @@ typedef struct vz_pbmod_put {
 	int force;             /* replace a different existing file (else leave it) */
 	int mkparents;         /* create missing parent dirs (dest given with a trailing slash) */
 	int follow;            /* dest is a symlink: write its target (else the link is replaced) */
+	const char *into_name; /* dest is a directory: write dest/into_name (NULL: fail, as content) */
 	const char *src;       /* reported as "src" */
 } vz_pbmod_put;
 
