@@ -645,6 +645,14 @@ int main(void)
 			"ansible)\n");
 		return 1;
 	}
+	/* synchronize lives in the ansible.posix collection (Debian's ansible package), not in
+	 * ansible-core: without it those cases cannot be judged, and say so */
+	const char *posix[] = { "sh", "-c", "ansible-doc -t module ansible.posix.synchronize >/dev/null 2>&1",
+				NULL };
+	int have_posix = vz_test_sshd_run(posix, NULL) == 0;
+	if (!have_posix)
+		printf("WARNING: ansible.posix is not installed: the synchronize cases run without their "
+		       "oracle (apt-get install ansible)\n");
 	if (vz_node_global_init(&e) != 0 || vz_test_sshd_start(&sshd) != 0) {
 		fprintf(stderr, "setup: %s\n", vz_err_msg(&e));
 		return 1;
@@ -706,7 +714,8 @@ int main(void)
 	size_t nsel = 0;
 	for (size_t i = 0; i < NCASES; i++) {
 		const tcase *c = &cases[i];
-		if ((c->flags & VINZ_ONLY) || !selected(c->id) || getenv("VZ_PBMOD_NO_ORACLE"))
+		if ((c->flags & VINZ_ONLY) || !selected(c->id) || getenv("VZ_PBMOD_NO_ORACLE") ||
+		    (!have_posix && !strcmp(c->module, "synchronize")))
 			continue;
 		char *d = vz_path_join(nodework, "ansible");
 		char *dd = vz_path_join(d, c->id);
@@ -891,6 +900,10 @@ int main(void)
 			printf("time %-26s %6llu ms (%d runs)\n", c->id, (unsigned long long)vinz_case_ms, runs);
 		if (getenv("VZ_PBMOD_NO_ORACLE") && !(c->flags & VINZ_ONLY))
 			goto next; /* timing the vinz side alone: nothing to compare with */
+		if (!have_posix && !strcmp(c->module, "synchronize") && !(c->flags & VINZ_ONLY)) {
+			printf("skipped %s: no oracle (ansible.posix missing)\n", c->id);
+			goto next;
+		}
 		if (c->flags & VINZ_ONLY) {
 			int failed = truthy(vr[0], "failed");
 			const char *msg = json_string_value(json_object_get(vr[0], "msg"));
