@@ -133,8 +133,8 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	}
 	json_object_set_new(r, "changed", json_true());
 	json_object_set_new(r, "rc", json_integer(run.status));
-	json_object_set_new(r, "stdout", json_stringn_nocheck(vz_buf_cstr(&run.out), run.out.len));
-	json_object_set_new(r, "stderr", json_stringn_nocheck(vz_buf_cstr(&run.err), run.err.len));
+	json_object_set_new(r, "stdout", vz_pbmod_text(vz_buf_cstr(&run.out), run.out.len));
+	json_object_set_new(r, "stderr", vz_pbmod_text(vz_buf_cstr(&run.err), run.err.len));
 	json_object_set_new(r, "stdout_lines", vz_pbmod_lines(vz_buf_cstr(&run.out)));
 	json_object_set_new(r, "stderr_lines", vz_pbmod_lines(vz_buf_cstr(&run.err)));
 	if (run.status == 125 && !run.out.len)

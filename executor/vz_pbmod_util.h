@@ -132,6 +132,10 @@ const char *vz_pbmod_mode_str(char *buf, unsigned mode);
 /* Lines of text as Ansible's stdout_lines (split on \n, \r\n; no trailing empty line). */
 json_t *vz_pbmod_lines(const char *s);
 
+/* A JSON string of n bytes of node output: invalid UTF-8 (binary output) becomes U+FFFD per
+ * bad byte, as Ansible decodes with errors='replace' for display. */
+json_t *vz_pbmod_text(const char *s, size_t n);
+
 /* ---- copy's transfer, shared with template ---- */
 
 typedef struct vz_pbmod_put {

@@ -278,6 +278,18 @@ static void test_lines(void **state)
 	a = vz_pbmod_lines("");
 	assert_int_equal(json_array_size(a), 0);
 	json_decref(a);
+	/* node output that is not UTF-8 still makes valid JSON */
+	const char bin[] = "ok \xff\xfe \xc3\xa9 \xe2\x82 end";
+	json_t *t = vz_pbmod_text(bin, sizeof(bin) - 1);
+	assert_non_null(t);
+	assert_string_equal(json_string_value(t), "ok \xef\xbf\xbd\xef\xbf\xbd \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd end");
+	char *dump = json_dumps(t, JSON_ENCODE_ANY);
+	assert_non_null(dump);
+	free(dump);
+	json_decref(t);
+	t = vz_pbmod_text("a\0b", 3);
+	assert_int_equal(json_string_length(t), 3);
+	json_decref(t);
 	char sha[41], md5[33];
 	vz_pbmod_sha1(sha, "abc", 3);
 	assert_string_equal(sha, "a9993e364706816aba3e25717850c26c9cd0d89d");
