@@ -5,12 +5,16 @@
 #include <string.h>
 
 extern const vz_pbmod vz_pbmod_command, vz_pbmod_shell, vz_pbmod_raw, vz_pbmod_debug, vz_pbmod_fail,
-	vz_pbmod_assert, vz_pbmod_set_fact, vz_pbmod_include_vars, vz_pbmod_zuul_return;
+	vz_pbmod_assert, vz_pbmod_set_fact, vz_pbmod_include_vars, vz_pbmod_zuul_return, vz_pbmod_copy,
+	vz_pbmod_template, vz_pbmod_file, vz_pbmod_stat, vz_pbmod_fetch, vz_pbmod_synchronize, vz_pbmod_lineinfile,
+	vz_pbmod_wait_for, vz_pbmod_script;
 
 /* Modules run on the node or the executor (engine side). */
 static const vz_pbmod *const modules[] = {
 	&vz_pbmod_command, &vz_pbmod_shell, &vz_pbmod_raw, &vz_pbmod_debug, &vz_pbmod_fail, &vz_pbmod_assert,
 	&vz_pbmod_set_fact, &vz_pbmod_include_vars, &vz_pbmod_zuul_return,
+	&vz_pbmod_copy, &vz_pbmod_template, &vz_pbmod_file, &vz_pbmod_stat, &vz_pbmod_fetch,
+	&vz_pbmod_synchronize, &vz_pbmod_lineinfile, &vz_pbmod_wait_for, &vz_pbmod_script,
 	NULL,
 };
 
