@@ -13,7 +13,10 @@
 #include "vz_log.h"
 #include "vz_node.h"
 #include "vz_deliver.h"
+#include "vz_inventory.h"
+#include "vz_playbook.h"
 #include "vz_prepare.h"
+#include "vz_zuulvars.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
 
@@ -184,6 +187,178 @@ static const char *jstr(json_t *o, const char *k)
 	return v ? v : "";
 }
 
+/* ---- playbooks (Zuul's pre-run, run, post-run and cleanup-run) ---- */
+
+typedef struct pbctx {
+	logw *w;
+	const char *node_name;
+	vz_node *node;
+} pbctx;
+
+static void pb_line(void *ctx, const char *host, const char *text)
+{
+	pbctx *c = ctx;
+	const char *saved = c->w->node;
+	c->w->node = host ? host : c->node_name;
+	emit_line(c->w, text, strlen(text));
+	c->w->node = saved;
+}
+
+static vz_node *pb_node(void *ctx, const char *host)
+{
+	pbctx *c = ctx;
+	return strcmp(host, c->node_name) == 0 ? c->node : NULL;
+}
+
+/* The playbooks of one phase: [{project, path, trusted}] resolved in the prepared workspaces.
+ * Returns the number of paths in out (caller frees each), or -1 with message set. */
+static int phase_paths(json_t *list, const vz_prepared *p, char **out, int max, const char **trusted_out, char *message,
+		       size_t mlen)
+{
+	int n = 0;
+	size_t i;
+	json_t *pb;
+	json_array_foreach(list, i, pb) {
+		const char *proj = json_string_value(json_object_get(pb, "project"));
+		const char *path = json_string_value(json_object_get(pb, "path"));
+		const vz_prepared_project *pp = NULL;
+		for (size_t k = 0; k < p->nprojects && proj; k++)
+			if (strcmp(p->projects[k].canonical, proj) == 0 || strcmp(p->projects[k].project, proj) == 0)
+				pp = &p->projects[k];
+		if (!path || !*path || path[0] == '/' || strstr(path, "..") || !pp || n >= max) {
+			snprintf(message, mlen, "playbook %s in %s: %s", path ? path : "(none)", proj ? proj : "(no project)",
+				 !pp ? "the project is not in the build's workspace" : n >= max ? "too many playbooks"
+				 : "the path must be relative to the project, without '..'");
+			for (int k = 0; k < n; k++)
+				free(out[k]);
+			return -1;
+		}
+		out[n] = vz_path_join(pp->dir, path);
+		trusted_out[n] = json_is_true(json_object_get(pb, "trusted")) ? "1" : NULL;
+		n++;
+	}
+	return n;
+}
+
+/* Runs the phases of req->playbooks on the build's node. Sets result and message as Zuul
+ * decides: a pre-run failure or an unreachable node retries, a run failure is FAILURE, a
+ * post-run failure after a good run POST_FAILURE; post-run and cleanup-run always run once
+ * pre-run passed (post-run with zuul_success), cleanup-run even after a cancel. */
+static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *bdir, vz_node *node, const char *node_name,
+			  json_t *nodej, volatile int *cancel, logw *w, uint64_t deadline, const char **result, char *message,
+			  size_t mlen)
+{
+	static const char *const phases[] = { "pre_run", "run", "post_run", "cleanup_run" };
+	json_t *pbs = json_object_get(req, "playbooks");
+	vz_inventory *inv = vz_inventory_new();
+	char *logs = vz_path_join(bdir, "logs");
+	vz_err e = { 0 };
+	json_t *hv = json_deep_copy(json_object_get(req, "vars"));
+	if (!json_is_object(hv)) {
+		json_decref(hv);
+		hv = json_object();
+	}
+	json_object_set_new(hv, "nodepool", vz_zuulvars_nodepool(nodej));
+	json_object_set_new(hv, "ansible_host", json_string(json_string_value(json_object_get(nodej, "host")) ?
+								   json_string_value(json_object_get(nodej, "host")) : "localhost"));
+	if (vz_inventory_add_host(inv, node_name, NULL, hv, &e)) {
+		*result = "ERROR";
+		snprintf(message, mlen, "inventory: %s", vz_err_msg(&e));
+		goto out;
+	}
+	vz_zuulvars_dirs dirs = { bdir, logs, NULL };
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	dirs.hostname = host;
+	json_t *zuul = vz_zuulvars_zuul(req, prepared, &dirs);
+	json_t *extra = json_pack("{s:o}", "zuul", zuul);
+	pbctx pc = { w, node_name, node };
+	int pre_ok = 1, run_ok = 1, post_ok = 1;
+	*result = "SUCCESS";
+	for (int ph = 0; ph < 4; ph++) {
+		json_t *list = json_object_get(pbs, phases[ph]);
+		if (!json_is_array(list) || json_array_size(list) == 0)
+			continue;
+		if (ph <= 1 && (!pre_ok || !run_ok))
+			continue; /* run only after a good pre-run */
+		if (ph == 2 && !pre_ok)
+			continue;
+		if (ph < 3 && *cancel)
+			continue;
+		char *paths[64];
+		const char *trusted[64];
+		int n = phase_paths(list, prepared, paths, 64, trusted, message, mlen);
+		if (n < 0) {
+			*result = "ERROR";
+			break;
+		}
+		json_object_set_new(extra, "zuul_success", json_boolean(pre_ok && run_ok));
+		for (int k = 0; k < n; k++) {
+			uint64_t now = vz_mono_ms();
+			/* the job timeout covers pre-run and run; post-run and cleanup-run get their own */
+			int tmo = ph <= 1 ? (now >= deadline ? 1 : (int)(deadline - now)) : 1800 * 1000;
+			const char *one[1] = { paths[k] };
+			vz_playbook_opts o = { .playbooks = one, .nplaybooks = 1, .inventory = inv, .extra_vars = extra,
+					       .node_lookup = pb_node, .node_ctx = &pc, .untrusted = !trusted[k],
+					       .confine_dir = bdir, .work_dir = bdir, .log_dir = logs, .timeout_ms = tmo,
+					       .cancel = ph == 3 ? NULL : cancel, .on_line = pb_line, .line_ctx = &pc };
+			vz_playbook_result res = { 0 };
+			vz_err pe = { 0 };
+			logf_line(w, "vinz: %s playbook %s%s", phases[ph], paths[k] + strlen(bdir) + 1,
+				  trusted[k] ? " (trusted)" : "");
+			int rc = vz_playbook_run(&res, &o, &pe);
+			end_lines(w);
+			int ok = rc == 0 && res.exit_code == 0;
+			if (rc) {
+				*result = "ERROR";
+				snprintf(message, mlen, "%s playbook %s: %s", phases[ph], paths[k] + strlen(bdir) + 1, vz_err_msg(&pe));
+				pre_ok = run_ok = 0;
+			} else if (res.timed_out && ph <= 1) {
+				*result = "TIMED_OUT";
+				snprintf(message, mlen, "job timed out in %s playbook %s", phases[ph], paths[k] + strlen(bdir) + 1);
+			} else if (!ok && cancel && *cancel && ph < 3) {
+				*result = *cancel == VZ_BUILD_CANCEL_STOPPING ? "RETRY" : "ABORTED";
+				snprintf(message, mlen, "%s", *cancel == VZ_BUILD_CANCEL_STOPPING ? "the executor stopped during the build"
+												: "build canceled");
+			} else if (!ok && (ph == 0 || res.exit_code == 4)) {
+				/* a failed pre-run or an unreachable node: Zuul runs the build again */
+				if (strcmp(*result, "SUCCESS") == 0) {
+					*result = "RETRY";
+					snprintf(message, mlen, "%s playbook %s %s", phases[ph], paths[k] + strlen(bdir) + 1,
+						 res.exit_code == 4 ? "could not reach the node" : "failed");
+				}
+			} else if (!ok && ph == 1) {
+				*result = "FAILURE";
+				snprintf(message, mlen, "run playbook %s failed", paths[k] + strlen(bdir) + 1);
+			} else if (!ok && ph == 2 && strcmp(*result, "SUCCESS") == 0) {
+				*result = "POST_FAILURE";
+				snprintf(message, mlen, "post-run playbook %s failed", paths[k] + strlen(bdir) + 1);
+			}
+			json_decref(res.json);
+			if (!ok) {
+				if (ph == 0)
+					pre_ok = 0;
+				else if (ph == 1)
+					run_ok = 0;
+				else if (ph == 2)
+					post_ok = 0;
+			}
+			if (!ok && ph <= 1)
+				break;
+		}
+		for (int k = 0; k < n; k++)
+			free(paths[k]);
+		if (strcmp(*result, "ERROR") == 0)
+			break;
+	}
+	(void)post_ok;
+	json_decref(extra);
+out:
+	json_decref(hv);
+	vz_inventory_free(inv);
+	free(logs);
+}
+
 static void prepare_log(void *ctx, const char *line)
 {
 	logf_line(ctx, "%s", line);
@@ -299,6 +474,15 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 		cwd = remote_dir;
 	}
 
+	/* 4. the job: playbooks (Zuul's phases) or plain commands */
+	if (json_is_object(json_object_get(req, "playbooks"))) {
+		json_int_t tmo_s = json_integer_value(json_object_get(req, "timeout"));
+		uint64_t dl = vz_mono_ms() + (uint64_t)(tmo_s > 0 ? tmo_s : 1800) * 1000u;
+		run_playbooks(req, &prepared, bdir, node, node_name, nodej, cancel, &w, dl, &result, message, sizeof(message));
+		if (strcmp(result, "SUCCESS") != 0)
+			logf_line(&w, "vinz: %s", message);
+		goto done;
+	}
 	/* 4. the commands */
 	const char *envv[9];
 	char ebuf[8][600];

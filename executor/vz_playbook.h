@@ -68,6 +68,10 @@ typedef struct vz_playbook_opts {
 	                          * command printing 4x more is killed and fails */
 	volatile int *cancel;
 	int forks;               /* hosts run at once; 0: 16 */
+	/* optional: every line of job-output.txt as it is written (host NULL for lines about the
+	 * run), for a caller that streams the log elsewhere; called with the output lock held */
+	void (*on_line)(void *ctx, const char *host, const char *text);
+	void *line_ctx;
 	const char *const *tags;      /* NULL-terminated, as --tags: run only tasks with one of them
 	                               * (or `always`); "tagged"/"untagged"/"all" as Ansible */
 	const char *const *skip_tags; /* NULL-terminated, as --skip-tags */

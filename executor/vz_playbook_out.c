@@ -48,6 +48,8 @@ static json_t *new_id(void)
 static void txt_line(runner *r, const char *host, const char *text)
 {
 	char ts[96];
+	if (r->o->on_line)
+		r->o->on_line(r->o->line_ctx, host, text);
 	if (!r->txt)
 		return;
 	ts_now(ts, sizeof(ts));

@@ -37,7 +37,16 @@ static int setup(void **state)
 	 * c: main and stable, no change (a required project) */
 	assert_int_equal(vz_test_sh(NULL,
 		"set -e; cd %s; for p in a b c; do git init -q -b main w$p; cd w$p; git config user.email t@t;"
-		" git config user.name t; seq 1 10 > f; echo $p > name; git add -A; git commit -qm base; git branch stable;"
+		" git config user.name t; seq 1 10 > f; echo $p > name; mkdir pb;"
+		" printf -- '- hosts: all\\n  tasks:\\n    - shell: echo ran > {{ zuul.executor.work_root }}/pre-marker\\n' > pb/pre.yaml;"
+		" printf -- '- hosts: all\\n  tasks:\\n    - fail: {msg: no}\\n' > pb/badpre.yaml;"
+		" printf -- '- hosts: all\\n  tasks:\\n    - debug: {msg: \"project={{ zuul.project.canonical_name }} change={{ zuul.change }}"
+		" items={{ zuul.items | length }} host={{ nodepool.host_id }} src={{ zuul.project.src_dir }}\"}\\n"
+		"    - command: test -f {{ zuul.executor.work_root }}/pre-marker\\n"
+		"    - fail: {msg: asked to fail}\\n      when: fail_run | default(false) | bool\\n' > pb/run.yaml;"
+		" printf -- '- hosts: all\\n  tasks:\\n    - debug: {msg: \"post success={{ zuul_success }}\"}\\n"
+		"    - fail: {msg: post-fail}\\n      when: fail_post | default(false) | bool\\n' > pb/post.yaml;"
+		" git add -A; git commit -qm base; git branch stable;"
 		" cd ..; done;"
 		"cd wa; git checkout -q -b c1 main; sed -i 's/^3$/three/' f; git commit -qam c1;"
 		"git checkout -q -b c3 main; sed -i 's/^3$/THREE/' f; git commit -qam c3; git checkout -q main;"
@@ -284,12 +293,52 @@ static void test_build(void **state)
 	json_decref(one);
 }
 
+static void test_build_playbooks(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *pre, *vars, *result, *log1, *log2;
+	} cases[] = {
+		{ "pb/pre.yaml", "{}", "SUCCESS", "project=example.org/org/b change=2 items=2 host=local src=src/example.org/org/b",
+		  "post success=True" },
+		{ "pb/pre.yaml", "{\"fail_run\": true}", "FAILURE", "asked to fail", "post success=False" },
+		{ "pb/pre.yaml", "{\"fail_post\": true}", "POST_FAILURE", "post-fail", "post success=True" },
+		{ "pb/badpre.yaml", "{}", "RETRY", "pre_run playbook", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *req = request("refs/changes/2", "merge", NULL);
+		json_object_set_new(req, "change", json_string("2,1"));
+		json_object_set_new(req, "vars", json_loads(cases[i].vars, 0, NULL));
+		json_object_set_new(req, "playbooks",
+				    json_pack("{s:[{s:s,s:s,s:b}], s:[{s:s,s:s}], s:[{s:s,s:s}]}", "pre_run", "project",
+					      "example.org/org/b", "path", cases[i].pre, "trusted", 1, "run", "project",
+					      "example.org/org/b", "path", "pb/run.yaml", "post_run", "project", "example.org/org/b",
+					      "path", "pb/post.yaml"));
+		char uuid[32];
+		snprintf(uuid, sizeof(uuid), "pb%zu", i);
+		sink s;
+		run_build(req, uuid, &s);
+		const char *res = json_string_value(json_object_get(s.result, "result"));
+		if (strcmp(res, cases[i].result) != 0 || !strstr(vz_buf_cstr(&s.log), cases[i].log1) ||
+		    (cases[i].log2 && !strstr(vz_buf_cstr(&s.log), cases[i].log2)))
+			fail_msg("case %zu: result %s (want %s), log:\n%s", i, res, cases[i].result, vz_buf_cstr(&s.log));
+		if (getenv("VZ_SHOW_LOG"))
+			fprintf(stderr, "%s", vz_buf_cstr(&s.log));
+		if (strcmp(cases[i].result, "RETRY") == 0)
+			assert_null(strstr(vz_buf_cstr(&s.log), "post success")); /* no post-run after a failed pre-run */
+		json_decref(s.result);
+		vz_buf_free(&s.log);
+		json_decref(req);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_items_and_required_project),
 		cmocka_unit_test(test_frozen_state_and_conflict),
 		cmocka_unit_test(test_build),
+		cmocka_unit_test(test_build_playbooks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
