@@ -939,9 +939,15 @@ void vz_pbmod_tree_free(vz_pbmod_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* A ustar numeric field: n-1 octal digits and a NUL; values that do not fit are cut to the
+ * field (callers keep sizes and modes within ustar's limits). */
 static void tar_octal(char *f, size_t n, unsigned long long v)
 {
-	snprintf(f, n, "%0*llo", (int)n - 1, v);
+	char tmp[32];
+	snprintf(tmp, sizeof(tmp), "%0*llo", (int)n - 1, v);
+	size_t l = strlen(tmp);
+	memcpy(f, tmp + (l > n - 1 ? l - (n - 1) : 0), n - 1);
+	f[n - 1] = '\0';
 }
 
 static int tar_header(vz_buf *tar, const char *name, char type, unsigned mode, uint64_t size,
