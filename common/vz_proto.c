@@ -30,7 +30,7 @@ struct field {
 };
 
 #define MAX_REQ 8
-#define MAX_OPT 16
+#define MAX_OPT 24
 
 struct msg_spec {
 	vz_msg_type type;
@@ -61,7 +61,7 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 		  { "repo", FT_STR }, { "changes", FT_ARRAY }, { "vars", FT_OBJECT },
 		  { "canonical_project", FT_STR }, { "branch", FT_STR }, { "tenant", FT_STR },
 		  { "log_max", FT_UINT }, { "connection", FT_STR }, { "items", FT_ARRAY }, { "repo_state", FT_OBJECT },
-		  { "projects", FT_ARRAY }, { "playbooks", FT_OBJECT } } },
+		  { "projects", FT_ARRAY }, { "playbooks", FT_OBJECT }, { "host_vars", FT_OBJECT }, { "group_vars", FT_OBJECT } } },
 	[VZ_MSG_STARTED] = { VZ_MSG_STARTED, "started",
 		{ { "build", FT_STR }, { "attempt", FT_UINT }, { "started_at", FT_INT } },
 		{ { "node", FT_STR } } },

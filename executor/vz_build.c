@@ -253,15 +253,32 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 	vz_inventory *inv = vz_inventory_new();
 	char *logs = vz_path_join(bdir, "logs");
 	vz_err e = { 0 };
+	/* Zuul's precedence for one host: job vars < group-vars of the host's groups < host-vars */
 	json_t *hv = json_deep_copy(json_object_get(req, "vars"));
 	if (!json_is_object(hv)) {
 		json_decref(hv);
 		hv = json_object();
 	}
+	json_t *groups = json_object_get(nodej, "groups"), *gv = json_object_get(req, "group_vars");
+	size_t gi;
+	json_t *g;
+	json_array_foreach(groups, gi, g) {
+		json_t *v = json_is_string(g) ? json_object_get(gv, json_string_value(g)) : NULL;
+		if (json_is_object(v))
+			json_object_update(hv, v);
+	}
+	json_t *mine = json_object_get(json_object_get(req, "host_vars"), node_name);
+	if (json_is_object(mine))
+		json_object_update(hv, mine);
 	json_object_set_new(hv, "nodepool", vz_zuulvars_nodepool(nodej));
 	json_object_set_new(hv, "ansible_host", json_string(json_string_value(json_object_get(nodej, "host")) ?
 								   json_string_value(json_object_get(nodej, "host")) : "localhost"));
-	if (vz_inventory_add_host(inv, node_name, NULL, hv, &e)) {
+	int added = 0;
+	json_array_foreach(groups, gi, g) {
+		if (json_is_string(g) && vz_inventory_add_host(inv, node_name, json_string_value(g), hv, &e) == 0)
+			added = 1;
+	}
+	if (!added && vz_inventory_add_host(inv, node_name, NULL, hv, &e)) {
 		*result = "ERROR";
 		snprintf(message, mlen, "inventory: %s", vz_err_msg(&e));
 		goto out;

@@ -243,7 +243,7 @@ static void run_build(json_t *req, const char *uuid, sink *s)
 	json_object_set_new(req, "job", json_string("j"));
 	json_object_set_new(req, "project", json_string("org/b"));
 	json_object_set_new(req, "timeout", json_integer(60));
-	json_object_set_new(req, "node", json_pack("{s:s,s:s}", "name", "local", "connection", "local"));
+	json_object_set_new(req, "node", json_pack("{s:s,s:s,s:[s]}", "name", "local", "connection", "local", "groups", "ci"));
 	vz_build_env env = { .work_dir = work, .executor = "t" };
 	volatile int cancel = 0;
 	vz_buf_init(&s->log, 1 << 20);
@@ -304,6 +304,8 @@ static void test_build_playbooks(void **state)
 		{ "pb/pre.yaml", "{\"fail_run\": true}", "FAILURE", "asked to fail", "post success=False" },
 		{ "pb/pre.yaml", "{\"fail_post\": true}", "POST_FAILURE", "post-fail", "post success=True" },
 		{ "pb/badpre.yaml", "{}", "RETRY", "pre_run playbook", NULL },
+		/* host-vars over group-vars over job vars: fail_run false wins */
+		{ "pb/pre.yaml", "{\"fail_run\": true}", "SUCCESS", "post success=True", NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *req = request("refs/changes/2", "merge", NULL);
@@ -314,6 +316,10 @@ static void test_build_playbooks(void **state)
 					      "example.org/org/b", "path", cases[i].pre, "trusted", 1, "run", "project",
 					      "example.org/org/b", "path", "pb/run.yaml", "post_run", "project", "example.org/org/b",
 					      "path", "pb/post.yaml"));
+		if (i == 4) {
+			json_object_set_new(req, "group_vars", json_pack("{s:{s:b}}", "ci", "fail_run", 1));
+			json_object_set_new(req, "host_vars", json_pack("{s:{s:b}}", "local", "fail_run", 0));
+		}
 		char uuid[32];
 		snprintf(uuid, sizeof(uuid), "pb%zu", i);
 		sink s;
