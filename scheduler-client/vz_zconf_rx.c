@@ -1,0 +1,259 @@
+/* vz_zconf_rx: Zuul's regexes (Python `re`) on POSIX <regex.h>. Patterns are translated to
+ * extended regular expressions where Python and POSIX differ in spelling (\d, \w, \s and their
+ * negations, escapes inside brackets) and refused where POSIX has no equivalent ((?...) groups,
+ * look-around, backreferences); a match is Python's re.match: anchored at the start only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vz_buf.h"
+#include "vz_err.h"
+#include "vz_zconf_int.h"
+
+int zc_vec_push(zc_vec *a, void *p)
+{
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 8;
+		void **nv = realloc(a->v, nc * sizeof(*nv));
+		if (!nv)
+			return VZ_ENOMEM;
+		a->v = nv;
+		a->cap = nc;
+	}
+	a->v[a->n++] = p;
+	return 0;
+}
+
+/* Python escapes that name a class, as ERE (outside brackets) or bracket content (inside). */
+static const char *class_escape(char c, int in_bracket)
+{
+	switch (c) {
+	case 'd': return in_bracket ? "0-9" : "[0-9]";
+	case 'D': return in_bracket ? NULL : "[^0-9]";
+	case 'w': return in_bracket ? "[:alnum:]_" : "[[:alnum:]_]";
+	case 'W': return in_bracket ? NULL : "[^[:alnum:]_]";
+	case 's': return in_bracket ? "[:space:]" : "[[:space:]]";
+	case 'S': return in_bracket ? NULL : "[^[:space:]]";
+	default: return NULL;
+	}
+}
+
+/* Bracket expressions are collected apart so a literal ']' can go first and a literal '-' last,
+ * the only places POSIX reads them literally. */
+static int translate(vz_buf *b, const char *p, char *err, size_t errlen)
+{
+	size_t n = strlen(p);
+	int rc = 0;
+	vz_buf br = VZ_BUF_INIT(64 * 1024);
+	vz_buf_puts(b, "^(");
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == '[') {
+			int neg = 0, rbr = 0, dash = 0, closed = 0;
+			vz_buf_reset(&br);
+			i++;
+			if (i < n && p[i] == '^') {
+				neg = 1;
+				i++;
+			}
+			if (i < n && p[i] == ']') {
+				rbr = 1;
+				i++;
+			}
+			for (; i < n; i++) {
+				char d = p[i];
+				if (d == ']') {
+					closed = 1;
+					break;
+				}
+				if (d == '[' && i + 1 < n && (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+					char close[3] = { p[i + 1], ']', 0 };
+					const char *end = strstr(p + i + 2, close);
+					if (!end) {
+						snprintf(err, errlen, "unterminated [%c in a bracket expression", p[i + 1]);
+						rc = VZ_EINVAL;
+						goto out;
+					}
+					vz_buf_add(&br, p + i, (size_t)(end + 2 - (p + i)));
+					i = (size_t)(end + 1 - p);
+					continue;
+				}
+				if (d == '\\' && i + 1 < n) {
+					char e = p[++i];
+					const char *cls = class_escape(e, 1);
+					if (cls)
+						vz_buf_puts(&br, cls);
+					else if (e == 'D' || e == 'W' || e == 'S') {
+						snprintf(err, errlen, "\\%c inside [...] has no POSIX equivalent", e);
+						rc = VZ_EINVAL;
+						goto out;
+					} else if (e == ']')
+						rbr = 1;
+					else if (e == '-')
+						dash = 1;
+					else if (e == 'n')
+						vz_buf_putc(&br, '\n');
+					else if (e == 't')
+						vz_buf_putc(&br, '\t');
+					else
+						vz_buf_putc(&br, e);
+					continue;
+				}
+				vz_buf_putc(&br, d);
+			}
+			if (!closed) {
+				snprintf(err, errlen, "unterminated [ bracket expression");
+				rc = VZ_EINVAL;
+				goto out;
+			}
+			vz_buf_putc(b, '[');
+			if (neg)
+				vz_buf_putc(b, '^');
+			if (rbr)
+				vz_buf_putc(b, ']');
+			vz_buf_add(b, br.ptr ? br.ptr : "", br.len);
+			if (dash)
+				vz_buf_putc(b, '-');
+			vz_buf_putc(b, ']');
+			continue;
+		}
+		if (c == '(' && i + 1 < n && p[i + 1] == '?') {
+			if (i + 2 < n && p[i + 2] == ':') { /* non-capturing group: a plain group in ERE */
+				vz_buf_putc(b, '(');
+				i += 2;
+				continue;
+			}
+			snprintf(err, errlen, "'(?' constructs (flags, look-around, named groups) are Python-only; "
+				 "POSIX extended regexes have no equivalent");
+			rc = VZ_EINVAL;
+			goto out;
+		}
+		if (c == '\\') {
+			if (i + 1 >= n) {
+				snprintf(err, errlen, "trailing backslash");
+				rc = VZ_EINVAL;
+				goto out;
+			}
+			char d = p[++i];
+			const char *cls = class_escape(d, 0);
+			if (cls)
+				vz_buf_puts(b, cls);
+			else if (d >= '1' && d <= '9') {
+				snprintf(err, errlen, "backreference \\%c is not supported", d);
+				rc = VZ_EINVAL;
+				goto out;
+			} else if (d == 'A')
+				vz_buf_putc(b, '^');
+			else if (d == 'Z')
+				vz_buf_putc(b, '$');
+			else if (d == 'n')
+				vz_buf_putc(b, '\n');
+			else if (d == 't')
+				vz_buf_putc(b, '\t');
+			else if (d == 'b' || d == 'B') { /* GNU regex knows word boundaries */
+				vz_buf_putc(b, '\\');
+				vz_buf_putc(b, d);
+			} else if ((d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z') || (d >= '0' && d <= '9')) {
+				snprintf(err, errlen, "escape \\%c is not supported", d);
+				rc = VZ_EINVAL;
+				goto out;
+			} else {
+				vz_buf_putc(b, '\\');
+				vz_buf_putc(b, d);
+			}
+			continue;
+		}
+		vz_buf_putc(b, c);
+	}
+	vz_buf_putc(b, ')');
+	rc = b->failed ? b->failed : br.failed;
+out:
+	vz_buf_free(&br);
+	return rc;
+}
+
+int zc_rx_compile(zc_rx *out, const char *pattern, int negate, char *err, size_t errlen)
+{
+	vz_buf b = VZ_BUF_INIT(64 * 1024);
+	memset(out, 0, sizeof(*out));
+	int rc = translate(&b, pattern, err, errlen);
+	if (rc == VZ_ETOOBIG) {
+		snprintf(err, errlen, "regex too long");
+		rc = VZ_EINVAL;
+	}
+	if (rc)
+		goto out;
+	int r = regcomp(&out->re, vz_buf_cstr(&b), REG_EXTENDED);
+	if (r) {
+		char m[200];
+		regerror(r, &out->re, m, sizeof(m));
+		snprintf(err, errlen, "%s", m);
+		rc = VZ_EINVAL;
+		goto out;
+	}
+	out->ok = 1;
+	out->negate = negate;
+	out->src = strdup(pattern);
+	if (!out->src) {
+		zc_rx_free(out);
+		rc = VZ_ENOMEM;
+		snprintf(err, errlen, "out of memory");
+	}
+out:
+	vz_buf_free(&b);
+	return rc;
+}
+
+int zc_rx_match(const zc_rx *r, const char *s)
+{
+	regmatch_t m[1];
+	int hit = r->ok && regexec(&r->re, s, 1, m, 0) == 0 && m[0].rm_so == 0;
+	return r->negate ? !hit : hit;
+}
+
+void zc_rx_free(zc_rx *r)
+{
+	if (!r)
+		return;
+	if (r->ok)
+		regfree(&r->re);
+	free(r->src);
+	r->ok = 0;
+	r->src = NULL;
+}
+
+void zc_rxlist_free(zc_rxlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		zc_rx_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int zc_rxlist_any(const zc_rxlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (zc_rx_match(&l->v[i], s))
+			return 1;
+	return 0;
+}
+
+/* A canonical name less its hostname (the first component, when it looks like a host name). */
+static const char *short_name(const char *name)
+{
+	const char *slash = strchr(name, '/');
+	if (!slash)
+		return name;
+	size_t hl = (size_t)(slash - name);
+	if (memchr(name, '.', hl) || memchr(name, ':', hl) || (hl == 9 && strncmp(name, "localhost", 9) == 0))
+		return slash + 1;
+	return name;
+}
+
+int zc_name_matches(const char *stanza_name, const char *project)
+{
+	/* "openstack/nova" and "opendev.org/openstack/nova" name the same project */
+	return strcmp(stanza_name, project) == 0 || strcmp(short_name(stanza_name), project) == 0 ||
+	       strcmp(stanza_name, short_name(project)) == 0 || strcmp(short_name(stanza_name), short_name(project)) == 0;
+}
