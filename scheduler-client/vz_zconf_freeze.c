@@ -289,10 +289,11 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, ferr *fe)
 		case K_REPLACE:
 			json_object_set_new(f->attrs, k, strip_at(val));
 			add_from(f, k, &p, 0);
+			/* an empty list clears the matcher (Job.setFileMatcher) */
 			if (strcmp(k, "files") == 0)
-				f->files = &v->files;
+				f->files = v->files.n ? &v->files : NULL;
 			else if (strcmp(k, "irrelevant-files") == 0)
-				f->irrelevant = &v->irrelevant;
+				f->irrelevant = v->irrelevant.n ? &v->irrelevant : NULL;
 			break;
 		case K_PB: {
 			json_t *list = json_array();
@@ -469,7 +470,7 @@ typedef struct ppcfg {
 	zc_vec variants; /* zc_vec* per name: zc_job* project-pipeline variants */
 	int debug, fail_fast, found;
 	const char *queue, *default_branch, *merge_mode;
-	json_t *vars;
+	json_t *vars, *vars_from;
 } ppcfg;
 
 static void ppcfg_free(ppcfg *c)
@@ -482,6 +483,7 @@ static void ppcfg_free(ppcfg *c)
 	free(c->variants.v);
 	free(c->names.v);
 	json_decref(c->vars);
+	json_decref(c->vars_from);
 }
 
 static void ppcfg_add(ppcfg *c, const zc_ppc *pc)
@@ -523,7 +525,7 @@ static int project_matches(const zc_project *p, const char *project)
 		if (zc_rx_match(&p->rx, project))
 			return 1;
 		const char *slash = strchr(project, '/');
-		return slash && zc_rx_match(&p->rx, slash + 1); /* also the name less its hostname */
+		return slash && strchr(slash + 1, '/') && zc_rx_match(&p->rx, slash + 1); /* also less its hostname */
 	}
 	return zc_name_matches(p->name, project);
 }
@@ -536,6 +538,7 @@ static void build_ppc(const vz_zconf *z, ppcfg *c, const char *project, const ch
 	memset(c, 0, sizeof(*c));
 	c->fail_fast = 0;
 	c->vars = json_object();
+	c->vars_from = json_array();
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < z->projects.n; i++) {
 			const zc_project *p = z->projects.v[i];
@@ -549,14 +552,18 @@ static void build_ppc(const vz_zconf *z, ppcfg *c, const char *project, const ch
 					const zc_ppc *pc = ppc_of(tp, pipeline);
 					if (pc)
 						ppcfg_add(c, pc);
-					if (tp->vars)
+					if (tp->vars) {
 						deep_update(c->vars, tp->vars);
+						json_array_append_new(c->vars_from, where(&tp->pos));
+					}
 				}
 			const zc_ppc *pc = ppc_of(p, pipeline);
 			if (pc)
 				ppcfg_add(c, pc);
-			if (p->vars)
+			if (p->vars) {
 				deep_update(c->vars, p->vars);
+				json_array_append_new(c->vars_from, where(&p->pos));
+			}
 			if (p->default_branch)
 				c->default_branch = p->default_branch;
 			if (p->merge_mode)
@@ -728,8 +735,22 @@ static int dfs(gjob *g, size_t n, size_t i, zc_vec *stack, ferr *fe)
 	return 0;
 }
 
-static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *it, ferr *fe)
+/* The canonical name of a project the layout has a source for, else the name as given. */
+static const char *canonical(const vz_zconf *z, const char *name)
 {
+	for (size_t i = 0; i < z->srcs.n; i++) {
+		const zc_src *s = z->srcs.v[i];
+		if (zc_name_matches(name, s->project))
+			return s->project;
+	}
+	return name;
+}
+
+static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, ferr *fe)
+{
+	vz_zconf_item canon = *item;
+	canon.project = canonical(z, item->project);
+	const vz_zconf_item *it = &canon;
 	ppcfg c;
 	gjob *g = NULL;
 	size_t ng = 0;
@@ -792,6 +813,10 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *it, ferr
 			if (jv)
 				deep_update(nv, jv);
 			json_object_set_new(f->attrs, "vars", nv);
+			/* the project's (and templates') vars come first: they give way to the job's */
+			json_t *fr = json_deep_copy(c.vars_from);
+			json_array_extend(fr, json_object_get(f->from, "vars"));
+			json_object_set_new(f->from, "vars", fr);
 		}
 		int matched = 0;
 		for (size_t k = 0; k < ppv->n && !rc; k++) {
