@@ -533,44 +533,53 @@ static int project_matches(const zc_project *p, const char *project)
 /* Layout.getProjectPipelineConfig: every project stanza naming the project (regex ones first, then
  * by name, each in load order) whose branch matcher accepts the branch; for each its templates'
  * config for the pipeline, then its own; vars: templates' then the project's. */
+static void add_project(const vz_zconf *z, ppcfg *c, const zc_project *p, const char *branch, const char *pipeline)
+{
+	for (size_t t = 0; t < p->templates.n; t++)
+		for (size_t q = 0; q < z->template_list.n; q++) {
+			const zc_project *tp = z->template_list.v[q];
+			if (strcmp(tp->name, p->templates.v[t]) != 0 || !zc_project_matches_branch(tp, branch))
+				continue;
+			const zc_ppc *pc = ppc_of(tp, pipeline);
+			if (pc)
+				ppcfg_add(c, pc);
+			if (tp->vars) {
+				deep_update(c->vars, tp->vars);
+				json_array_append_new(c->vars_from, where(&tp->pos));
+			}
+		}
+	const zc_ppc *pc = ppc_of(p, pipeline);
+	if (pc)
+		ppcfg_add(c, pc);
+	if (p->vars) {
+		deep_update(c->vars, p->vars);
+		json_array_append_new(c->vars_from, where(&p->pos));
+	}
+	if (p->default_branch)
+		c->default_branch = p->default_branch;
+	if (p->merge_mode)
+		c->merge_mode = p->merge_mode;
+	if (p->queue)
+		c->queue = p->queue;
+}
+
 static void build_ppc(const vz_zconf *z, ppcfg *c, const char *project, const char *branch, const char *pipeline)
 {
 	memset(c, 0, sizeof(*c));
 	c->fail_fast = 0;
 	c->vars = json_object();
 	c->vars_from = json_array();
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < z->projects.n; i++) {
-			const zc_project *p = z->projects.v[i];
-			if (p->is_regex != (pass == 0) || !project_matches(p, project) || !zc_project_matches_branch(p, branch))
-				continue;
-			for (size_t t = 0; t < p->templates.n; t++)
-				for (size_t q = 0; q < z->template_list.n; q++) {
-					const zc_project *tp = z->template_list.v[q];
-					if (strcmp(tp->name, p->templates.v[t]) != 0 || !zc_project_matches_branch(tp, branch))
-						continue;
-					const zc_ppc *pc = ppc_of(tp, pipeline);
-					if (pc)
-						ppcfg_add(c, pc);
-					if (tp->vars) {
-						deep_update(c->vars, tp->vars);
-						json_array_append_new(c->vars_from, where(&tp->pos));
-					}
-				}
-			const zc_ppc *pc = ppc_of(p, pipeline);
-			if (pc)
-				ppcfg_add(c, pc);
-			if (p->vars) {
-				deep_update(c->vars, p->vars);
-				json_array_append_new(c->vars_from, where(&p->pos));
-			}
-			if (p->default_branch)
-				c->default_branch = p->default_branch;
-			if (p->merge_mode)
-				c->merge_mode = p->merge_mode;
-			if (p->queue)
-				c->queue = p->queue;
-		}
+	for (size_t i = 0; i < z->regex_projects.n; i++) {
+		const zc_project *p = z->regex_projects.v[i];
+		if (project_matches(p, project) && zc_project_matches_branch(p, branch))
+			add_project(z, c, p, branch, pipeline);
+	}
+	const zc_vec *v = z->proj_index ? vz_map_get(z->proj_index, zc_short_name(project)) : NULL;
+	for (size_t i = 0; v && i < v->n; i++) {
+		const zc_project *p = v->v[i];
+		if (project_matches(p, project) && zc_project_matches_branch(p, branch))
+			add_project(z, c, p, branch, pipeline);
+	}
 }
 
 /* ---- file matchers (Zuul's MatchAnyFiles / MatchAllFiles) ---- */
@@ -738,12 +747,10 @@ static int dfs(gjob *g, size_t n, size_t i, zc_vec *stack, ferr *fe)
 /* The canonical name of a project the layout has a source for, else the name as given. */
 static const char *canonical(const vz_zconf *z, const char *name)
 {
-	for (size_t i = 0; i < z->srcs.n; i++) {
-		const zc_src *s = z->srcs.v[i];
-		if (zc_name_matches(name, s->project))
-			return s->project;
-	}
-	return name;
+	const char *c = z->canon ? vz_map_get(z->canon, name) : NULL;
+	if (!c && z->canon)
+		c = vz_map_get(z->canon, zc_short_name(name));
+	return c ? c : name;
 }
 
 static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, ferr *fe)
@@ -955,15 +962,16 @@ size_t vz_zconf_check(vz_zconf *z)
 {
 	if (!z)
 		return 0;
-	for (size_t i = 0; i < z->srcs.n; i++) {
+	vz_map *seen = vz_map_new();
+	for (size_t i = 0; seen && i < z->srcs.n; i++) {
 		zc_src *s = z->srcs.v[i];
-		int seen = 0;
-		for (size_t k = 0; k < i; k++) {
-			zc_src *o = z->srcs.v[k];
-			if (strcmp(o->project, s->project) == 0 && strcmp(o->branch, s->branch) == 0)
-				seen = 1;
-		}
-		if (seen)
+		vz_buf k = VZ_BUF_INIT(8192);
+		vz_buf_printf(&k, "%s\n%s", s->project, s->branch);
+		int dup = k.failed || vz_map_get(seen, vz_buf_cstr(&k)) != NULL;
+		if (!dup)
+			vz_map_set(seen, vz_buf_cstr(&k), s);
+		vz_buf_free(&k);
+		if (dup)
 			continue;
 		for (size_t p = 0; p < z->pipeline_list.n; p++) {
 			vz_zconf_item it = { s->project, s->branch, ((zc_named *)z->pipeline_list.v[p])->name, NULL, 0 };
@@ -977,6 +985,7 @@ size_t vz_zconf_check(vz_zconf *z)
 			json_decref(g);
 		}
 	}
+	vz_map_free(seen);
 	zc_sort_errors(z);
 	return z->nerrors;
 }

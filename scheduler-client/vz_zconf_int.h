@@ -20,11 +20,17 @@ int zc_vec_push(zc_vec *a, void *p);
 /* A Python-style regex compiled as POSIX ERE, matched as Python's re.match (anchored at the start
  * only). negate inverts the result (Zuul's {regex: ..., negate: true}). */
 typedef struct zc_rx {
-	regex_t re;
+	regex_t *re; /* shared through the layout's cache (or owned when compiled without one) */
 	char *src;
 	int negate;
-	int ok;
+	int ok, owned;
 } zc_rx;
+
+/* Compiled regexes by pattern: glibc's compiled form is large, and a tenant repeats the same
+ * few patterns across thousands of jobs. */
+typedef struct zc_rxcache zc_rxcache;
+zc_rxcache *zc_rxcache_new(void);
+void zc_rxcache_free(zc_rxcache *c);
 
 typedef struct zc_rxlist {
 	zc_rx *v;
@@ -32,7 +38,7 @@ typedef struct zc_rxlist {
 } zc_rxlist;
 
 /* Compiles pattern; on failure returns VZ_EINVAL with a message in err (what and why). */
-int zc_rx_compile(zc_rx *out, const char *pattern, int negate, char *err, size_t errlen);
+int zc_rx_compile(zc_rxcache *c, zc_rx *out, const char *pattern, int negate, char *err, size_t errlen);
 int zc_rx_match(const zc_rx *r, const char *s); /* re.match semantics, then negate */
 void zc_rx_free(zc_rx *r);
 void zc_rxlist_free(zc_rxlist *l);
@@ -136,6 +142,12 @@ struct vz_zconf {
 	zc_vec projects;      /* zc_project* in order */
 	size_t job_index;
 	char *default_parent;
+	/* look-up indices built once loaded */
+	vz_map *proj_index;   /* short name -> zc_vec* of zc_project* (by name), in load order */
+	zc_vec proj_vecs;     /* those zc_vec*, to free */
+	zc_vec regex_projects;/* zc_project* named by a regex, in load order */
+	vz_map *canon;        /* short name -> canonical name of a source project (borrowed) */
+	zc_rxcache *rxcache;
 };
 
 /* Records "FNAME:LINE:COL: message (project P, branch B)". */
@@ -143,6 +155,9 @@ void zc_error(vz_zconf *z, const zc_pos *p, const char *fmt, ...) __attribute__(
 /* The same message as a string (malloc'd). */
 char *zc_format(const zc_pos *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *zc_vformat(const zc_pos *p, const char *fmt, va_list ap);
+
+/* A canonical name less its hostname (the first component, when it looks like a host name). */
+const char *zc_short_name(const char *name);
 
 /* Whether a stanza name (canonical, or without the hostname) names project. */
 int zc_name_matches(const char *stanza_name, const char *project);

@@ -4,6 +4,7 @@
  * whatever file they sit in. Every problem is recorded with its position; a broken object is left
  * out, as Zuul leaves it out, and loading goes on so all errors are reported at once. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,7 +197,7 @@ static int compile_rx(vz_zconf *z, const zc_file *f, const vz_ynode *n, const ch
 		      const char *what)
 {
 	char msg[300];
-	int rc = zc_rx_compile(out, pattern, negate, msg, sizeof(msg));
+	int rc = zc_rx_compile(z->rxcache, out, pattern, negate, msg, sizeof(msg));
 	if (rc) {
 		zc_pos p = at(f, n);
 		zc_error(z, &p, "%s: bad regex \"%s\": %s", what, pattern, msg);
@@ -694,7 +695,7 @@ static int implied_branches(vz_zconf *z, const zc_file *f, char **branch, zc_rxl
 			return 0;
 		json_array_foreach(f->pragma_ib, k, v) {
 			char msg[300];
-			if (zc_rx_compile(&rx->v[rx->n], json_string_value(v), 0, msg, sizeof(msg)) == 0)
+			if (zc_rx_compile(z->rxcache, &rx->v[rx->n], json_string_value(v), 0, msg, sizeof(msg)) == 0)
 				rx->n++;
 		}
 		return 1;
@@ -1149,7 +1150,7 @@ static int parse_ppc(vz_zconf *z, const zc_file *f, zc_project *pr, const vz_yno
 				j->implied_rx.v = calloc(pr->implied_rx.n + 1, sizeof(zc_rx));
 				for (size_t r = 0; j->implied_rx.v && r < pr->implied_rx.n; r++) {
 					char msg[200];
-					if (zc_rx_compile(&j->implied_rx.v[j->implied_rx.n], pr->implied_rx.v[r].src, 0, msg,
+					if (zc_rx_compile(z->rxcache, &j->implied_rx.v[j->implied_rx.n], pr->implied_rx.v[r].src, 0, msg,
 							  sizeof(msg)) == 0)
 						j->implied_rx.n++;
 				}
@@ -1392,6 +1393,38 @@ static void validate(vz_zconf *z)
 		}
 }
 
+/* ---- indices ---- */
+
+static void build_index(vz_zconf *z)
+{
+	z->proj_index = vz_map_new();
+	z->canon = vz_map_new();
+	if (!z->proj_index || !z->canon)
+		return;
+	for (size_t i = 0; i < z->projects.n; i++) {
+		zc_project *p = z->projects.v[i];
+		if (p->is_regex) {
+			zc_vec_push(&z->regex_projects, p);
+			continue;
+		}
+		const char *key = zc_short_name(p->name);
+		zc_vec *v = vz_map_get(z->proj_index, key);
+		if (!v) {
+			v = vz_xcalloc(1, sizeof(*v));
+			vz_map_set(z->proj_index, key, v);
+			zc_vec_push(&z->proj_vecs, v);
+		}
+		zc_vec_push(v, p);
+	}
+	for (size_t i = 0; i < z->srcs.n; i++) {
+		zc_src *s = z->srcs.v[i];
+		if (!vz_map_get(z->canon, zc_short_name(s->project)))
+			vz_map_set(z->canon, zc_short_name(s->project), s->project);
+		if (!vz_map_get(z->canon, s->project))
+			vz_map_set(z->canon, s->project, s->project);
+	}
+}
+
 /* ---- loading ---- */
 
 static void file_free(zc_file *f)
@@ -1460,6 +1493,16 @@ void vz_zconf_free(vz_zconf *z)
 		src_free(z->srcs.v[i]);
 	free(z->srcs.v);
 	free(z->default_parent);
+	for (size_t i = 0; i < z->proj_vecs.n; i++) {
+		zc_vec *v = z->proj_vecs.v[i];
+		free(v->v);
+		free(v);
+	}
+	free(z->proj_vecs.v);
+	free(z->regex_projects.v);
+	vz_map_free(z->proj_index);
+	vz_map_free(z->canon);
+	zc_rxcache_free(z->rxcache); /* after every zc_rx using it */
 	free(z);
 }
 
@@ -1526,8 +1569,9 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 	z->jobs = vz_map_new();
 	z->templates = vz_map_new();
 	z->default_parent = strdup("base");
+	z->rxcache = zc_rxcache_new();
 	if (!z->errset || !z->pipelines || !z->nodesets || !z->secrets || !z->semaphores || !z->queues || !z->jobs ||
-	    !z->templates || !z->default_parent) {
+	    !z->templates || !z->default_parent || !z->rxcache) {
 		rc = vz_err_set(e, VZ_ENOMEM, "out of memory loading the Zuul configuration");
 		goto out;
 	}
@@ -1546,22 +1590,24 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 		zc_vec_push(&z->srcs, s);
 	}
 	/* branches per project, for implied branch matchers */
-	for (size_t i = 0; i < z->srcs.n; i++) {
-		zc_src *s = z->srcs.v[i];
-		size_t cnt = 0;
-		for (size_t k = 0; k < z->srcs.n; k++) {
-			zc_src *o = z->srcs.v[k];
-			if (strcmp(o->project, s->project) != 0)
-				continue;
-			int dup = 0;
-			for (size_t q = 0; q < k; q++) {
-				zc_src *pq = z->srcs.v[q];
-				if (strcmp(pq->project, o->project) == 0 && strcmp(pq->branch, o->branch) == 0)
-					dup = 1;
+	{
+		vz_map *pb = vz_map_new(), *cnt = vz_map_new();
+		for (size_t i = 0; pb && cnt && i < z->srcs.n; i++) {
+			zc_src *s = z->srcs.v[i];
+			vz_buf k = VZ_BUF_INIT(8192);
+			vz_buf_printf(&k, "%s\n%s", s->project, s->branch);
+			if (!k.failed && !vz_map_get(pb, vz_buf_cstr(&k))) {
+				vz_map_set(pb, vz_buf_cstr(&k), s);
+				vz_map_set(cnt, s->project, (void *)((uintptr_t)vz_map_get(cnt, s->project) + 1));
 			}
-			cnt += !dup;
+			vz_buf_free(&k);
 		}
-		s->nbranches = cnt;
+		for (size_t i = 0; cnt && i < z->srcs.n; i++) {
+			zc_src *s = z->srcs.v[i];
+			s->nbranches = (size_t)(uintptr_t)vz_map_get(cnt, s->project);
+		}
+		vz_map_free(pb);
+		vz_map_free(cnt);
 	}
 	for (size_t i = 0; i < n; i++) {
 		zc_src *s = z->srcs.v[i];
@@ -1671,6 +1717,7 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 			}
 		}
 	validate(z);
+	build_index(z);
 	zc_sort_errors(z);
 	if (z->nerrors) {
 		rc = vz_err_set(e, VZ_EINVAL, "%s%s", vz_zconf_error(z, 0), z->nerrors > 1 ? " (and more errors)" : "");

@@ -8,6 +8,7 @@
 
 #include "vz_buf.h"
 #include "vz_err.h"
+#include "vz_map.h"
 #include "vz_zconf_int.h"
 
 int zc_vec_push(zc_vec *a, void *p)
@@ -172,9 +173,38 @@ out:
 	return rc;
 }
 
-int zc_rx_compile(zc_rx *out, const char *pattern, int negate, char *err, size_t errlen)
+struct zc_rxcache {
+	vz_map *m; /* translated pattern -> regex_t* */
+	zc_vec all;
+};
+
+zc_rxcache *zc_rxcache_new(void)
+{
+	zc_rxcache *c = calloc(1, sizeof(*c));
+	if (c && !(c->m = vz_map_new())) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void zc_rxcache_free(zc_rxcache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->all.n; i++) {
+		regfree(c->all.v[i]);
+		free(c->all.v[i]);
+	}
+	free(c->all.v);
+	vz_map_free(c->m);
+	free(c);
+}
+
+int zc_rx_compile(zc_rxcache *c, zc_rx *out, const char *pattern, int negate, char *err, size_t errlen)
 {
 	vz_buf b = VZ_BUF_INIT(64 * 1024);
+	regex_t *re = NULL;
 	memset(out, 0, sizeof(*out));
 	int rc = translate(&b, pattern, err, errlen);
 	if (rc == VZ_ETOOBIG) {
@@ -183,14 +213,35 @@ int zc_rx_compile(zc_rx *out, const char *pattern, int negate, char *err, size_t
 	}
 	if (rc)
 		goto out;
-	int r = regcomp(&out->re, vz_buf_cstr(&b), REG_EXTENDED);
-	if (r) {
-		char m[200];
-		regerror(r, &out->re, m, sizeof(m));
-		snprintf(err, errlen, "%s", m);
-		rc = VZ_EINVAL;
-		goto out;
+	re = c ? vz_map_get(c->m, vz_buf_cstr(&b)) : NULL;
+	if (!re) {
+		re = calloc(1, sizeof(*re));
+		if (!re) {
+			snprintf(err, errlen, "out of memory");
+			rc = VZ_ENOMEM;
+			goto out;
+		}
+		int r = regcomp(re, vz_buf_cstr(&b), REG_EXTENDED);
+		if (r) {
+			char m[200];
+			regerror(r, re, m, sizeof(m));
+			snprintf(err, errlen, "%s", m);
+			free(re);
+			rc = VZ_EINVAL;
+			goto out;
+		}
+		if (c && (zc_vec_push(&c->all, re) || vz_map_set(c->m, vz_buf_cstr(&b), re))) {
+			if (c->all.n && c->all.v[c->all.n - 1] == re)
+				c->all.n--;
+			regfree(re);
+			free(re);
+			snprintf(err, errlen, "out of memory");
+			rc = VZ_ENOMEM;
+			goto out;
+		}
+		out->owned = c == NULL;
 	}
+	out->re = re;
 	out->ok = 1;
 	out->negate = negate;
 	out->src = strdup(pattern);
@@ -207,7 +258,7 @@ out:
 int zc_rx_match(const zc_rx *r, const char *s)
 {
 	regmatch_t m[1];
-	int hit = r->ok && regexec(&r->re, s, 1, m, 0) == 0 && m[0].rm_so == 0;
+	int hit = r->ok && regexec(r->re, s, 1, m, 0) == 0 && m[0].rm_so == 0;
 	return r->negate ? !hit : hit;
 }
 
@@ -215,10 +266,13 @@ void zc_rx_free(zc_rx *r)
 {
 	if (!r)
 		return;
-	if (r->ok)
-		regfree(&r->re);
+	if (r->ok && r->owned) {
+		regfree(r->re);
+		free(r->re);
+	}
 	free(r->src);
 	r->ok = 0;
+	r->re = NULL;
 	r->src = NULL;
 }
 
@@ -240,7 +294,7 @@ int zc_rxlist_any(const zc_rxlist *l, const char *s)
 }
 
 /* A canonical name less its hostname (the first component, when it looks like a host name). */
-static const char *short_name(const char *name)
+const char *zc_short_name(const char *name)
 {
 	const char *slash = strchr(name, '/');
 	if (!slash)
@@ -254,6 +308,6 @@ static const char *short_name(const char *name)
 int zc_name_matches(const char *stanza_name, const char *project)
 {
 	/* "openstack/nova" and "opendev.org/openstack/nova" name the same project */
-	return strcmp(stanza_name, project) == 0 || strcmp(short_name(stanza_name), project) == 0 ||
-	       strcmp(stanza_name, short_name(project)) == 0 || strcmp(short_name(stanza_name), short_name(project)) == 0;
+	return strcmp(stanza_name, project) == 0 || strcmp(zc_short_name(stanza_name), project) == 0 ||
+	       strcmp(stanza_name, zc_short_name(project)) == 0 || strcmp(zc_short_name(stanza_name), zc_short_name(project)) == 0;
 }
