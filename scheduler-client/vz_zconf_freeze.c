@@ -410,6 +410,9 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, ferr *fe)
 
 enum { COLLECT_NOMATCH = 1 };
 
+/* A bound on the parent chain (the recursion below); real tenants stay under ten. */
+#define MAX_INHERITANCE 256
+
 static int name_in(const zc_vec *v, const char *name)
 {
 	for (size_t i = 0; i < v->n; i++)
@@ -436,6 +439,10 @@ static int collect(const vz_zconf *z, const char *name, const char *branch, zc_v
 		else if (v->parent_kind == 0 && jobs->n == 0)
 			parent = z->default_parent;
 		if (parent && !name_in(path, parent)) {
+			if (stack->n >= MAX_INHERITANCE) {
+				zc_pos p = v->parent_kind == 1 ? v->parent_pos : v->pos;
+				return fail(fe, &p, "job \"%s\": inheritance deeper than %d jobs", name, MAX_INHERITANCE);
+			}
 			if (name_in(stack, parent)) {
 				vz_buf b = VZ_BUF_INIT(4096);
 				for (size_t s = 0; s < stack->n; s++)
@@ -958,6 +965,17 @@ int vz_zconf_freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, 
 	return rc;
 }
 
+/* Whether loading already reported something at p (freezing a broken layout finds it again). */
+static int error_at(const vz_zconf *z, const zc_pos *p)
+{
+	for (size_t i = 0; p->f && i < z->errors.n; i++) {
+		const zc_errent *en = z->errors.v[i];
+		if (en->fidx == p->f->idx && en->line == p->line && en->col == p->col)
+			return 1;
+	}
+	return 0;
+}
+
 size_t vz_zconf_check(vz_zconf *z)
 {
 	if (!z)
@@ -978,9 +996,9 @@ size_t vz_zconf_check(vz_zconf *z)
 			ferr fe = { { 0 }, NULL };
 			json_t *g = NULL;
 			int rc = freeze(&g, z, &it, &fe);
-			if (rc == VZ_EINVAL)
-				zc_error(z, fe.pos.f ? &fe.pos : NULL, "%s (freezing %s on %s in %s)", fe.msg ? fe.msg : "?", s->project,
-					 s->branch, it.pipeline);
+			if (rc == VZ_EINVAL && !error_at(z, &fe.pos))
+				zc_error(z, fe.pos.f ? &fe.pos : NULL, "%s (while freezing %s on %s in %s)", fe.msg ? fe.msg : "?",
+					 s->project, s->branch, it.pipeline);
 			free(fe.msg);
 			json_decref(g);
 		}

@@ -602,7 +602,7 @@ static json_t *norm_attr(vz_zconf *z, const zc_file *f, const zc_attrspec *a, co
 							return NULL;
 						}
 						if (v)
-							json_object_set_new(o, "override-checkout", json_string(v->str));
+							json_object_set_new(o, ks[k], json_string(v->str));
 					}
 				}
 				json_array_append_new(arr, o);
@@ -1537,6 +1537,17 @@ void zc_sort_errors(vz_zconf *z)
 		qsort(z->errors.v, z->errors.n, sizeof(void *), cmp_err);
 }
 
+/* Reads ":DIGITS" at *p (skipping the colon), capped at 9 digits; advances *p. */
+static int small_uint(const char **p)
+{
+	const char *c = *p + 1;
+	int v = 0;
+	for (int i = 0; i < 9 && *c >= '0' && *c <= '9'; i++, c++)
+		v = v * 10 + (*c - '0');
+	*p = c;
+	return v;
+}
+
 typedef struct stanza {
 	zc_file *f;
 	const vz_ynode *body;
@@ -1638,9 +1649,9 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 				/* keep the parser's position for sorting */
 				const char *c = ye.msg + strlen(f->fname);
 				if (*c == ':') {
-					en->line = atoi(c + 1);
-					const char *c2 = strchr(c + 1, ':');
-					en->col = c2 ? atoi(c2 + 1) : 0;
+					en->line = small_uint(&c);
+					if (*c == ':')
+						en->col = small_uint(&c);
 				}
 				if (z->errors.n < VZ_ZCONF_MAX_ERRORS)
 					zc_vec_push(&z->errors, en);

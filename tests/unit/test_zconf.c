@@ -581,6 +581,28 @@ static void test_include_exclude(void **state)
 	json_decref(f1);
 }
 
+/* A parent chain past the bound is an error, not a stack overflow. */
+static void test_inheritance_bound(void **state)
+{
+	(void)state;
+	size_t n = 300;
+	char *cfg = malloc(n * 64 + 256);
+	size_t off = (size_t)sprintf(cfg, "- job: {name: j0, run: r.yaml}\n");
+	for (size_t i = 1; i < n; i++)
+		off += (size_t)sprintf(cfg + off, "- job: {name: j%zu, parent: j%zu}\n", i, i - 1);
+	sprintf(cfg + off, "- project: {name: org/app, check: {jobs: [j%zu]}}\n", n - 1);
+	vz_err e = { 0 };
+	int rc;
+	vz_zconf *z = load_case(cfg, NULL, NULL, &e, &rc);
+	assert_int_equal(rc, 0);
+	vz_zconf_item it = { "org/app", "master", "check", NULL, 0 };
+	json_t *g = NULL;
+	assert_int_equal(vz_zconf_freeze(&g, z, &it, &e), VZ_EINVAL);
+	assert_non_null(strstr(e.msg, "inheritance deeper than 256 jobs"));
+	vz_zconf_free(z);
+	free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_check_errors),	  cmocka_unit_test(test_check_protected),
 		cmocka_unit_test(test_all_errors_at_once), cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_regex_translation), cmocka_unit_test(test_include_exclude),
+		cmocka_unit_test(test_inheritance_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
