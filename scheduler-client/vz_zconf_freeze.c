@@ -23,53 +23,59 @@ typedef struct merge_spec {
 	int pbi;     /* playbook list index for K_PB */
 } merge_spec;
 
-/* How each attribute inherits (docs/zuul-config.md, "Inheritance"; Zuul's Job.applyVariant). */
+/* How each attribute inherits (docs/zuul-config.md, "Job attributes and how they inherit"; Zuul's
+ * Job.applyVariant). Kept sorted by name: spec_of searches it with bsearch. */
 static const merge_spec merges[] = {
-	{ "description", K_REPLACE, 1, 0 },
 	{ "abstract", K_META, 1, 0 },
-	{ "final", K_META, 1, 0 },
-	{ "protected", K_META, 1, 0 },
-	{ "intermediate", K_META, 1, 0 },
-	{ "branches", K_MATCHER, 1, 0 },
-	{ "files", K_REPLACE, 1, 0 },
-	{ "irrelevant-files", K_REPLACE, 1, 0 },
-	{ "voting", K_REPLACE, 1, 0 },
-	{ "hold-following-changes", K_REPLACE, 1, 0 },
-	{ "dependencies", K_REPLACE, 1, 0 },
-	{ "tags", K_UNION, 1, 0 },
-	{ "provides", K_UNION, 1, 0 },
-	{ "requires", K_UNION, 1, 0 },
-	{ "success-message", K_REPLACE, 1, 0 },
-	{ "failure-message", K_REPLACE, 1, 0 },
-	{ "success-url", K_REPLACE, 1, 0 },
-	{ "failure-url", K_REPLACE, 1, 0 },
-	{ "match-on-config-updates", K_REPLACE, 1, 0 },
-	{ "pre-run", K_PB, 0, 0 },
-	{ "run", K_PB, 0, 1 },
-	{ "post-run", K_PB, 0, 2 },
-	{ "cleanup-run", K_PB, 0, 3 },
-	{ "vars", K_DEEP, 0, 0 },
-	{ "extra-vars", K_DEEP, 0, 0 },
-	{ "host-vars", K_DEEP, 0, 0 },
-	{ "group-vars", K_DEEP, 0, 0 },
-	{ "secrets", K_SECRETS, 0, 0 },
-	{ "required-projects", K_PROJECTS, 0, 0 },
-	{ "semaphores", K_UNION, 0, 0 },
-	{ "roles", K_ROLES, 0, 0 },
-	{ "post-review", K_STICKY, 0, 0 },
 	{ "allowed-projects", K_INTERSECT, 0, 0 },
-	{ NULL, K_REPLACE, 0, 0 },
+	{ "branches", K_MATCHER, 1, 0 },
+	{ "cleanup-run", K_PB, 0, 3 },
+	{ "dependencies", K_REPLACE, 1, 0 },
+	{ "description", K_REPLACE, 1, 0 },
+	{ "extra-vars", K_DEEP, 0, 0 },
+	{ "failure-message", K_REPLACE, 1, 0 },
+	{ "failure-url", K_REPLACE, 1, 0 },
+	{ "files", K_REPLACE, 1, 0 },
+	{ "final", K_META, 1, 0 },
+	{ "group-vars", K_DEEP, 0, 0 },
+	{ "hold-following-changes", K_REPLACE, 1, 0 },
+	{ "host-vars", K_DEEP, 0, 0 },
+	{ "intermediate", K_META, 1, 0 },
+	{ "irrelevant-files", K_REPLACE, 1, 0 },
+	{ "match-on-config-updates", K_REPLACE, 1, 0 },
+	{ "post-review", K_STICKY, 0, 0 },
+	{ "post-run", K_PB, 0, 2 },
+	{ "pre-run", K_PB, 0, 0 },
+	{ "protected", K_META, 1, 0 },
+	{ "provides", K_UNION, 1, 0 },
+	{ "required-projects", K_PROJECTS, 0, 0 },
+	{ "requires", K_UNION, 1, 0 },
+	{ "roles", K_ROLES, 0, 0 },
+	{ "run", K_PB, 0, 1 },
+	{ "secrets", K_SECRETS, 0, 0 },
+	{ "semaphores", K_UNION, 0, 0 },
+	{ "success-message", K_REPLACE, 1, 0 },
+	{ "success-url", K_REPLACE, 1, 0 },
+	{ "tags", K_UNION, 1, 0 },
+	{ "vars", K_DEEP, 0, 0 },
+	{ "voting", K_REPLACE, 1, 0 },
 };
+#define NMERGES (sizeof(merges) / sizeof(merges[0]))
+
+/* everything not listed: replaced, an execution attribute */
+static const merge_spec replaced_spec = { NULL, K_REPLACE, 0, 0 };
 
 static const char *const pb_names[4] = { "pre-run", "run", "post-run", "cleanup-run" };
 
+static int cmp_spec(const void *key, const void *elem)
+{
+	return strcmp(key, ((const merge_spec *)elem)->name);
+}
+
 static const merge_spec *spec_of(const char *name)
 {
-	size_t i;
-	for (i = 0; merges[i].name; i++)
-		if (strcmp(merges[i].name, name) == 0)
-			return &merges[i];
-	return &merges[i]; /* everything else: replaced, an execution attribute */
+	const merge_spec *m = bsearch(name, merges, NMERGES, sizeof(merges[0]), cmp_spec);
+	return m ? m : &replaced_spec;
 }
 
 /* A job being frozen. */
@@ -953,6 +959,9 @@ int vz_zconf_freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, 
 	*out = NULL;
 	if (!z || !item || !item->project || !item->branch || !item->pipeline)
 		return vz_err_set(e, VZ_EINVAL, "freezing a job graph needs a layout, a project, a branch and a pipeline");
+	for (size_t i = 1; i < NMERGES; i++) /* spec_of's bsearch needs the table sorted */
+		if (strcmp(merges[i - 1].name, merges[i].name) >= 0)
+			return vz_err_set(e, VZ_ERROR, "internal error: the merge table is not sorted at \"%s\"", merges[i].name);
 	ferr fe = { { 0 }, NULL };
 	int rc = freeze(out, z, item, &fe);
 	if (rc) {

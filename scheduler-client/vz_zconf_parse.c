@@ -1729,6 +1729,12 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 		}
 	validate(z);
 	build_index(z);
+	/* everything needed was copied out of the trees */
+	for (size_t i = 0; i < z->files.n; i++) {
+		zc_file *f = z->files.v[i];
+		vz_ynode_free(f->root);
+		f->root = NULL;
+	}
 	zc_sort_errors(z);
 	if (z->nerrors) {
 		rc = vz_err_set(e, VZ_EINVAL, "%s%s", vz_zconf_error(z, 0), z->nerrors > 1 ? " (and more errors)" : "");
