@@ -198,7 +198,10 @@ static json_t *strip_at(json_t *v)
 }
 
 /* Zuul's Job.applyVariant: other = v applied onto the job being frozen. */
-static int apply(const vz_zconf *z, fz *f, const zc_job *v, ferr *fe)
+/* With light set only the checks and the flags they need are done (final, protected, abstract,
+ * intermediate, the file matchers): for a job that its file matchers will skip, so it reports the
+ * same errors as Zuul's full freeze without building what is thrown away. */
+static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 {
 	int inherit = strcmp(f->name, v->name) != 0;
 	const char *k;
@@ -247,6 +250,14 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, ferr *fe)
 		f->intermediate = v_inter;
 	else if (v_inter)
 		f->intermediate = 1;
+
+	if (light) {
+		if (json_object_get(v->attrs, "files"))
+			f->files = v->files.n ? &v->files : NULL;
+		if (json_object_get(v->attrs, "irrelevant-files"))
+			f->irrelevant = v->irrelevant.n ? &v->irrelevant : NULL;
+		return 0;
+	}
 
 	/* roles first: the new playbooks see them */
 	json_t *roles = json_object_get(v->attrs, "roles");
@@ -811,9 +822,21 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, fe
 			rc = VZ_EINVAL;
 			goto out;
 		}
+		/* will the file matchers skip it? (the last definition setting them decides) */
+		const zc_rxlist *ef = NULL, *ei = NULL;
+		for (size_t k = 0; k < jobs.n + ppv->n; k++) {
+			const zc_job *v = k < jobs.n ? jobs.v[k] : ppv->v[k - jobs.n];
+			if (k >= jobs.n && !zc_job_matches_branch(v, it->branch))
+				continue;
+			if (json_object_get(v->attrs, "files"))
+				ef = v->files.n ? &v->files : NULL;
+			if (json_object_get(v->attrs, "irrelevant-files"))
+				ei = v->irrelevant.n ? &v->irrelevant : NULL;
+		}
+		int light = (ef && !files_match(ef, it)) || (ei && irrelevant_match(ei, it));
 		fz *f = fz_new(((zc_job *)jobs.v[0])->name);
 		for (size_t k = 0; k < jobs.n && !rc; k++) {
-			rc = apply(z, f, jobs.v[k], fe);
+			rc = apply(z, f, jobs.v[k], light, fe);
 			if (!rc) {
 				free(f->name);
 				f->name = vz_xstrdup(((zc_job *)jobs.v[k])->name);
@@ -827,7 +850,7 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, fe
 		free(f->name);
 		f->name = vz_xstrdup(jname);
 		/* project vars under the job's own (Job.updateProjectVariables) */
-		if (json_object_size(c.vars)) {
+		if (!light && json_object_size(c.vars)) {
 			json_t *nv = json_deep_copy(c.vars);
 			json_t *jv = json_object_get(f->attrs, "vars");
 			if (jv)
@@ -844,7 +867,7 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, fe
 			if (!zc_job_matches_branch(v, it->branch))
 				continue;
 			matched = 1;
-			rc = apply(z, f, v, fe);
+			rc = apply(z, f, v, light, fe);
 		}
 		if (rc) {
 			fz_free(f);

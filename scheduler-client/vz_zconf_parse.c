@@ -190,7 +190,10 @@ static int check_keys(vz_zconf *z, const zc_file *f, const vz_ynode *m, const ch
 
 static json_t *jpos(const vz_ynode *n)
 {
-	return json_pack("[ii]", n->line, n->col);
+	json_t *a = json_array();
+	json_array_append_new(a, json_integer(n->line));
+	json_array_append_new(a, json_integer(n->col));
+	return a;
 }
 
 static int compile_rx(vz_zconf *z, const zc_file *f, const vz_ynode *n, const char *pattern, int negate, zc_rx *out,

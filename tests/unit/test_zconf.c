@@ -239,6 +239,10 @@ static const icase cases[] = {
 	  "- job: {name: other, pre-run: o.yaml}\n- job: {name: child, run: r.yaml}\n"
 	  "- job: {name: child, parent: other}\n- project: {name: org/app, check: {jobs: [child]}}\n",
 	  NULL, NULL, NULL, NULL, NULL, "child", "pb:pre-run", "[\"base-pre.yaml\",\"o.yaml\"]" },
+	{ "a job its files matchers skip still reports a final violation, as Zuul freezes before matching files",
+	  "- job: {name: fin, run: r.yaml, final: true, files: ['^src/']}\n"
+	  "- project: {name: org/app, check: {jobs: [{fin: {timeout: 3}}]}}\n",
+	  NULL, NULL, NULL, NULL, "doc/x", "fin", "error", "unable to modify final job \"fin\" attribute \"timeout\"" },
 	{ "fail-fast and debug of a project's pipeline (project.<pipeline>.fail-fast)",
 	  "- job: {name: j, run: r.yaml}\n- project: {name: org/app, gate: {fail-fast: true, jobs: [j]}}\n", NULL, NULL, NULL,
 	  "gate", NULL, NULL, "fail-fast", "true" },
