@@ -53,6 +53,19 @@ static void test_check_ok_and_errors(void **state)
 	assert_int_equal(vinz(&out, args), 1);
 	assert_non_null(strstr(vz_buf_cstr(&out), "not a directory"));
 	assert_int_equal(vinz(&out, "frobnicate"), 2);
+
+	/* a tenant file: sources in order, include limiting the object types, errors positioned */
+	vz_test_write(d, "tenant.yaml", "sources:\n  - {project: example.org/cfg, trusted: true, dir: cfg}\n"
+					"  - {project: org/app, dir: app, include: [job]}\n");
+	snprintf(args, sizeof(args), "check --tenant %s/tenant.yaml", d);
+	assert_int_equal(vinz(&out, args), 1); /* the broken job is still read */
+	assert_non_null(strstr(vz_buf_cstr(&out), "app/zuul.yaml:4:14: job attribute \"timeout\""));
+	assert_null(strstr(vz_buf_cstr(&out), "nosuch")); /* the project stanza is not */
+	vz_test_write(d, "tenant.yaml", "sources:\n  - {project: example.org/cfg, trusted: maybe, dir: cfg}\n");
+	assert_int_equal(vinz(&out, args), 1);
+	snprintf(want, sizeof(want), "%s/tenant.yaml:2:41: trusted must be true or false", d);
+	if (!strstr(vz_buf_cstr(&out), want))
+		fail_msg("want <%s>, got <%s>", want, vz_buf_cstr(&out));
 	vz_buf_free(&out);
 	vz_test_rm(d);
 	free(d);
