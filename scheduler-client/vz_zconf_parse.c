@@ -399,7 +399,7 @@ static json_t *parse_nodeset_body(vz_zconf *z, const zc_file *f, const vz_ynode 
 				} else
 					one = parse_nodeset_body(z, f, it, 0);
 			} else if (want_str(z, f, it, "a nodeset alternative")) {
-				one = json_pack("{s:s,s:[ii]}", "ref", it->str, "at", it->line, it->col);
+				one = json_pack("{s:s}", "ref", it->str);
 			}
 			if (!one) {
 				json_decref(a);
