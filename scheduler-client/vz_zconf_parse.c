@@ -441,7 +441,7 @@ static const zc_attrspec job_attrs[] = {
 	{ NULL, 0 },
 };
 
-static const char *job_attr_names[sizeof(job_attrs) / sizeof(job_attrs[0])];
+#define NJOB_ATTRS (sizeof(job_attrs) / sizeof(job_attrs[0]))
 
 static const zc_attrspec *job_attr(const char *name)
 {
@@ -758,16 +758,16 @@ static zc_job *parse_job(vz_zconf *z, const zc_file *f, const vz_ynode *m, const
 	j->pp = pp_name != NULL;
 	j->pos = at(f, pp_at ? pp_at : m);
 	j->index = z->job_index++;
-	if (!job_attr_names[0])
-		for (size_t i = 0; job_attrs[i].name; i++)
-			job_attr_names[i] = job_attrs[i].name;
 	if (pp_name)
 		j->name = vz_xstrdup(pp_name);
 	for (size_t i = 0; m && i < m->n; i++) {
 		const vz_ynode *k = m->keys[i], *v = m->items[i];
 		const zc_attrspec *a = job_attr(k->str);
 		if (!a) {
-			unknown_key(z, f, k, pp_name ? "a project's job variant" : "job", job_attr_names);
+			const char *names[NJOB_ATTRS];
+			for (size_t x = 0; x < NJOB_ATTRS; x++)
+				names[x] = job_attrs[x].name; /* ends with NULL */
+			unknown_key(z, f, k, pp_name ? "a project's job variant" : "job", names);
 			ok = 0;
 			continue;
 		}
