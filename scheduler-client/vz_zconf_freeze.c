@@ -438,43 +438,81 @@ static int name_in(const zc_vec *v, const char *name)
 	return 0;
 }
 
-static int collect(const vz_zconf *z, const char *name, const char *branch, zc_vec *path, zc_vec *jobs, zc_vec *stack,
-		   const zc_pos *ref, ferr *fe)
+static const char *canonical(const vz_zconf *z, const char *name);
+
+/* The branch a job's variants are matched against: the item's, unless an override-checkout from
+ * the jobs inheriting it (oc: {canonical project or "": branch}) names a branch that the project
+ * defining the job has (Zuul's _collectJobVariants). */
+static const char *variant_branch(const vz_zconf *z, const zc_joblist *l, json_t *oc, const char *branch)
+{
+	if (!l->v.n || !json_object_size(oc))
+		return branch;
+	const zc_job *first = l->v.v[0];
+	const char *project = first->pos.f->src->project;
+	const char *ob = json_string_value(json_object_get(oc, project));
+	if (!ob)
+		ob = json_string_value(json_object_get(oc, ""));
+	if (!ob)
+		return branch;
+	vz_buf k = VZ_BUF_INIT(8192);
+	vz_buf_printf(&k, "%s\n%s", project, ob);
+	int known = !k.failed && z->proj_branches && vz_map_get(z->proj_branches, vz_buf_cstr(&k));
+	vz_buf_free(&k);
+	return known ? ob : branch;
+}
+
+static int collect(const vz_zconf *z, const char *name, const char *branch, json_t *oc, zc_vec *path, zc_vec *jobs,
+		   zc_vec *stack, const zc_pos *ref, ferr *fe)
 {
 	zc_vec_push(path, (void *)name);
 	zc_joblist *l = vz_map_get(z->jobs, name);
 	if (!l)
 		return fail(fe, ref, "job \"%s\" is not defined", name);
 	int matched = 0;
+	const char *vbranch = variant_branch(z, l, oc, branch);
+	json_t *local = json_copy(oc);
 	for (size_t i = 0; i < l->v.n; i++) {
 		zc_job *v = l->v.v[i];
-		if (!zc_job_matches_branch(v, branch))
+		if (!zc_job_matches_branch(v, vbranch))
 			continue;
 		const char *parent = NULL;
 		if (v->parent_kind == 1)
 			parent = v->parent;
 		else if (v->parent_kind == 0 && jobs->n == 0)
 			parent = z->default_parent;
+		/* what this definition asks to check out steers its parents' variants */
+		json_t *co = json_object_get(v->attrs, "override-checkout");
+		if (json_is_string(co))
+			json_object_set(local, "", co);
+		size_t x;
+		json_t *rp;
+		json_array_foreach(json_object_get(v->attrs, "required-projects"), x, rp) {
+			json_t *rco = json_object_get(rp, "override-checkout");
+			if (json_is_string(rco))
+				json_object_set(local, canonical(z, json_string_value(json_object_get(rp, "name"))), rco);
+		}
 		if (parent && !name_in(path, parent)) {
+			int rc = 0;
 			if (stack->n >= MAX_INHERITANCE) {
 				zc_pos p = v->parent_kind == 1 ? v->parent_pos : v->pos;
-				return fail(fe, &p, "job \"%s\": inheritance deeper than %d jobs", name, MAX_INHERITANCE);
-			}
-			if (name_in(stack, parent)) {
+				rc = fail(fe, &p, "job \"%s\": inheritance deeper than %d jobs", name, MAX_INHERITANCE);
+			} else if (name_in(stack, parent)) {
 				vz_buf b = VZ_BUF_INIT(4096);
 				for (size_t s = 0; s < stack->n; s++)
 					vz_buf_printf(&b, "%s -> ", (char *)stack->v[s]);
 				zc_pos p = v->parent_kind == 1 ? v->parent_pos : v->pos;
-				int rc = fail(fe, &p, "job inheritance cycle: %s%s -> %s", vz_buf_cstr(&b), name, parent);
+				rc = fail(fe, &p, "job inheritance cycle: %s%s -> %s", vz_buf_cstr(&b), name, parent);
 				vz_buf_free(&b);
+			} else {
+				zc_vec_push(stack, (void *)name);
+				zc_pos pp = v->parent_kind == 1 ? v->parent_pos : v->pos;
+				rc = collect(z, parent, branch, local, path, jobs, stack, &pp, fe);
+				stack->n--;
+			}
+			if (rc) {
+				json_decref(local);
 				return rc;
 			}
-			zc_vec_push(stack, (void *)name);
-			zc_pos pp = v->parent_kind == 1 ? v->parent_pos : v->pos;
-			int rc = collect(z, parent, branch, path, jobs, stack, &pp, fe);
-			stack->n--;
-			if (rc)
-				return rc;
 		}
 		matched = 1;
 		int have = 0;
@@ -484,6 +522,7 @@ static int collect(const vz_zconf *z, const char *name, const char *branch, zc_v
 		if (!have)
 			zc_vec_push(jobs, v);
 	}
+	json_decref(local);
 	return matched ? 0 : COLLECT_NOMATCH;
 }
 
@@ -806,7 +845,9 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, fe
 		zc_vec *ppv = c.variants.v[i];
 		const zc_job *entry = ppv->v[0];
 		zc_vec path = { 0 }, jobs = { 0 }, stack = { 0 };
-		int r = collect(z, jname, it->branch, &path, &jobs, &stack, &entry->pos, fe);
+		json_t *oc = json_object();
+		int r = collect(z, jname, it->branch, oc, &path, &jobs, &stack, &entry->pos, fe);
+		json_decref(oc);
 		free(path.v);
 		free(stack.v);
 		if (r == COLLECT_NOMATCH || (r == 0 && jobs.n == 0)) {

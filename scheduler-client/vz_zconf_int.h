@@ -147,6 +147,7 @@ struct vz_zconf {
 	zc_vec proj_vecs;     /* those zc_vec*, to free */
 	zc_vec regex_projects;/* zc_project* named by a regex, in load order */
 	vz_map *canon;        /* short name -> canonical name of a source project (borrowed) */
+	vz_map *proj_branches;/* "project\nbranch" of every source -> its zc_src */
 	zc_rxcache *rxcache;
 };
 

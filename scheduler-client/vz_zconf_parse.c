@@ -1419,8 +1419,14 @@ static void build_index(vz_zconf *z)
 		}
 		zc_vec_push(v, p);
 	}
+	z->proj_branches = vz_map_new();
 	for (size_t i = 0; i < z->srcs.n; i++) {
 		zc_src *s = z->srcs.v[i];
+		vz_buf k = VZ_BUF_INIT(8192);
+		vz_buf_printf(&k, "%s\n%s", s->project, s->branch);
+		if (!k.failed && z->proj_branches)
+			vz_map_set(z->proj_branches, vz_buf_cstr(&k), s);
+		vz_buf_free(&k);
 		if (!vz_map_get(z->canon, zc_short_name(s->project)))
 			vz_map_set(z->canon, zc_short_name(s->project), s->project);
 		if (!vz_map_get(z->canon, s->project))
@@ -1505,6 +1511,7 @@ void vz_zconf_free(vz_zconf *z)
 	free(z->regex_projects.v);
 	vz_map_free(z->proj_index);
 	vz_map_free(z->canon);
+	vz_map_free(z->proj_branches);
 	zc_rxcache_free(z->rxcache); /* after every zc_rx using it */
 	free(z);
 }

@@ -243,6 +243,22 @@ static const icase cases[] = {
 	  "- job: {name: fin, run: r.yaml, final: true, files: ['^src/']}\n"
 	  "- project: {name: org/app, check: {jobs: [{fin: {timeout: 3}}]}}\n",
 	  NULL, NULL, NULL, NULL, "doc/x", "fin", "error", "unable to modify final job \"fin\" attribute \"timeout\"" },
+	{ "override-checkout selects the parent's variants of that branch (job.override-checkout)",
+	  NULL,
+	  "- job: {name: lib-base, run: master.yaml}\n- job: {name: child, parent: lib-base, override-checkout: stable/1}\n"
+	  "- project: {check: {jobs: [child]}}\n",
+	  "- job: {name: lib-base, run: stable.yaml}\n", NULL, NULL, NULL, "child", "pb:run", "[\"stable.yaml\"]" },
+	{ "a required project's override-checkout does too, for jobs that project defines (job.required-projects)",
+	  NULL,
+	  "- job: {name: lib-base, run: master.yaml}\n"
+	  "- job: {name: child, parent: lib-base, required-projects: [{name: org/app, override-checkout: stable/1}]}\n"
+	  "- project: {check: {jobs: [child]}}\n",
+	  "- job: {name: lib-base, run: stable.yaml}\n", NULL, NULL, NULL, "child", "pb:run", "[\"stable.yaml\"]" },
+	{ "an override-checkout naming a branch the project lacks leaves the item's branch (job.override-checkout)",
+	  NULL,
+	  "- job: {name: lib-base, run: master.yaml}\n- job: {name: child, parent: lib-base, override-checkout: nope}\n"
+	  "- project: {check: {jobs: [child]}}\n",
+	  "- job: {name: lib-base, run: stable.yaml}\n", NULL, NULL, NULL, "child", "pb:run", "[\"master.yaml\"]" },
 	{ "fail-fast and debug of a project's pipeline (project.<pipeline>.fail-fast)",
 	  "- job: {name: j, run: r.yaml}\n- project: {name: org/app, gate: {fail-fast: true, jobs: [j]}}\n", NULL, NULL, NULL,
 	  "gate", NULL, NULL, "fail-fast", "true" },
