@@ -451,6 +451,18 @@ static const zc_attrspec *job_attr(const char *name)
 	return NULL;
 }
 
+/* Records an error when mapping m sets zuul or nodepool. */
+static int reserved_var(vz_zconf *z, const zc_file *f, const vz_ynode *m, const char *what)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->keys[i]->str, "zuul") == 0 || strcmp(m->keys[i]->str, "nodepool") == 0) {
+			zc_pos p = at(f, m->keys[i]);
+			zc_error(z, &p, "%s: variables named \"zuul\" or \"nodepool\" are reserved for Zuul's own", what);
+			return 1;
+		}
+	return 0;
+}
+
 /* Normalises one attribute value; NULL on error (recorded). Fills matchers of j where needed. */
 static json_t *norm_attr(vz_zconf *z, const zc_file *f, const zc_attrspec *a, const vz_ynode *n, zc_job *j)
 {
@@ -476,8 +488,24 @@ static json_t *norm_attr(vz_zconf *z, const zc_file *f, const zc_attrspec *a, co
 		return want_int(z, f, n, what, strcmp(a->name, "attempts") == 0 ? 1 : 0, &v) ? json_integer(v) : NULL;
 	}
 	case T_MAP:
-		if (n->kind == VZ_Y_MAP)
+		if (n->kind == VZ_Y_MAP) {
+			/* zuul and nodepool are Zuul's own variables: jobs may not set them */
+			int per_host = strcmp(a->name, "host-vars") == 0 || strcmp(a->name, "group-vars") == 0;
+			for (size_t i = 0; i < n->n; i++) {
+				const vz_ynode *m = per_host ? n->items[i] : n;
+				if (per_host && m->kind != VZ_Y_MAP) {
+					zc_pos p = at(f, m);
+					zc_error(z, &p, "%s: the variables of \"%s\" must be a mapping, not %s", what, n->keys[i]->str,
+						 kind_name(m));
+					return NULL;
+				}
+				if (reserved_var(z, f, m, what))
+					return NULL;
+				if (!per_host)
+					break;
+			}
 			return vz_ynode_to_json(n);
+		}
 		{
 			zc_pos p = at(f, n);
 			zc_error(z, &p, "%s must be a mapping, not %s", what, kind_name(n));
@@ -1233,7 +1261,9 @@ static void parse_project(vz_zconf *z, const zc_file *f, const vz_ynode *m, int 
 					zc_pos p = at(f, v);
 					zc_error(z, &p, "%s vars must be a mapping, not %s", type, kind_name(v));
 					ok = 0;
-				} else
+				} else if (reserved_var(z, f, v, "vars"))
+					ok = 0;
+				else
 					pr->vars = vz_ynode_to_json(v);
 			} else if (strcmp(k->str, "name") != 0) {
 				char what[64];

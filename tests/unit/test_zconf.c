@@ -427,6 +427,10 @@ static const ecase ecases[] = {
 	{ "unknown configuration item", NULL, "- jobb: {name: x}\n", "app/.zuul.yaml:1:3: unknown configuration item \"jobb\"" },
 	{ "group naming a missing node", "- nodeset:\n    name: bad\n    nodes: [{name: a, label: l}]\n    groups: [{name: g, nodes: [b]}]\n",
 	  NULL, "config/zuul.d/config.yaml:31:31: group \"g\" names node \"b\", which is not in the nodeset" },
+	{ "reserved variable", "- job:\n    name: j\n    vars: {a: 1, zuul: {}}\n",
+	  NULL, "config/zuul.d/config.yaml:30:18: job attribute \"vars\": variables named \"zuul\" or \"nodepool\" are reserved" },
+	{ "reserved host variable", "- job:\n    name: j\n    host-vars: {h1: {nodepool: 1}}\n",
+	  NULL, "config/zuul.d/config.yaml:30:22: job attribute \"host-vars\": variables named" },
 	{ "intermediate but not abstract", "- job: {name: j, intermediate: true, run: r.yaml}\n",
 	  NULL, "config/zuul.d/config.yaml:28:8: job \"j\": an intermediate job must also be abstract" },
 };
