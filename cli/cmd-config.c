@@ -173,7 +173,7 @@ static void print_value(const char *key, json_t *v, json_t *from)
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 	char *f = json_is_string(from) ? strdup(json_string_value(from)) : json_dumps(from, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (s && strlen(s) > 200)
-		strcpy(s + 190, " ...");
+		memcpy(s + 190, " ...", 5); /* long values are cut for the terminal; --json has them whole */
 	printf("    %-22s %s", key, s ? s : "?");
 	if (from)
 		printf("   <- %s", f ? f : "?");

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "vz_buf.h"
 #include "vz_zconf.h"
 
 /* The config project every case starts from: two pipelines and a base job. */
@@ -271,10 +272,12 @@ static json_t *files_of(const char *app)
 
 static vz_zconf *load_case(const char *trusted_extra, const char *app, const char *app_stable, vz_err *e, int *rc)
 {
-	char *cfg = malloc(strlen(BASE) + (trusted_extra ? strlen(trusted_extra) : 0) + 1);
-	strcpy(cfg, BASE);
+	vz_buf cb = VZ_BUF_INIT(1 << 22);
+	vz_buf_puts(&cb, BASE);
 	if (trusted_extra)
-		strcat(cfg, trusted_extra);
+		vz_buf_puts(&cb, trusted_extra);
+	assert_int_equal(cb.failed, 0);
+	char *cfg = vz_buf_detach(&cb);
 	json_t *f0 = json_pack("{s:s}", "zuul.d/config.yaml", cfg);
 	json_t *f1 = files_of(app), *f2 = files_of(app_stable);
 	vz_zconf_source srcs[3] = {
@@ -537,10 +540,11 @@ static void test_error_cap(void **state)
 {
 	(void)state;
 	size_t n = VZ_ZCONF_MAX_ERRORS + 50;
-	char *cfg = malloc(n * 40 + 1);
-	size_t off = 0;
+	vz_buf cb = VZ_BUF_INIT(1 << 22);
 	for (size_t i = 0; i < n; i++)
-		off += (size_t)sprintf(cfg + off, "- job: {name: j%zu, timeout: x}\n", i);
+		vz_buf_printf(&cb, "- job: {name: j%zu, timeout: x}\n", i);
+	assert_int_equal(cb.failed, 0);
+	char *cfg = vz_buf_detach(&cb);
 	vz_err e = { 0 };
 	int rc;
 	vz_zconf *z = load_case(cfg, NULL, NULL, &e, &rc);
@@ -610,11 +614,13 @@ static void test_inheritance_bound(void **state)
 {
 	(void)state;
 	size_t n = 300;
-	char *cfg = malloc(n * 64 + 256);
-	size_t off = (size_t)sprintf(cfg, "- job: {name: j0, run: r.yaml}\n");
+	vz_buf cb = VZ_BUF_INIT(1 << 22);
+	vz_buf_puts(&cb, "- job: {name: j0, run: r.yaml}\n");
 	for (size_t i = 1; i < n; i++)
-		off += (size_t)sprintf(cfg + off, "- job: {name: j%zu, parent: j%zu}\n", i, i - 1);
-	sprintf(cfg + off, "- project: {name: org/app, check: {jobs: [j%zu]}}\n", n - 1);
+		vz_buf_printf(&cb, "- job: {name: j%zu, parent: j%zu}\n", i, i - 1);
+	vz_buf_printf(&cb, "- project: {name: org/app, check: {jobs: [j%zu]}}\n", n - 1);
+	assert_int_equal(cb.failed, 0);
+	char *cfg = vz_buf_detach(&cb);
 	vz_err e = { 0 };
 	int rc;
 	vz_zconf *z = load_case(cfg, NULL, NULL, &e, &rc);
