@@ -39,6 +39,81 @@ static const char *class_escape(char c, int in_bracket)
 	}
 }
 
+/* glibc's regcomp copies a subexpression once per repeat ({m,n}, and x+ as x x*), so nested
+ * repeats grow exponentially (an untrusted project could make the loader allocate gigabytes).
+ * Patterns are refused past RX_MAX_COST nodes, estimated over the translated ERE. */
+#define RX_MAX_REPEAT 1000
+#define RX_MAX_COST 20000
+#define RX_MAX_NEST 64
+
+static int cost_ok(const char *re, char *err, size_t errlen)
+{
+	long stack[RX_MAX_NEST + 1];
+	int sp = 0;
+	long last = 1;
+	stack[0] = 0;
+	for (size_t i = 0; re[i]; i++) {
+		char c = re[i];
+		if (c == '\\' && re[i + 1]) {
+			i++;
+			last = 1;
+			stack[sp] += 1;
+		} else if (c == '[') {
+			size_t j = i + 1;
+			if (re[j] == '^')
+				j++;
+			if (re[j] == ']')
+				j++;
+			while (re[j] && re[j] != ']') {
+				if (re[j] == '[' && (re[j + 1] == ':' || re[j + 1] == '.' || re[j + 1] == '=')) {
+					const char *e = strchr(re + j + 2, ']');
+					j = e ? (size_t)(e - re) + 1 : strlen(re);
+				} else
+					j++;
+			}
+			i = re[j] ? j : j - 1;
+			last = 1;
+			stack[sp] += 1;
+		} else if (c == '(') {
+			if (sp >= RX_MAX_NEST) {
+				snprintf(err, errlen, "groups nested deeper than %d", RX_MAX_NEST);
+				return VZ_EINVAL;
+			}
+			stack[++sp] = 0;
+		} else if (c == ')' && sp > 0) {
+			last = stack[sp--] + 1;
+			stack[sp] += last;
+		} else if (c == '+') {
+			stack[sp] += last;
+		} else if (c == '{') {
+			long m = 0, mx = -1;
+			size_t j = i + 1;
+			for (; re[j] >= '0' && re[j] <= '9'; j++)
+				m = m * 10 + (re[j] - '0');
+			if (re[j] == ',') {
+				j++;
+				if (re[j] >= '0' && re[j] <= '9')
+					for (mx = 0; re[j] >= '0' && re[j] <= '9'; j++)
+						mx = mx * 10 + (re[j] - '0');
+				else
+					mx = m + 1; /* {m,}: m copies and a star */
+			}
+			long k = mx > m ? mx : m;
+			stack[sp] += last * (k > 1 ? k - 1 : 0) + 1;
+			i = re[j] == '}' ? j : i;
+		} else {
+			last = 1;
+			stack[sp] += 1;
+		}
+		if (stack[sp] > RX_MAX_COST || last > RX_MAX_COST) {
+			snprintf(err, errlen, "too complex for POSIX regcomp (nested repeats would copy it over %d times)",
+				 RX_MAX_COST);
+			return VZ_EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* Bracket expressions are collected apart so a literal ']' can go first and a literal '-' last,
  * the only places POSIX reads them literally. */
 static int translate(vz_buf *b, const char *p, char *err, size_t errlen)
@@ -46,9 +121,69 @@ static int translate(vz_buf *b, const char *p, char *err, size_t errlen)
 	size_t n = strlen(p);
 	int rc = 0;
 	vz_buf br = VZ_BUF_INIT(64 * 1024);
+	int quant = 0; /* 1 after a quantifier, 2 after a quantifier made lazy */
 	vz_buf_puts(b, "^(");
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
+		int was_quant = quant;
+		quant = 0;
+		if (c == '*' || c == '+' || c == '?') {
+			if (was_quant == 1 && c == '?') { /* lazy: which match, not whether one exists */
+				quant = 2;
+				continue;
+			}
+			if (was_quant) {
+				snprintf(err, errlen, was_quant == 1 && c == '+' ? "possessive quantifiers (x*+, x++) are not supported"
+										  : "multiple repeat (a quantifier after a quantifier)");
+				rc = VZ_EINVAL;
+				goto out;
+			}
+			vz_buf_putc(b, c);
+			quant = 1;
+			continue;
+		}
+		if (c == '{') {
+			/* {m}, {m,}, {m,n}, {,n} repeat; anything else is a literal brace in Python */
+			size_t j = i + 1, digits = 0;
+			long m = -1, mx = -1, *cur = &m;
+			int comma = 0;
+			for (; j < n && j < i + 16; j++) {
+				if (p[j] >= '0' && p[j] <= '9') {
+					*cur = (*cur < 0 ? 0 : *cur) * 10 + (p[j] - '0');
+					digits++;
+				} else if (p[j] == ',' && !comma) {
+					comma = 1;
+					cur = &mx;
+				} else
+					break;
+			}
+			if (j < n && p[j] == '}' && digits > 0) {
+				if (was_quant) {
+					snprintf(err, errlen, "multiple repeat (a quantifier after a quantifier)");
+					rc = VZ_EINVAL;
+					goto out;
+				}
+				if (m > RX_MAX_REPEAT || mx > RX_MAX_REPEAT) {
+					snprintf(err, errlen, "repeat counts above %d are not supported", RX_MAX_REPEAT);
+					rc = VZ_EINVAL;
+					goto out;
+				}
+				if (m < 0) { /* {,n}: POSIX wants the lower bound written */
+					vz_buf_puts(b, "{0");
+					vz_buf_add(b, p + i + 1, j - i);
+				} else
+					vz_buf_add(b, p + i, j - i + 1);
+				i = j;
+				quant = 1;
+				continue;
+			}
+			vz_buf_puts(b, "\\{");
+			continue;
+		}
+		if (c == '}') {
+			vz_buf_puts(b, "\\}");
+			continue;
+		}
 		if (c == '[') {
 			int neg = 0, rbr = 0, dash = 0, closed = 0;
 			vz_buf_reset(&br);
@@ -168,6 +303,8 @@ static int translate(vz_buf *b, const char *p, char *err, size_t errlen)
 	}
 	vz_buf_putc(b, ')');
 	rc = b->failed ? b->failed : br.failed;
+	if (!rc)
+		rc = cost_ok(vz_buf_cstr(b), err, errlen);
 out:
 	vz_buf_free(&br);
 	return rc;

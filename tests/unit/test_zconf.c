@@ -568,6 +568,8 @@ static void test_regex_translation(void **state)
 		{ "stable", "stable/2023.1", 1 }, { ".*\\.rst$", "a/b.rst", 1 }, /* not at the end */
 		{ "\\d+\\.x", "12.x", 1 },	  { "[\\w\\-.]+$", "a-b.c_d", 1 }, { "[^\\d]", "7", 0 },
 		{ "(?:a|b)c", "bc", 1 },	  { "a\\s+b", "a \t b", 1 },	   { "[]x]", "]", 1 },
+		{ "a*?b", "aab", 1 },		  { "x{2,3}$", "xxx", 1 },	   { "x{2,3}$", "xxxx", 0 },
+		{ "f{oo}", "f{oo}", 1 },	  { "v{,2}$", "vv", 1 },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char job[512];
@@ -586,6 +588,37 @@ static void test_regex_translation(void **state)
 		if ((int)json_array_size(json_object_get(g, "jobs")) != t[i].match)
 			fail_msg("regex %s on %s: want %d", t[i].re, t[i].s, t[i].match);
 		json_decref(g);
+		vz_zconf_free(z);
+	}
+}
+
+/* Patterns Python refuses, or that would make glibc's regcomp copy itself exponentially, are refused
+ * with the reason. */
+static void test_regex_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *re, *why;
+	} t[] = {
+		{ "a**", "multiple repeat" },
+		{ "a++", "possessive quantifiers" },
+		{ "a???", "multiple repeat" },
+		{ "((a{100}){100}){100}", "too complex for POSIX regcomp" },
+		{ "a++++++++++++++++++++++++++++++++++++++++", "possessive quantifiers" },
+		{ "(((((a+)+)+)+)+)+", "" }, /* Python accepts it: so must we, cheaply */
+		{ "x{1001}", "repeat counts above 1000" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char job[512];
+		snprintf(job, sizeof(job), "- job: {name: j, run: r.yaml, files: ['%s']}\n", t[i].re);
+		vz_err e = { 0 };
+		int rc;
+		vz_zconf *z = load_case(job, NULL, NULL, &e, &rc);
+		if (!t[i].why[0]) {
+			if (rc)
+				fail_msg("regex %s: %s", t[i].re, e.msg);
+		} else if (rc != VZ_EINVAL || !strstr(vz_zconf_error(z, 0), t[i].why))
+			fail_msg("regex %s: want <%s>, got <%s>", t[i].re, t[i].why, vz_zconf_error(z, 0));
 		vz_zconf_free(z);
 	}
 }
@@ -640,7 +673,7 @@ int main(void)
 		cmocka_unit_test(test_check_errors),	  cmocka_unit_test(test_check_protected),
 		cmocka_unit_test(test_all_errors_at_once), cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_regex_translation), cmocka_unit_test(test_include_exclude),
-		cmocka_unit_test(test_inheritance_bound),
+		cmocka_unit_test(test_inheritance_bound), cmocka_unit_test(test_regex_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
