@@ -4,6 +4,7 @@
  * (Job.applyVariant), takes the project's vars and its project-pipeline variants, is filtered by
  * files/irrelevant-files, and the dependencies between the jobs left must form a DAG. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,6 +430,8 @@ enum { COLLECT_NOMATCH = 1 };
 
 /* A bound on the parent chain (the recursion below); real tenants stay under ten. */
 #define MAX_INHERITANCE 256
+/* A bound on the dependency search's recursion. */
+#define MAX_DEPCHAIN 10000
 
 static int name_in(const zc_vec *v, const char *name)
 {
@@ -529,6 +532,7 @@ static int collect(const vz_zconf *z, const char *name, const char *branch, json
 /* ---- project pipeline config ---- */
 
 typedef struct ppcfg {
+	vz_map *index;   /* job name -> its position in names, plus one */
 	zc_vec names;    /* char* job names in first-seen order */
 	zc_vec variants; /* zc_vec* per name: zc_job* project-pipeline variants */
 	int debug, fail_fast, found;
@@ -545,6 +549,7 @@ static void ppcfg_free(ppcfg *c)
 	}
 	free(c->variants.v);
 	free(c->names.v);
+	vz_map_free(c->index);
 	json_decref(c->vars);
 	json_decref(c->vars_from);
 }
@@ -553,15 +558,15 @@ static void ppcfg_add(ppcfg *c, const zc_ppc *pc)
 {
 	for (size_t i = 0; i < pc->jobs.n; i++) {
 		zc_job *j = pc->jobs.v[i];
-		size_t k;
-		for (k = 0; k < c->names.n; k++)
-			if (strcmp(c->names.v[k], j->name) == 0)
-				break;
-		if (k == c->names.n) {
+		size_t k = (size_t)(uintptr_t)vz_map_get(c->index, j->name);
+		if (k == 0) {
 			zc_vec_push(&c->names, j->name);
 			zc_vec_push(&c->variants, vz_xcalloc(1, sizeof(zc_vec)));
+			k = c->names.n;
+			vz_map_set(c->index, j->name, (void *)(uintptr_t)k);
 		}
-		zc_vec_push(c->variants.v[k], j);
+		if (k <= c->variants.n)
+			zc_vec_push(c->variants.v[k - 1], j);
 	}
 	if (pc->debug == 1)
 		c->debug = 1;
@@ -598,10 +603,11 @@ static int project_matches(const zc_project *p, const char *project)
  * config for the pipeline, then its own; vars: templates' then the project's. */
 static void add_project(const vz_zconf *z, ppcfg *c, const zc_project *p, const char *branch, const char *pipeline)
 {
-	for (size_t t = 0; t < p->templates.n; t++)
-		for (size_t q = 0; q < z->template_list.n; q++) {
-			const zc_project *tp = z->template_list.v[q];
-			if (strcmp(tp->name, p->templates.v[t]) != 0 || !zc_project_matches_branch(tp, branch))
+	for (size_t t = 0; t < p->templates.n; t++) {
+		const zc_vec *tv = z->template_vecs ? vz_map_get(z->template_vecs, p->templates.v[t]) : NULL;
+		for (size_t q = 0; tv && q < tv->n; q++) {
+			const zc_project *tp = tv->v[q];
+			if (!zc_project_matches_branch(tp, branch))
 				continue;
 			const zc_ppc *pc = ppc_of(tp, pipeline);
 			if (pc)
@@ -611,6 +617,7 @@ static void add_project(const vz_zconf *z, ppcfg *c, const zc_project *p, const 
 				json_array_append_new(c->vars_from, where(&tp->pos));
 			}
 		}
+	}
 	const zc_ppc *pc = ppc_of(p, pipeline);
 	if (pc)
 		ppcfg_add(c, pc);
@@ -629,6 +636,7 @@ static void add_project(const vz_zconf *z, ppcfg *c, const zc_project *p, const 
 static void build_ppc(const vz_zconf *z, ppcfg *c, const char *project, const char *branch, const char *pipeline)
 {
 	memset(c, 0, sizeof(*c));
+	c->index = vz_map_new();
 	c->fail_fast = 0;
 	c->vars = json_object();
 	c->vars_from = json_array();
@@ -763,23 +771,31 @@ typedef struct gjob {
 	int mark;
 } gjob;
 
-static int find_job(gjob *g, size_t n, const char *name)
+/* The graph's jobs by name: index plus one. */
+static vz_map *g_index_of(gjob *g, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(g[i].f->name, name) == 0)
-			return (int)i;
-	return -1;
+	vz_map *m = vz_map_new();
+	for (size_t i = 0; m && i < n; i++)
+		vz_map_set(m, g[i].f->name, (void *)(uintptr_t)(i + 1));
+	return m;
+}
+
+static int find_job(const vz_map *m, const char *name)
+{
+	return (int)(uintptr_t)vz_map_get(m, name) - 1;
 }
 
 /* Depth-first search for a cycle; on finding one, fails naming it. */
-static int dfs(gjob *g, size_t n, size_t i, zc_vec *stack, ferr *fe)
+static int dfs(gjob *g, const vz_map *gi, size_t i, zc_vec *stack, ferr *fe)
 {
+	if (stack->n >= MAX_DEPCHAIN)
+		return fail(fe, &g[i].dep_pos, "dependency chain longer than %d jobs", MAX_DEPCHAIN);
 	g[i].mark = 1;
 	zc_vec_push(stack, g[i].f->name);
 	size_t k;
 	json_t *d;
 	json_array_foreach(g[i].deps, k, d) {
-		int j = find_job(g, n, json_string_value(json_object_get(d, "name")));
+		int j = find_job(gi, json_string_value(json_object_get(d, "name")));
 		if (j < 0)
 			continue;
 		if (g[j].mark == 1) {
@@ -797,7 +813,7 @@ static int dfs(gjob *g, size_t n, size_t i, zc_vec *stack, ferr *fe)
 			return rc;
 		}
 		if (g[j].mark == 0) {
-			int rc = dfs(g, n, (size_t)j, stack, fe);
+			int rc = dfs(g, gi, (size_t)j, stack, fe);
 			if (rc)
 				return rc;
 		}
@@ -823,6 +839,7 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, fe
 	const vz_zconf_item *it = &canon;
 	ppcfg c;
 	gjob *g = NULL;
+	vz_map *gi = NULL;
 	size_t ng = 0;
 	int rc = 0;
 	json_t *skipped = json_array();
@@ -971,13 +988,14 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, fe
 		ng++;
 	}
 	/* dependencies: soft ones on jobs not run vanish, hard ones are an error */
+	gi = g_index_of(g, ng);
 	for (size_t i = 0; i < ng; i++) {
 		json_t *deps = json_array();
 		size_t k;
 		json_t *d;
 		json_array_foreach(json_object_get(g[i].f->attrs, "dependencies"), k, d) {
 			const char *dn = json_string_value(json_object_get(d, "name"));
-			if (find_job(g, ng, dn) < 0) {
+			if (find_job(gi, dn) < 0) {
 				if (json_is_true(json_object_get(d, "soft")))
 					continue;
 				json_decref(deps);
@@ -993,7 +1011,7 @@ static int freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, fe
 	for (size_t i = 0; i < ng; i++)
 		if (g[i].mark == 0) {
 			zc_vec stack = { 0 };
-			rc = dfs(g, ng, i, &stack, fe);
+			rc = dfs(g, gi, i, &stack, fe);
 			free(stack.v);
 			if (rc)
 				goto out;
@@ -1013,6 +1031,7 @@ out:
 		json_decref(g[i].deps);
 	}
 	free(g);
+	vz_map_free(gi);
 	json_decref(skipped);
 	ppcfg_free(&c);
 	return rc;

@@ -138,6 +138,8 @@ struct vz_zconf {
 	vz_map *jobs;         /* name -> zc_joblist* */
 	zc_vec joblists;
 	vz_map *templates;    /* name -> zc_project* (first) ; all in template_list */
+	vz_map *template_vecs;/* name -> zc_vec* of every zc_project* of that name (one per branch) */
+	zc_vec tvecs;         /* those zc_vec*, to free */
 	zc_vec template_list;
 	zc_vec projects;      /* zc_project* in order */
 	size_t job_index;

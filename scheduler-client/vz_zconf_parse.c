@@ -1449,6 +1449,17 @@ static void build_index(vz_zconf *z)
 		}
 		zc_vec_push(v, p);
 	}
+	z->template_vecs = vz_map_new();
+	for (size_t i = 0; z->template_vecs && i < z->template_list.n; i++) {
+		zc_project *t = z->template_list.v[i];
+		zc_vec *v = vz_map_get(z->template_vecs, t->name);
+		if (!v) {
+			v = vz_xcalloc(1, sizeof(*v));
+			vz_map_set(z->template_vecs, t->name, v);
+			zc_vec_push(&z->tvecs, v);
+		}
+		zc_vec_push(v, t);
+	}
 	z->proj_branches = vz_map_new();
 	for (size_t i = 0; i < z->srcs.n; i++) {
 		zc_src *s = z->srcs.v[i];
@@ -1542,6 +1553,13 @@ void vz_zconf_free(vz_zconf *z)
 	vz_map_free(z->proj_index);
 	vz_map_free(z->canon);
 	vz_map_free(z->proj_branches);
+	for (size_t i = 0; i < z->tvecs.n; i++) {
+		zc_vec *v = z->tvecs.v[i];
+		free(v->v);
+		free(v);
+	}
+	free(z->tvecs.v);
+	vz_map_free(z->template_vecs);
 	zc_rxcache_free(z->rxcache); /* after every zc_rx using it */
 	free(z);
 }
