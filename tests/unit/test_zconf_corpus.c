@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "vz_util.h"
 #include "vz_zconf.h"
 #include "vz_zconf_dir.h"
 
@@ -38,8 +39,7 @@ static json_t *run_case(vz_zconf *z, json_t *c)
 
 static void check_tenant(const char *dir, int regen, size_t *ncases)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/tenant.yaml", dir);
+	char *path = vz_path_join(dir, "tenant.yaml");
 	vz_zconf *z = NULL;
 	json_t *cases = NULL;
 	vz_err e = { 0 };
@@ -58,8 +58,7 @@ static void check_tenant(const char *dir, int regen, size_t *ncases)
 	size_t i;
 	json_t *c;
 	json_array_foreach(cases, i, c) {
-		char exp[4096];
-		snprintf(exp, sizeof(exp), "%s/%s", dir, json_string_value(json_object_get(c, "expect")));
+		char *exp = vz_path_join(dir, json_string_value(json_object_get(c, "expect")));
 		json_t *got = run_case(z, c);
 		assert_non_null(got);
 		if (regen) {
@@ -78,10 +77,12 @@ static void check_tenant(const char *dir, int regen, size_t *ncases)
 			json_decref(want);
 		}
 		json_decref(got);
+		free(exp);
 		(*ncases)++;
 	}
 	json_decref(cases);
 	vz_zconf_free(z);
+	free(path);
 }
 
 static void test_corpus(void **state)
