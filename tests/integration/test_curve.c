@@ -208,17 +208,18 @@ static void test_executor_runs_a_build(void **state)
 	assert_int_equal(vz_executor_new(&t->x, t->cfg, t->zctx, NULL, &e), 0);
 	assert_int_equal(pthread_create(&t->xth, NULL, exec_main, t), 0);
 	json_t *d = NULL;
-	assert_int_equal(vz_admin_call(t->zctx, t->admin_ep, "enqueue",
-				       json_pack("{s:s,s:s,s:s,s:s}", "pipeline", "check", "project", "p", "ref", "refs/changes/1", "id", "1"),
-				       &d, 30000, &e),
-			 0);
+	/* vz_admin_call borrows its arguments */
+	json_t *args = json_pack("{s:s,s:s,s:s,s:s}", "pipeline", "check", "project", "p", "ref", "refs/changes/1", "id", "1");
+	assert_int_equal(vz_admin_call(t->zctx, t->admin_ep, "enqueue", args, &d, 30000, &e), 0);
+	json_decref(args);
 	json_decref(d);
+	args = json_pack("{s:s}", "change", "1");
 	const char *result = NULL;
 	json_t *bs = NULL;
 	for (int i = 0; i < 1200 && !result; i++) {
 		json_decref(bs);
 		bs = NULL;
-		assert_int_equal(vz_admin_call(t->zctx, t->admin_ep, "builds", json_pack("{s:s}", "change", "1"), &bs, 30000, &e), 0);
+		assert_int_equal(vz_admin_call(t->zctx, t->admin_ep, "builds", args, &bs, 30000, &e), 0);
 		json_t *b = json_array_get(bs, 0);
 		if (b && json_is_true(json_object_get(b, "final")))
 			result = json_string_value(json_object_get(b, "result"));
@@ -228,6 +229,7 @@ static void test_executor_runs_a_build(void **state)
 	assert_non_null(result);
 	assert_string_equal(result, "SUCCESS");
 	json_decref(bs);
+	json_decref(args);
 }
 
 static void test_keys_and_config(void **state)
