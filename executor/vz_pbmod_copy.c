@@ -155,18 +155,6 @@ out:
 	return rc;
 }
 
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
-static int ends_slash(const char *p)
-{
-	size_t n = strlen(p);
-	return n && p[n - 1] == '/';
-}
-
 /* A local directory to the node: see the file comment. */
 static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, const char *src_arg,
 		     const char *dest, const char *mode, const char *dir_mode, int follow, int force,
@@ -186,9 +174,9 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 	if ((rc = vz_pbmod_tree_walk(&t, ctx, local, follow, &err)) != 0)
 		goto fail;
 	/* names as Ansible's _walk_dirs gives them: with the source's own name unless src ends in / */
-	const char *prefix = ends_slash(src_arg) ? "" : base_name(local);
+	const char *prefix = vz_pbmod_ends_slash(src_arg) ? "" : vz_pbmod_base_name(local);
 	vz_buf_puts(&base, dest);
-	if (!ends_slash(dest))
+	if (!vz_pbmod_ends_slash(dest))
 		vz_buf_putc(&base, '/');
 	/* without the slash the source dir itself is an entry too (created, given directory_mode) */
 	if (*prefix) {
@@ -493,7 +481,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		vz_pbmod_failed(r, "src and content are mutually exclusive");
 		goto out;
 	}
-	if (content && ends_slash(dest)) {
+	if (content && vz_pbmod_ends_slash(dest)) {
 		vz_pbmod_failed(r, "can not use content with a dir as dest");
 		goto out;
 	}
@@ -511,7 +499,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto out;
 	}
 	vz_pbmod_put o = { .mode = mode, .owner = owner, .group = group, .dir_mode = dmode,
-			   .force = force, .mkparents = ends_slash(dest), .follow = dfollow };
+			   .force = force, .mkparents = vz_pbmod_ends_slash(dest), .follow = dfollow };
 	if (content) {
 		if (json_is_string(content)) {
 			vz_buf_add(&data, json_string_value(content), json_string_length(content));
@@ -564,9 +552,9 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto fail;
 	}
 	/* dest/ or an existing directory: the file goes inside it under its own name */
-	if (ends_slash(dest))
-		dest_file = vz_path_join(dest, base_name(local));
-	o.into_name = base_name(local);
+	if (vz_pbmod_ends_slash(dest))
+		dest_file = vz_path_join(dest, vz_pbmod_base_name(local));
+	o.into_name = vz_pbmod_base_name(local);
 	o.src = local;
 	rc = vz_pbmod_put_file(r, ctx, data.ptr, data.len, dest_file ? dest_file : dest, &o, e);
 	goto out;
@@ -579,13 +567,7 @@ out:
 	free(content_json);
 	free(dest_file);
 	vz_buf_free(&data);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_copy = { "copy", run, check, 0, 0 };

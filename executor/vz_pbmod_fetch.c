@@ -147,13 +147,7 @@ out:
 	vz_buf_free(&s);
 	vz_buf_free(&local);
 	free(path);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_fetch = { "fetch", run, check, 0, 0 };

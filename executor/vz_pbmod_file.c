@@ -273,13 +273,7 @@ out:
 	vz_pbmod_st_free(&sst);
 	vz_buf_free(&s);
 	free(mode);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_file = { "file", run, check, 0, 0 };

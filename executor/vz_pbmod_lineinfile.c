@@ -463,13 +463,7 @@ out:
 	vz_buf_free(&out);
 	vz_buf_free(&nl);
 	free(mode);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_lineinfile = { "lineinfile", run, check, 0, 0 };

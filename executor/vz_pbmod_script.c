@@ -151,13 +151,7 @@ out:
 	vz_buf_free(&data);
 	free(word);
 	free(local);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_script = { "script", run, check, 1, 0 };

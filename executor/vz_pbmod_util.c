@@ -246,6 +246,45 @@ void vz_pbmod_scrub(const vz_pbmod_ctx *ctx, json_t *r)
 	json_object_del(r, "stderr_lines");
 }
 
+int vz_pbmod_done(json_t **result, const vz_pbmod_ctx *ctx, json_t *r, int rc)
+{
+	if (rc) {
+		json_decref(r);
+		r = NULL;
+	}
+	vz_pbmod_scrub(ctx, r);
+	*result = r;
+	return rc;
+}
+
+const char *vz_pbmod_unknown_key(const json_t *args, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)args, k, v) {
+		int found = 0;
+		for (size_t i = 0; !found && allowed[i]; i++)
+			found = !strcmp(allowed[i], k);
+		if (!found)
+			return k;
+	}
+	return NULL;
+}
+
+/* ---- paths ---- */
+
+const char *vz_pbmod_base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+int vz_pbmod_ends_slash(const char *p)
+{
+	size_t n = strlen(p);
+	return n && p[n - 1] == '/';
+}
+
 /* ---- running on the node ---- */
 
 void vz_pbmod_q(vz_buf *b, const char *s)

@@ -186,13 +186,7 @@ out:
 	vz_pbmod_st_free(&st);
 	vz_pbmod_run_free(&run);
 	vz_buf_free(&s);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_wait_for = { "wait_for", run, check, 0, 0 };
