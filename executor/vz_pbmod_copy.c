@@ -29,7 +29,7 @@ void vz_pbmod_sh_mkdirs(vz_buf *s, const char *var, const char *mode)
 		      "  if [ ! -e \"$c\" ]; then mkdir -- \"$c\" || exit 1\n", var, var);
 	if (mode) {
 		vz_buf_puts(s, "    chmod ");
-		vz_pbmod_q(s, mode);
+		vz_node_sh_quote(s, mode);
 		vz_buf_puts(s, " -- \"$c\" || exit 1\n");
 	}
 	vz_buf_puts(s, "  fi\ndone\n");
@@ -82,7 +82,7 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 	}
 	if (!st.exists || strcmp(st.sha1, sha)) {
 		vz_buf_puts(&s, "d=");
-		vz_pbmod_q(&s, dest);
+		vz_node_sh_quote(&s, dest);
 		vz_buf_puts(&s, "\ndir=$(dirname -- \"$d\")\n");
 		if (o->mkparents)
 			vz_pbmod_sh_mkdirs(&s, "dir", o->dir_mode);
@@ -94,7 +94,7 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 			    "chmod \"$m\" \"$t\" || { rm -f -- \"$t\"; exit 3; }\n");
 		if (o->mode && strcmp(o->mode, "preserve")) {
 			vz_buf_puts(&s, "chmod ");
-			vz_pbmod_q(&s, o->mode);
+			vz_node_sh_quote(&s, o->mode);
 			vz_buf_puts(&s, " \"$t\" || { rm -f -- \"$t\"; exit 5; }\n");
 		}
 		vz_buf_puts(&s, "mv -f -T -- \"$t\" \"$d\" || { rm -f -- \"$t\"; exit 4; }\n");
@@ -216,7 +216,7 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 		vz_buf_printf(&list, "%s%s%s\n", prefix, *prefix && *t.v[i].rel ? "/" : "", t.v[i].rel);
 	}
 	vz_buf_puts(&s, "cd -- ");
-	vz_pbmod_q(&s, vz_buf_cstr(&base));
+	vz_node_sh_quote(&s, vz_buf_cstr(&base));
 	vz_buf_puts(&s, " 2>/dev/null || { umask; while IFS= read -r f; do echo -; done; exit 0; }\numask\n"
 		    "while IFS= read -r f; do\n"
 		    "  if [ -L \"$f\" ]; then echo \"l $(readlink -- \"$f\")\"\n"
@@ -298,7 +298,7 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 	}
 	vz_buf_reset(&s);
 	vz_buf_puts(&s, "b=");
-	vz_pbmod_q(&s, vz_buf_cstr(&base));
+	vz_node_sh_quote(&s, vz_buf_cstr(&base));
 	vz_buf_putc(&s, '\n');
 	vz_pbmod_sh_mkdirs(&s, "b", dir_mode);
 	vz_buf_puts(&s, "cd -- \"$b\" || exit 1\n");
@@ -323,9 +323,9 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 			continue;
 		vz_buf_reset(&s);
 		vz_buf_puts(&s, "cd -- ");
-		vz_pbmod_q(&s, vz_buf_cstr(&base));
+		vz_node_sh_quote(&s, vz_buf_cstr(&base));
 		vz_buf_puts(&s, " || exit 1\nwhile IFS= read -r f; do a=$(stat -c %a -- \"$f\"); chmod ");
-		vz_pbmod_q(&s, m);
+		vz_node_sh_quote(&s, m);
 		vz_buf_puts(&s, " -- \"$f\" || exit 5; [ \"$a\" = \"$(stat -c %a -- \"$f\")\" ] || echo c; done\n");
 		vz_pbmod_run_free(&run);
 		if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), names->ptr, names->len, 1 << 20, &err)) != 0)
@@ -369,9 +369,9 @@ static int copy_remote(json_t *r, const vz_pbmod_ctx *ctx, const char *src, cons
 	int rc = 0, ch = 0;
 
 	vz_buf_puts(&s, "s=");
-	vz_pbmod_q(&s, src);
+	vz_node_sh_quote(&s, src);
 	vz_buf_puts(&s, "; d=");
-	vz_pbmod_q(&s, dest);
+	vz_node_sh_quote(&s, dest);
 	vz_buf_printf(&s, "; force=%d\n", force);
 	vz_buf_puts(&s,
 		"[ -e \"$s\" ] || { echo \"Source $s not found\" >&2; exit 2; }\n"

@@ -104,7 +104,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto out;
 	}
 	vz_buf_puts(&s, "cat -- ");
-	vz_pbmod_q(&s, src);
+	vz_node_sh_quote(&s, src);
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), NULL, 0, VZ_PBMOD_MAX_FILE, &err)) != 0)
 		goto fail;
 	if (run.overflow) {

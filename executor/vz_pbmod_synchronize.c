@@ -191,9 +191,9 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 			goto fail;
 	}
 	vz_buf_puts(&s, "cd -- ");
-	vz_pbmod_q(&s, dir);
+	vz_node_sh_quote(&s, dir);
 	vz_buf_puts(&s, " 2>/dev/null || exit 0\nn=");
-	vz_pbmod_q(&s, name);
+	vz_node_sh_quote(&s, name);
 	vz_buf_puts(&s, "\n[ -e \"$n\" ] || [ -L \"$n\" ] || exit 0\n");
 	vz_buf_puts(&s, manifest_sh);
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), NULL, 0, (size_t)128 << 20, &err)) != 0)
@@ -296,7 +296,7 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 		goto fail;
 	vz_buf_reset(&s);
 	vz_buf_puts(&s, "d=");
-	vz_pbmod_q(&s, dir);
+	vz_node_sh_quote(&s, dir);
 	/* as rsync: the last component is created, missing parents are an error */
 	vz_buf_puts(&s, "\n{ [ -d \"$d\" ] || mkdir -- \"$d\"; } && cd -- \"$d\" || exit 1\n");
 	if (rm.len) { /* first what must go (extras, and entries whose type changes), list on stdin */
@@ -506,16 +506,16 @@ static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 	}
 	vz_buf_puts(&s, "cd -- ");
 	if (isdir && vz_pbmod_ends_slash(src)) {
-		vz_pbmod_q(&s, srcdir);
+		vz_node_sh_quote(&s, srcdir);
 	} else {
 		char *d = vz_xstrdup(srcdir), *k = strrchr(d, '/');
 		if (k)
 			*k = '\0';
-		vz_pbmod_q(&s, k ? (*d ? d : "/") : ".");
+		vz_node_sh_quote(&s, k ? (*d ? d : "/") : ".");
 		free(d);
 	}
 	vz_buf_puts(&s, " || exit 2\nexec tar -c -f - -- ");
-	vz_pbmod_q(&s, nm);
+	vz_node_sh_quote(&s, nm);
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), NULL, 0, VZ_PBMOD_MAX_FILE + (64u << 20), &err))) {
 		free(srcdir);
 		goto fail;

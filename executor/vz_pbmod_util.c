@@ -287,18 +287,6 @@ int vz_pbmod_ends_slash(const char *p)
 
 /* ---- running on the node ---- */
 
-void vz_pbmod_q(vz_buf *b, const char *s)
-{
-	vz_buf_putc(b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			vz_buf_puts(b, "'\\''");
-		else
-			vz_buf_putc(b, *s);
-	}
-	vz_buf_putc(b, '\'');
-}
-
 #define ERR_CAP (64 * 1024)
 
 static int run_output(void *arg, int stream, const char *data, size_t len)
@@ -336,17 +324,17 @@ int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, co
 			goto out;
 		}
 		vz_buf_printf(&full, "export %.*s=", (int)k, kv);
-		vz_pbmod_q(&full, eq + 1);
+		vz_node_sh_quote(&full, eq + 1);
 		vz_buf_putc(&full, '\n');
 	}
 	vz_buf_puts(&full, script);
 	if (ctx->become) {
 		vz_buf_puts(&cmd, "sudo -n -H -u ");
-		vz_pbmod_q(&cmd, ctx->become_user && *ctx->become_user ? ctx->become_user : "root");
+		vz_node_sh_quote(&cmd, ctx->become_user && *ctx->become_user ? ctx->become_user : "root");
 		vz_buf_puts(&cmd, " -- ");
 	}
 	vz_buf_puts(&cmd, "/bin/sh -c ");
-	vz_pbmod_q(&cmd, vz_buf_cstr(&full));
+	vz_node_sh_quote(&cmd, vz_buf_cstr(&full));
 	if (full.failed || cmd.failed) {
 		rc = vz_err_set(e, VZ_ETOOBIG, "the command for the node is over 30000 bytes (paths or "
 				"arguments too long for one SSH exec request)");
@@ -497,7 +485,7 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 	memset(st, 0, sizeof(*st));
 	vz_pbmod_stat_sh(&s, follow, want_sum);
 	vz_buf_puts(&s, "vzst ");
-	vz_pbmod_q(&s, path);
+	vz_node_sh_quote(&s, path);
 	if ((rc = vz_pbmod_sh(&r, ctx, vz_buf_cstr(&s), NULL, 0, 1 << 20, e)) != 0)
 		goto out;
 	if (r.status != 0 || r.overflow) {
@@ -532,7 +520,7 @@ int vz_pbmod_attrs(int *changed, const vz_pbmod_ctx *ctx, const char *path, cons
 	if (!owner && !group && (!mode || !strcmp(mode, "preserve")))
 		return 0;
 	vz_buf_puts(&s, "p=");
-	vz_pbmod_q(&s, path);
+	vz_node_sh_quote(&s, path);
 	if (recurse)
 		vz_buf_puts(&s, "\nsnap() { find \"$p\" -exec stat -c '%a %u %g %n' {} + | cksum; }\n");
 	else
@@ -540,17 +528,17 @@ int vz_pbmod_attrs(int *changed, const vz_pbmod_ctx *ctx, const char *path, cons
 	vz_buf_puts(&s, "a=$(snap) || exit 3\n");
 	if (owner) {
 		vz_buf_printf(&s, "chown %s-- ", recurse ? "-R " : "");
-		vz_pbmod_q(&s, owner);
+		vz_node_sh_quote(&s, owner);
 		vz_buf_puts(&s, " \"$p\" || exit 4\n");
 	}
 	if (group) {
 		vz_buf_printf(&s, "chgrp %s-- ", recurse ? "-R " : "");
-		vz_pbmod_q(&s, group);
+		vz_node_sh_quote(&s, group);
 		vz_buf_puts(&s, " \"$p\" || exit 4\n");
 	}
 	if (mode && strcmp(mode, "preserve")) {
 		vz_buf_printf(&s, "chmod %s", recurse ? "-R " : "");
-		vz_pbmod_q(&s, mode);
+		vz_node_sh_quote(&s, mode);
 		vz_buf_puts(&s, " -- \"$p\" || exit 5\n");
 	}
 	vz_buf_puts(&s, "b=$(snap) || exit 3\n[ \"$a\" = \"$b\" ] || echo changed\n");

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "vz_buf.h"
+#include "vz_node.h"
 #include "vz_pbmod.h"
 
 /* Largest file a module ships to or fetches from a node, and largest tree a copy/synchronize
@@ -73,9 +74,6 @@ int vz_pbmod_done(json_t **result, const vz_pbmod_ctx *ctx, json_t *r, int rc);
 const char *vz_pbmod_unknown_key(const json_t *args, const char *const *allowed);
 
 /* ---- running on the node ---- */
-
-/* Appends s as one single-quoted sh word. */
-void vz_pbmod_q(vz_buf *b, const char *s);
 
 typedef struct vz_pbmod_run {
 	vz_buf out, err;
