@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "vz_tar.h"
 #include "vz_util.h"
 
 /* ---- options ---- */
@@ -966,61 +967,15 @@ void vz_pbmod_tree_free(vz_pbmod_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static void tar_octal(char *f, size_t n, unsigned long long v)
-{
-	snprintf(f, n, "%0*llo", (int)n - 1, v);
-}
-
-static int tar_header(vz_buf *tar, const char *name, char type, unsigned mode, uint64_t size,
-		      int64_t mtime, const char *link)
-{
-	char h[512];
-	memset(h, 0, sizeof(h));
-	vz_strlcpy(h, name, 100);
-	tar_octal(h + 100, 8, mode & 07777);
-	tar_octal(h + 108, 8, 0);
-	tar_octal(h + 116, 8, 0);
-	tar_octal(h + 124, 12, size);
-	tar_octal(h + 136, 12, mtime > 0 ? (unsigned long long)mtime : 0);
-	memset(h + 148, ' ', 8);
-	h[156] = type;
-	if (link)
-		vz_strlcpy(h + 157, link, 100);
-	memcpy(h + 257, "ustar", 6);
-	memcpy(h + 263, "00", 2);
-	unsigned sum = 0;
-	for (int i = 0; i < 512; i++)
-		sum += (unsigned char)h[i];
-	snprintf(h + 148, 8, "%06o", sum);
-	h[155] = ' ';
-	return vz_buf_add(tar, h, 512);
-}
-
-static int tar_data(vz_buf *tar, const void *data, size_t len)
-{
-	static const char zero[512];
-	vz_buf_add(tar, data, len);
-	if (len % 512)
-		vz_buf_add(tar, zero, 512 - len % 512);
-	return tar->failed;
-}
-
 int vz_pbmod_tar_add(vz_buf *tar, const char *name, char type, unsigned mode, int64_t mtime,
 		     const void *data, size_t len, const char *link, vz_err *e)
 {
 	char t = type == 'f' ? '0' : type == 'd' ? '5' : '2';
-	size_t nl = strlen(name);
-	if (nl >= 100) {
-		tar_header(tar, "././@LongLink", 'L', 0, nl + 1, 0, NULL);
-		tar_data(tar, name, nl + 1);
+	vz_tar_header(tar, name, t, mode, type == 'f' ? len : 0, mtime, link);
+	if (type == 'f') {
+		vz_buf_add(tar, data, len);
+		vz_tar_pad(tar, len);
 	}
-	if (link && strlen(link) >= 100) {
-		tar_header(tar, "././@LongLink", 'K', 0, strlen(link) + 1, 0, NULL);
-		tar_data(tar, link, strlen(link) + 1);
-	}
-	tar_header(tar, name, t, mode, type == 'f' ? len : 0, mtime, link);
-	if (type == 'f')
-		tar_data(tar, data, len);
 	if (tar->failed)
 		return vz_err_set(e, tar->failed, "the transfer is over %zu MiB: too big for one task",
 				  tar->max >> 20);
