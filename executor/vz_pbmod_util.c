@@ -579,50 +579,21 @@ void vz_pbmod_path_info(json_t *r, const vz_pbmod_st *st)
 	json_object_set_new(r, "size", json_integer((json_int_t)st->size));
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t k;
-	unsigned cp;
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		k = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		k = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		k = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return k;
-}
-
 json_t *vz_pbmod_text(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	size_t i = 0, k;
-	while (i < n && (k = utf8_len(p + i, n - i)) > 0)
+
+	if (!s)
+		s = "";
+	while (i < n && (k = vz_utf8_len(s + i, n - i)) > 0)
 		i += k;
 	if (i == n)
 		return json_stringn(s ? s : "", n);
 	vz_buf b = VZ_BUF_INIT(n * 3 + 1);
 	for (i = 0; i < n;) {
-		k = utf8_len(p + i, n - i);
+		k = vz_utf8_len(s + i, n - i);
 		if (k) {
-			vz_buf_add(&b, p + i, k);
+			vz_buf_add(&b, s + i, k);
 			i += k;
 		} else {
 			vz_buf_puts(&b, "\xef\xbf\xbd");
