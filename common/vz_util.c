@@ -139,6 +139,15 @@ size_t vz_strlcpy(char *dst, const char *src, size_t n)
 	return l;
 }
 
+int vz_readlink(char *out, size_t n, const char *path, vz_err *e)
+{
+	ssize_t k = readlink(path, out, n - 1);
+	if (k < 0)
+		return vz_err_set(e, VZ_EIO, "cannot read link %s: %s", path, strerror(errno));
+	out[k] = '\0';
+	return 0;
+}
+
 size_t vz_utf8_len(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -880,13 +880,8 @@ static int walk(vz_pbmod_tree *t, const vz_pbmod_ctx *ctx, const char *abs, cons
 			rc = vz_err_set(e, VZ_EIO, "cannot stat %s: %s", pa, strerror(errno));
 		} else if (S_ISLNK(sb.st_mode) && !follow) {
 			char target[PATH_MAX];
-			ssize_t k = readlink(pa, target, sizeof(target) - 1);
-			if (k < 0) {
-				rc = vz_err_set(e, VZ_EIO, "cannot read link %s: %s", pa, strerror(errno));
-			} else {
-				target[k] = '\0';
+			if ((rc = vz_readlink(target, sizeof(target), pa, e)) == 0)
 				rc = tree_push(t, pr, pa, 'l', 0777, 0, (int64_t)sb.st_mtime, target, e);
-			}
 		} else {
 			if (S_ISLNK(sb.st_mode)) {
 				char real[PATH_MAX];

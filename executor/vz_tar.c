@@ -129,13 +129,8 @@ static int walk(vz_buf *out, const char *dir, const char *rel, const char *const
 				rc = walk(out, path, name, skip, depth + 1, e);
 		} else if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX];
-			ssize_t n = readlink(path, target, sizeof(target) - 1);
-			if (n < 0) {
-				rc = vz_err_set(e, VZ_EIO, "cannot read link %s: %s", path, strerror(errno));
-			} else {
-				target[n] = '\0';
+			if ((rc = vz_readlink(target, sizeof(target), path, e)) == 0)
 				rc = vz_tar_header(out, name, '2', 0777, 0, 0, target);
-			}
 		} else if (S_ISREG(st.st_mode)) {
 			rc = add_file(out, path, name, &st, e);
 		}
