@@ -139,6 +139,47 @@ size_t vz_strlcpy(char *dst, const char *src, size_t n)
 	return l;
 }
 
+int vz_readlink(char *out, size_t n, const char *path, vz_err *e)
+{
+	ssize_t k = readlink(path, out, n - 1);
+	if (k < 0)
+		return vz_err_set(e, VZ_EIO, "cannot read link %s: %s", path, strerror(errno));
+	out[k] = '\0';
+	return 0;
+}
+
+size_t vz_utf8_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t k;
+	unsigned cp;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		k = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		k = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		k = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return k;
+}
+
 int vz_mkdir_p(const char *path, mode_t mode, vz_err *e)
 {
 	char tmp[PATH_MAX];

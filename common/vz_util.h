@@ -33,6 +33,15 @@ void *vz_xcalloc(size_t n, size_t size);
 /* Copies at most n-1 bytes and always terminates. Returns strlen(src). */
 size_t vz_strlcpy(char *dst, const char *src, size_t n);
 
+/* The target of the symlink at path into out (n bytes, NUL-terminated; a longer target is cut
+ * as readlink(2) cuts it). 0, or VZ_EIO "cannot read link PATH: REASON". */
+int vz_readlink(char *out, size_t n, const char *path, vz_err *e);
+
+/* Length (1 to 4) of the well-formed UTF-8 sequence at p, which has n > 0 bytes; 0 when it is
+ * not one (stray continuation byte, overlong form, surrogate, above U+10FFFF, cut short). NUL is
+ * a valid 1-byte sequence. */
+size_t vz_utf8_len(const char *p, size_t n);
+
 /* Creates path and its parents with mode. Returns 0 or VZ_EIO with a message. */
 int vz_mkdir_p(const char *path, mode_t mode, vz_err *e);
 

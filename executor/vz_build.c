@@ -72,23 +72,8 @@ static void put_sanitized(vz_buf *b, const char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		int ok = len > 0 && i + len <= n && c != 0;
-		for (size_t k = 1; ok && k < len; k++)
-			ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-		if (ok && len == 2 && c < 0xC2)
-			ok = 0; /* overlong */
-		if (ok && len == 3) {
-			unsigned cp = ((c & 0x0Fu) << 12) | (((unsigned char)s[i + 1] & 0x3Fu) << 6) | ((unsigned char)s[i + 2] & 0x3Fu);
-			ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-		}
-		if (ok && len == 4) {
-			unsigned cp = ((c & 0x07u) << 18) | (((unsigned char)s[i + 1] & 0x3Fu) << 12) |
-				      (((unsigned char)s[i + 2] & 0x3Fu) << 6) | ((unsigned char)s[i + 3] & 0x3Fu);
-			ok = cp >= 0x10000 && cp <= 0x10FFFF;
-		}
-		if (ok) {
+		size_t len = s[i] ? vz_utf8_len(s + i, n - i) : 0;
+		if (len) {
 			vz_buf_add(b, s + i, len);
 			i += len;
 		} else {

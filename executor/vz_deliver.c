@@ -38,18 +38,6 @@ static int git_fail(vz_err *e, const char *what, const char *where)
 	return vz_err_set(e, VZ_EIO, "git: %s %s: %s", what, where, ge && ge->message ? ge->message : "unknown error");
 }
 
-static void sh_quote(vz_buf *b, const char *v)
-{
-	vz_buf_putc(b, '\'');
-	for (; *v; v++) {
-		if (*v == '\'')
-			vz_buf_puts(b, "'\\''");
-		else
-			vz_buf_putc(b, *v);
-	}
-	vz_buf_putc(b, '\'');
-}
-
 /* A path on the node: relative to the login directory, no "..", "." or empty components, no
  * component starting with '-', no control characters (the alternates file is line-based). */
 static int check_rel(const char *what, const char *p, vz_err *e)
@@ -421,7 +409,7 @@ out:
 static void probe_script(vz_buf *b, const char *store)
 {
 	vz_buf_puts(b, "S=");
-	sh_quote(b, store);
+	vz_node_sh_quote(b, store);
 	vz_buf_puts(b,
 		    "\ncommand -v git >/dev/null 2>&1 || { echo vinz-nogit; exit 0; }\n"
 		    "printf 'vinz-git '; git --version\n"
@@ -451,7 +439,7 @@ static void lines_into(vz_buf *b, const vz_buf *lines)
 		memcpy(one, s, len);
 		one[len] = '\0';
 		vz_buf_putc(b, ' ');
-		sh_quote(b, one);
+		vz_node_sh_quote(b, one);
 		free(one);
 		s += len + (nl ? 1 : 0);
 	}
@@ -469,9 +457,9 @@ static void deliver_script(vz_buf *b, const char *store, const char *dir, const 
 {
 	char hex[GIT_OID_HEXSZ + 1];
 	vz_buf_puts(b, "set -e\nS=");
-	sh_quote(b, store);
+	vz_node_sh_quote(b, store);
 	vz_buf_puts(b, "\nD=");
-	sh_quote(b, dir);
+	vz_node_sh_quote(b, dir);
 	vz_buf_puts(b, "\nfail() { echo \"vinz-deliver: $2\" >&2; exit \"$1\"; }\n");
 	/* a damaged store is moved aside in one step, then removed (a build still writing into it
 	 * cannot make that fail) */
@@ -485,7 +473,7 @@ static void deliver_script(vz_buf *b, const char *store, const char *dir, const 
 	if (slash)
 		*slash = '\0';
 	vz_buf_puts(b, "P=");
-	sh_quote(b, slash ? parent : ".");
+	vz_node_sh_quote(b, slash ? parent : ".");
 	free(parent);
 	vz_buf_puts(b, "\nif [ ! -f \"$S/vinz-store\" ]; then\n"
 		       "  mkdir -p \"$P\" || fail 24 \"cannot create $P\"\n"
@@ -538,7 +526,7 @@ static void deliver_script(vz_buf *b, const char *store, const char *dir, const 
 	/* HEAD written as git writes it: no process for it */
 	if (l->head_ref) {
 		vz_buf_puts(b, "printf 'ref: %s\\n' ");
-		sh_quote(b, l->head_ref);
+		vz_node_sh_quote(b, l->head_ref);
 	} else {
 		git_oid_tostr(hex, sizeof(hex), &l->head_oid);
 		vz_buf_printf(b, "printf '%%s\\n' %s", hex);
@@ -610,7 +598,7 @@ static int deliver_tar(vz_node *node, const char *local_repo, const char *dir, c
 	}
 	st->pack_ms = vz_mono_ms() - t0;
 	vz_buf_puts(&script, "set -e\nD=");
-	sh_quote(&script, dir);
+	vz_node_sh_quote(&script, dir);
 	vz_buf_puts(&script, "\nrm -rf \"$D\"\nmkdir -p \"$D\"\ntar -xf - -C \"$D\"\n");
 	st->method = VZ_DELIVER_TAR;
 	st->bytes = tar.len;

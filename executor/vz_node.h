@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vz_buf.h"
 #include "vz_err.h"
 
 typedef enum { VZ_NODE_SSH = 1, VZ_NODE_LOCAL = 2 } vz_node_kind;
@@ -71,6 +72,9 @@ int vz_node_put(vz_node *n, const char *path, const void *data, size_t len, int 
 
 /* Closes the session (or nothing for local). Accepts NULL. */
 void vz_node_close(vz_node *n);
+
+/* Appends s to b as one single-quoted /bin/sh word ('it'\''s'). */
+void vz_node_sh_quote(vz_buf *b, const char *s);
 
 /* Process-wide init/cleanup of libssh2; call once from main before any thread uses nodes. */
 int vz_node_global_init(vz_err *e);

@@ -23,9 +23,6 @@ struct vz_node {
 int vz_node_ssh_open(vz_node *n, const vz_node_spec *spec, vz_err *e);
 int vz_node_local_open(vz_node *n, const vz_node_spec *spec, vz_err *e);
 
-/* Appends s to b as one single-quoted /bin/sh word ('it'\''s'). */
-void vz_node_sh_quote(vz_buf *b, const char *s);
-
 /* Checks that every env entry is "NAME=VALUE" with a shell variable NAME. 0 or VZ_EINVAL. */
 int vz_node_check_env(const vz_node *n, const char *const *env, vz_err *e);
 

@@ -3,20 +3,15 @@
 
 #include <string.h>
 
+#include "vz_pbmod_util.h"
 #include "vz_template.h"
 
 static int check(const json_t *args, vz_err *e)
 {
 	static const char *const ok[] = { "that", "msg", "fail_msg", "success_msg", "quiet", NULL };
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)args, k, v) {
-		int found = 0;
-		for (size_t i = 0; ok[i]; i++)
-			found |= !strcmp(ok[i], k);
-		if (!found)
-			return vz_err_set(e, VZ_EINVAL, "Invalid options for assert: %s", k);
-	}
+	const char *k = vz_pbmod_unknown_key(args, ok);
+	if (k)
+		return vz_err_set(e, VZ_EINVAL, "Invalid options for assert: %s", k);
 	if (!json_object_get(args, "that"))
 		return vz_err_set(e, VZ_EINVAL, "conditional required in \"that\" string");
 	return 0;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "vz_buf.h"
+#include "vz_pbmod_util.h"
 #include "vz_util.h"
 
 typedef enum { MOD_COMMAND, MOD_SHELL, MOD_RAW } mod_kind;
@@ -159,42 +160,6 @@ static void argv_word(vz_buf *b, const char *s)
 	}
 	if (p > lit)
 		sh_quote(b, lit, (size_t)(p - lit));
-}
-
-/* Valid UTF-8 copy (invalid bytes become U+FFFD; NUL kept), as Python decodes with replace. */
-static json_t *utf8_string(const char *s, size_t n)
-{
-	vz_buf b = VZ_BUF_INIT(4 * n + 16);
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		int ok = len > 0 && i + len <= n;
-		for (size_t k = 1; ok && k < len; k++)
-			ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-		if (ok && len == 2 && c < 0xC2)
-			ok = 0;
-		if (ok && len == 3) {
-			unsigned cp = ((c & 0x0Fu) << 12) | (((unsigned char)s[i + 1] & 0x3Fu) << 6) |
-				      ((unsigned char)s[i + 2] & 0x3Fu);
-			ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-		}
-		if (ok && len == 4) {
-			unsigned cp = ((c & 0x07u) << 18) | (((unsigned char)s[i + 1] & 0x3Fu) << 12) |
-				      (((unsigned char)s[i + 2] & 0x3Fu) << 6) | ((unsigned char)s[i + 3] & 0x3Fu);
-			ok = cp >= 0x10000 && cp <= 0x10FFFF;
-		}
-		if (ok) {
-			vz_buf_add(&b, s + i, len);
-			i += len;
-		} else {
-			vz_buf_add(&b, "\xEF\xBF\xBD", 3);
-			i++;
-		}
-	}
-	json_t *j = json_stringn(b.ptr ? b.ptr : "", b.len);
-	vz_buf_free(&b);
-	return j ? j : json_string("");
 }
 
 static json_t *lines_of(const json_t *str)
@@ -452,7 +417,7 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 		while (el && (es[el - 1] == '\n' || es[el - 1] == '\r'))
 			el--;
 	}
-	json_t *so = utf8_string(os, ol), *se = utf8_string(es, el);
+	json_t *so = vz_pbmod_text(os, ol), *se = vz_pbmod_text(es, el);
 	json_object_set_new(res, "stdout", so);
 	json_object_set_new(res, "stderr", se);
 	json_object_set_new(res, "stdout_lines", lines_of(so));

@@ -29,7 +29,7 @@ void vz_pbmod_sh_mkdirs(vz_buf *s, const char *var, const char *mode)
 		      "  if [ ! -e \"$c\" ]; then mkdir -- \"$c\" || exit 1\n", var, var);
 	if (mode) {
 		vz_buf_puts(s, "    chmod ");
-		vz_pbmod_q(s, mode);
+		vz_node_sh_quote(s, mode);
 		vz_buf_puts(s, " -- \"$c\" || exit 1\n");
 	}
 	vz_buf_puts(s, "  fi\ndone\n");
@@ -82,7 +82,7 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 	}
 	if (!st.exists || strcmp(st.sha1, sha)) {
 		vz_buf_puts(&s, "d=");
-		vz_pbmod_q(&s, dest);
+		vz_node_sh_quote(&s, dest);
 		vz_buf_puts(&s, "\ndir=$(dirname -- \"$d\")\n");
 		if (o->mkparents)
 			vz_pbmod_sh_mkdirs(&s, "dir", o->dir_mode);
@@ -94,7 +94,7 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 			    "chmod \"$m\" \"$t\" || { rm -f -- \"$t\"; exit 3; }\n");
 		if (o->mode && strcmp(o->mode, "preserve")) {
 			vz_buf_puts(&s, "chmod ");
-			vz_pbmod_q(&s, o->mode);
+			vz_node_sh_quote(&s, o->mode);
 			vz_buf_puts(&s, " \"$t\" || { rm -f -- \"$t\"; exit 5; }\n");
 		}
 		vz_buf_puts(&s, "mv -f -T -- \"$t\" \"$d\" || { rm -f -- \"$t\"; exit 4; }\n");
@@ -155,18 +155,6 @@ out:
 	return rc;
 }
 
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
-static int ends_slash(const char *p)
-{
-	size_t n = strlen(p);
-	return n && p[n - 1] == '/';
-}
-
 /* A local directory to the node: see the file comment. */
 static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, const char *src_arg,
 		     const char *dest, const char *mode, const char *dir_mode, int follow, int force,
@@ -186,9 +174,9 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 	if ((rc = vz_pbmod_tree_walk(&t, ctx, local, follow, &err)) != 0)
 		goto fail;
 	/* names as Ansible's _walk_dirs gives them: with the source's own name unless src ends in / */
-	const char *prefix = ends_slash(src_arg) ? "" : base_name(local);
+	const char *prefix = vz_pbmod_ends_slash(src_arg) ? "" : vz_pbmod_base_name(local);
 	vz_buf_puts(&base, dest);
-	if (!ends_slash(dest))
+	if (!vz_pbmod_ends_slash(dest))
 		vz_buf_putc(&base, '/');
 	/* without the slash the source dir itself is an entry too (created, given directory_mode) */
 	if (*prefix) {
@@ -228,7 +216,7 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 		vz_buf_printf(&list, "%s%s%s\n", prefix, *prefix && *t.v[i].rel ? "/" : "", t.v[i].rel);
 	}
 	vz_buf_puts(&s, "cd -- ");
-	vz_pbmod_q(&s, vz_buf_cstr(&base));
+	vz_node_sh_quote(&s, vz_buf_cstr(&base));
 	vz_buf_puts(&s, " 2>/dev/null || { umask; while IFS= read -r f; do echo -; done; exit 0; }\numask\n"
 		    "while IFS= read -r f; do\n"
 		    "  if [ -L \"$f\" ]; then echo \"l $(readlink -- \"$f\")\"\n"
@@ -310,7 +298,7 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 	}
 	vz_buf_reset(&s);
 	vz_buf_puts(&s, "b=");
-	vz_pbmod_q(&s, vz_buf_cstr(&base));
+	vz_node_sh_quote(&s, vz_buf_cstr(&base));
 	vz_buf_putc(&s, '\n');
 	vz_pbmod_sh_mkdirs(&s, "b", dir_mode);
 	vz_buf_puts(&s, "cd -- \"$b\" || exit 1\n");
@@ -335,9 +323,9 @@ static int copy_tree(json_t *r, const vz_pbmod_ctx *ctx, const char *local, cons
 			continue;
 		vz_buf_reset(&s);
 		vz_buf_puts(&s, "cd -- ");
-		vz_pbmod_q(&s, vz_buf_cstr(&base));
+		vz_node_sh_quote(&s, vz_buf_cstr(&base));
 		vz_buf_puts(&s, " || exit 1\nwhile IFS= read -r f; do a=$(stat -c %a -- \"$f\"); chmod ");
-		vz_pbmod_q(&s, m);
+		vz_node_sh_quote(&s, m);
 		vz_buf_puts(&s, " -- \"$f\" || exit 5; [ \"$a\" = \"$(stat -c %a -- \"$f\")\" ] || echo c; done\n");
 		vz_pbmod_run_free(&run);
 		if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), names->ptr, names->len, 1 << 20, &err)) != 0)
@@ -381,9 +369,9 @@ static int copy_remote(json_t *r, const vz_pbmod_ctx *ctx, const char *src, cons
 	int rc = 0, ch = 0;
 
 	vz_buf_puts(&s, "s=");
-	vz_pbmod_q(&s, src);
+	vz_node_sh_quote(&s, src);
 	vz_buf_puts(&s, "; d=");
-	vz_pbmod_q(&s, dest);
+	vz_node_sh_quote(&s, dest);
 	vz_buf_printf(&s, "; force=%d\n", force);
 	vz_buf_puts(&s,
 		"[ -e \"$s\" ] || { echo \"Source $s not found\" >&2; exit 2; }\n"
@@ -493,7 +481,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		vz_pbmod_failed(r, "src and content are mutually exclusive");
 		goto out;
 	}
-	if (content && ends_slash(dest)) {
+	if (content && vz_pbmod_ends_slash(dest)) {
 		vz_pbmod_failed(r, "can not use content with a dir as dest");
 		goto out;
 	}
@@ -511,7 +499,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto out;
 	}
 	vz_pbmod_put o = { .mode = mode, .owner = owner, .group = group, .dir_mode = dmode,
-			   .force = force, .mkparents = ends_slash(dest), .follow = dfollow };
+			   .force = force, .mkparents = vz_pbmod_ends_slash(dest), .follow = dfollow };
 	if (content) {
 		if (json_is_string(content)) {
 			vz_buf_add(&data, json_string_value(content), json_string_length(content));
@@ -564,9 +552,9 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto fail;
 	}
 	/* dest/ or an existing directory: the file goes inside it under its own name */
-	if (ends_slash(dest))
-		dest_file = vz_path_join(dest, base_name(local));
-	o.into_name = base_name(local);
+	if (vz_pbmod_ends_slash(dest))
+		dest_file = vz_path_join(dest, vz_pbmod_base_name(local));
+	o.into_name = vz_pbmod_base_name(local);
 	o.src = local;
 	rc = vz_pbmod_put_file(r, ctx, data.ptr, data.len, dest_file ? dest_file : dest, &o, e);
 	goto out;
@@ -579,13 +567,7 @@ out:
 	free(content_json);
 	free(dest_file);
 	vz_buf_free(&data);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_copy = { "copy", run, check, 0, 0 };

@@ -104,7 +104,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		goto out;
 	}
 	vz_buf_puts(&s, "cat -- ");
-	vz_pbmod_q(&s, src);
+	vz_node_sh_quote(&s, src);
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), NULL, 0, VZ_PBMOD_MAX_FILE, &err)) != 0)
 		goto fail;
 	if (run.overflow) {
@@ -147,13 +147,7 @@ out:
 	vz_buf_free(&s);
 	vz_buf_free(&local);
 	free(path);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_fetch = { "fetch", run, check, 0, 0 };

@@ -97,7 +97,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		json_object_set_new(r, "state", json_string("absent"));
 		if (st.exists) {
 			vz_buf_puts(&s, "rm -rf -- ");
-			vz_pbmod_q(&s, path);
+			vz_node_sh_quote(&s, path);
 			if ((rc = do_sh(ctx, &s, "removing", path, &err)) != 0)
 				goto fail;
 			changed = 1;
@@ -122,7 +122,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		if (!st.exists) {
 			/* each missing component is created and given the mode, as Ansible does */
 			vz_buf_puts(&s, "p=");
-			vz_pbmod_q(&s, path);
+			vz_node_sh_quote(&s, path);
 			vz_buf_putc(&s, '\n');
 			vz_pbmod_sh_mkdirs(&s, "p", mode);
 			if ((rc = do_sh(ctx, &s, "creating directory", path, &err)) != 0)
@@ -147,7 +147,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 		json_object_set_new(r, "path", json_string(path));
 	} else if (!strcmp(state, "touch")) {
 		vz_buf_puts(&s, "touch -- ");
-		vz_pbmod_q(&s, path);
+		vz_node_sh_quote(&s, path);
 		if ((rc = do_sh(ctx, &s, "touching", path, &err)) != 0)
 			goto fail;
 		changed = 1; /* Ansible: touch always changes the times */
@@ -212,9 +212,9 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 			}
 			if (changed) {
 				vz_buf_puts(&s, "p=");
-				vz_pbmod_q(&s, path);
+				vz_node_sh_quote(&s, path);
 				vz_buf_puts(&s, "; t=\"$p.vinz.$$.tmp\"; ln -- ");
-				vz_pbmod_q(&s, src);
+				vz_node_sh_quote(&s, src);
 				vz_buf_puts(&s, " \"$t\" && { [ -d \"$p\" ] && [ ! -L \"$p\" ] && rmdir -- \"$p\"; "
 					    "mv -f -T -- \"$t\" \"$p\"; } || { rm -f -- \"$t\"; exit 1; }");
 				if ((rc = do_sh(ctx, &s, "hard-linking", path, &err)) != 0)
@@ -241,12 +241,12 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 			changed = st.type != 'l' || !st.lnk_target || strcmp(st.lnk_target, src);
 			if (changed) {
 				vz_buf_puts(&s, "p=");
-				vz_pbmod_q(&s, path);
+				vz_node_sh_quote(&s, path);
 				vz_buf_puts(&s, "; t=\"${p%/}.vinz.$$.tmp\"\n"
 					    "if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then rmdir -- \"$p\" || { echo "
 					    "\"the directory $p is not empty, refusing to convert it\" >&2; exit 1; }; fi\n"
 					    "ln -s -- ");
-				vz_pbmod_q(&s, src);
+				vz_node_sh_quote(&s, src);
 				vz_buf_puts(&s, " \"$t\" && mv -f -T -- \"$t\" \"$p\" || { rm -f -- \"$t\"; exit 1; }");
 				if ((rc = do_sh(ctx, &s, "linking", path, &err)) != 0)
 					goto fail;
@@ -273,13 +273,7 @@ out:
 	vz_pbmod_st_free(&sst);
 	vz_buf_free(&s);
 	free(mode);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_file = { "file", run, check, 0, 0 };

@@ -10,21 +10,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vz_pbmod_util.h"
 #include "vz_util.h"
 #include "vz_yaml.h"
 
 static int check(const json_t *args, vz_err *e)
 {
 	static const char *const ok[] = { "file", "_raw_params", "name", "hash_behaviour", NULL };
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)args, k, v) {
-		int found = 0;
-		for (size_t i = 0; ok[i]; i++)
-			found |= !strcmp(ok[i], k);
-		if (!found)
-			return vz_err_set(e, VZ_EINVAL, "Invalid options for include_vars: %s (vinz reads one file)", k);
-	}
+	const char *k = vz_pbmod_unknown_key(args, ok);
+	if (k)
+		return vz_err_set(e, VZ_EINVAL, "Invalid options for include_vars: %s (vinz reads one file)", k);
 	if (!json_object_get(args, "file") && !json_object_get(args, "_raw_params"))
 		return vz_err_set(e, VZ_EINVAL, "include_vars needs a file");
 	return 0;

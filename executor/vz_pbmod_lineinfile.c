@@ -272,7 +272,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	}
 
 	vz_buf_puts(&s, "p=");
-	vz_pbmod_q(&s, path);
+	vz_node_sh_quote(&s, path);
 	vz_buf_puts(&s, "\nif [ -d \"$p\" ]; then echo D; elif [ -e \"$p\" ]; then echo E; exec cat -- \"$p\"; "
 		    "else echo N; fi\n");
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), NULL, 0, LIF_MAX, &err)) != 0)
@@ -463,13 +463,7 @@ out:
 	vz_buf_free(&out);
 	vz_buf_free(&nl);
 	free(mode);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_lineinfile = { "lineinfile", run, check, 0, 0 };

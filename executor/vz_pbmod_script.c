@@ -111,11 +111,11 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	const char *bn = strrchr(local, '/');
 	bn = bn ? bn + 1 : local;
 	vz_buf_puts(&s, "d=$(mktemp -d \"${TMPDIR:-/tmp}/vinz-script.XXXXXXXX\") || exit 125\nf=\"$d\"/");
-	vz_pbmod_q(&s, bn);
+	vz_node_sh_quote(&s, bn);
 	vz_buf_puts(&s, "\nif ! cat > \"$f\" || ! chmod 0700 \"$f\"; then rm -rf -- \"$d\"; exit 125; fi\n");
 	if (chdir) {
 		vz_buf_puts(&s, "cd -- ");
-		vz_pbmod_q(&s, chdir);
+		vz_node_sh_quote(&s, chdir);
 		vz_buf_puts(&s, " || { rm -rf -- \"$d\"; exit 1; }\n");
 	}
 	vz_buf_puts(&s, "( ");
@@ -151,13 +151,7 @@ out:
 	vz_buf_free(&data);
 	free(word);
 	free(local);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_script = { "script", run, check, 1, 0 };

@@ -100,13 +100,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	json_object_set_new(r, "stat", s);
 out:
 	vz_pbmod_st_free(&st);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_stat = { "stat", run, check, 0, 0 };

@@ -132,18 +132,6 @@ static int file_sha1(char *out, const char *path, vz_err *e)
 	return rc;
 }
 
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
-static int ends_slash(const char *p)
-{
-	size_t n = strlen(p);
-	return n && p[n - 1] == '/';
-}
-
 /* ---- push ---- */
 
 static int str_cmp(const void *a, const void *b)
@@ -175,15 +163,15 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 	}
 	int isdir = S_ISDIR(sb.st_mode);
 	/* where entries go on the node: dir is cd'ed into, name ("." or a basename) is synced */
-	if (isdir && ends_slash(src)) {
+	if (isdir && vz_pbmod_ends_slash(src)) {
 		dir = vz_xstrdup(dest);
 		name = vz_xstrdup(".");
 	} else {
 		if ((rc = vz_pbmod_node_stat(&dst, ctx, dest, 1, 0, &err)) != 0)
 			goto fail;
-		if (isdir || ends_slash(dest) || (dst.exists && dst.type == 'd')) {
+		if (isdir || vz_pbmod_ends_slash(dest) || (dst.exists && dst.type == 'd')) {
 			dir = vz_xstrdup(dest);
-			name = vz_xstrdup(base_name(local));
+			name = vz_xstrdup(vz_pbmod_base_name(local));
 		} else {
 			char *d = vz_xstrdup(dest), *sl = strrchr(d, '/');
 			if (sl) {
@@ -203,9 +191,9 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 			goto fail;
 	}
 	vz_buf_puts(&s, "cd -- ");
-	vz_pbmod_q(&s, dir);
+	vz_node_sh_quote(&s, dir);
 	vz_buf_puts(&s, " 2>/dev/null || exit 0\nn=");
-	vz_pbmod_q(&s, name);
+	vz_node_sh_quote(&s, name);
 	vz_buf_puts(&s, "\n[ -e \"$n\" ] || [ -L \"$n\" ] || exit 0\n");
 	vz_buf_puts(&s, manifest_sh);
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), NULL, 0, (size_t)128 << 20, &err)) != 0)
@@ -308,7 +296,7 @@ static int push(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 		goto fail;
 	vz_buf_reset(&s);
 	vz_buf_puts(&s, "d=");
-	vz_pbmod_q(&s, dir);
+	vz_node_sh_quote(&s, dir);
 	/* as rsync: the last component is created, missing parents are an error */
 	vz_buf_puts(&s, "\n{ [ -d \"$d\" ] || mkdir -- \"$d\"; } && cd -- \"$d\" || exit 1\n");
 	if (rm.len) { /* first what must go (extras, and entries whose type changes), list on stdin */
@@ -510,24 +498,24 @@ static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 	size_t n = strlen(srcdir);
 	while (n > 1 && srcdir[n - 1] == '/')
 		srcdir[--n] = '\0';
-	if (isdir && ends_slash(src)) {
+	if (isdir && vz_pbmod_ends_slash(src)) {
 		nm = ".";
 	} else {
 		sl = strrchr(srcdir, '/');
 		nm = sl ? sl + 1 : srcdir;
 	}
 	vz_buf_puts(&s, "cd -- ");
-	if (isdir && ends_slash(src)) {
-		vz_pbmod_q(&s, srcdir);
+	if (isdir && vz_pbmod_ends_slash(src)) {
+		vz_node_sh_quote(&s, srcdir);
 	} else {
 		char *d = vz_xstrdup(srcdir), *k = strrchr(d, '/');
 		if (k)
 			*k = '\0';
-		vz_pbmod_q(&s, k ? (*d ? d : "/") : ".");
+		vz_node_sh_quote(&s, k ? (*d ? d : "/") : ".");
 		free(d);
 	}
 	vz_buf_puts(&s, " || exit 2\nexec tar -c -f - -- ");
-	vz_pbmod_q(&s, nm);
+	vz_node_sh_quote(&s, nm);
 	if ((rc = vz_pbmod_sh(&run, ctx, vz_buf_cstr(&s), NULL, 0, VZ_PBMOD_MAX_FILE + (64u << 20), &err))) {
 		free(srcdir);
 		goto fail;
@@ -546,7 +534,7 @@ static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 		free(srcdir);
 		goto fail;
 	}
-	if (!isdir && !ends_slash(dest) && !(stat(base, &lsb) == 0 && S_ISDIR(lsb.st_mode))) {
+	if (!isdir && !vz_pbmod_ends_slash(dest) && !(stat(base, &lsb) == 0 && S_ISDIR(lsb.st_mode))) {
 		rto = base;
 		base = vz_xstrdup(base);
 		sl = strrchr(base, '/');
@@ -578,7 +566,7 @@ static int pull(json_t *r, const vz_pbmod_ctx *ctx, const char *src, const char 
 		set_times(pc.dirs[i], pc.dtimes[i], 0);
 	}
 	if (del && isdir) {
-		char *root = ends_slash(src) ? vz_xstrdup(base) : vz_path_join(base, nm);
+		char *root = vz_pbmod_ends_slash(src) ? vz_xstrdup(base) : vz_path_join(base, nm);
 		if (pc.nseen)
 			qsort(pc.seen, pc.nseen, sizeof(char *), str_cmp);
 		if ((rc = vz_pbmod_tree_walk(&t, ctx, root, 0, &err)) != 0) {
@@ -673,13 +661,7 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 fail:
 	rc = vz_pbmod_report(r, rc, &err, e);
 out:
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_synchronize = { "synchronize", run, check, 0, 0 };

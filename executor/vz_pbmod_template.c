@@ -173,13 +173,7 @@ out:
 	free(dest_file);
 	vz_buf_free(&tpl);
 	vz_buf_free(&out);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_template = { "template", run, check, 0, 0 };

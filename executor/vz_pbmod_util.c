@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "vz_tar.h"
 #include "vz_util.h"
 
 /* ---- options ---- */
@@ -246,19 +247,46 @@ void vz_pbmod_scrub(const vz_pbmod_ctx *ctx, json_t *r)
 	json_object_del(r, "stderr_lines");
 }
 
-/* ---- running on the node ---- */
-
-void vz_pbmod_q(vz_buf *b, const char *s)
+int vz_pbmod_done(json_t **result, const vz_pbmod_ctx *ctx, json_t *r, int rc)
 {
-	vz_buf_putc(b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			vz_buf_puts(b, "'\\''");
-		else
-			vz_buf_putc(b, *s);
+	if (rc) {
+		json_decref(r);
+		r = NULL;
 	}
-	vz_buf_putc(b, '\'');
+	vz_pbmod_scrub(ctx, r);
+	*result = r;
+	return rc;
 }
+
+const char *vz_pbmod_unknown_key(const json_t *args, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)args, k, v) {
+		int found = 0;
+		for (size_t i = 0; !found && allowed[i]; i++)
+			found = !strcmp(allowed[i], k);
+		if (!found)
+			return k;
+	}
+	return NULL;
+}
+
+/* ---- paths ---- */
+
+const char *vz_pbmod_base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+int vz_pbmod_ends_slash(const char *p)
+{
+	size_t n = strlen(p);
+	return n && p[n - 1] == '/';
+}
+
+/* ---- running on the node ---- */
 
 #define ERR_CAP (64 * 1024)
 
@@ -297,17 +325,17 @@ int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, co
 			goto out;
 		}
 		vz_buf_printf(&full, "export %.*s=", (int)k, kv);
-		vz_pbmod_q(&full, eq + 1);
+		vz_node_sh_quote(&full, eq + 1);
 		vz_buf_putc(&full, '\n');
 	}
 	vz_buf_puts(&full, script);
 	if (ctx->become) {
 		vz_buf_puts(&cmd, "sudo -n -H -u ");
-		vz_pbmod_q(&cmd, ctx->become_user && *ctx->become_user ? ctx->become_user : "root");
+		vz_node_sh_quote(&cmd, ctx->become_user && *ctx->become_user ? ctx->become_user : "root");
 		vz_buf_puts(&cmd, " -- ");
 	}
 	vz_buf_puts(&cmd, "/bin/sh -c ");
-	vz_pbmod_q(&cmd, vz_buf_cstr(&full));
+	vz_node_sh_quote(&cmd, vz_buf_cstr(&full));
 	if (full.failed || cmd.failed) {
 		rc = vz_err_set(e, VZ_ETOOBIG, "the command for the node is over 30000 bytes (paths or "
 				"arguments too long for one SSH exec request)");
@@ -458,7 +486,7 @@ int vz_pbmod_node_stat(vz_pbmod_st *st, const vz_pbmod_ctx *ctx, const char *pat
 	memset(st, 0, sizeof(*st));
 	vz_pbmod_stat_sh(&s, follow, want_sum);
 	vz_buf_puts(&s, "vzst ");
-	vz_pbmod_q(&s, path);
+	vz_node_sh_quote(&s, path);
 	if ((rc = vz_pbmod_sh(&r, ctx, vz_buf_cstr(&s), NULL, 0, 1 << 20, e)) != 0)
 		goto out;
 	if (r.status != 0 || r.overflow) {
@@ -493,7 +521,7 @@ int vz_pbmod_attrs(int *changed, const vz_pbmod_ctx *ctx, const char *path, cons
 	if (!owner && !group && (!mode || !strcmp(mode, "preserve")))
 		return 0;
 	vz_buf_puts(&s, "p=");
-	vz_pbmod_q(&s, path);
+	vz_node_sh_quote(&s, path);
 	if (recurse)
 		vz_buf_puts(&s, "\nsnap() { find \"$p\" -exec stat -c '%a %u %g %n' {} + | cksum; }\n");
 	else
@@ -501,17 +529,17 @@ int vz_pbmod_attrs(int *changed, const vz_pbmod_ctx *ctx, const char *path, cons
 	vz_buf_puts(&s, "a=$(snap) || exit 3\n");
 	if (owner) {
 		vz_buf_printf(&s, "chown %s-- ", recurse ? "-R " : "");
-		vz_pbmod_q(&s, owner);
+		vz_node_sh_quote(&s, owner);
 		vz_buf_puts(&s, " \"$p\" || exit 4\n");
 	}
 	if (group) {
 		vz_buf_printf(&s, "chgrp %s-- ", recurse ? "-R " : "");
-		vz_pbmod_q(&s, group);
+		vz_node_sh_quote(&s, group);
 		vz_buf_puts(&s, " \"$p\" || exit 4\n");
 	}
 	if (mode && strcmp(mode, "preserve")) {
 		vz_buf_printf(&s, "chmod %s", recurse ? "-R " : "");
-		vz_pbmod_q(&s, mode);
+		vz_node_sh_quote(&s, mode);
 		vz_buf_puts(&s, " -- \"$p\" || exit 5\n");
 	}
 	vz_buf_puts(&s, "b=$(snap) || exit 3\n[ \"$a\" = \"$b\" ] || echo changed\n");
@@ -551,50 +579,21 @@ void vz_pbmod_path_info(json_t *r, const vz_pbmod_st *st)
 	json_object_set_new(r, "size", json_integer((json_int_t)st->size));
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t k;
-	unsigned cp;
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		k = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		k = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		k = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return k;
-}
-
 json_t *vz_pbmod_text(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	size_t i = 0, k;
-	while (i < n && (k = utf8_len(p + i, n - i)) > 0)
+
+	if (!s)
+		s = "";
+	while (i < n && (k = vz_utf8_len(s + i, n - i)) > 0)
 		i += k;
 	if (i == n)
 		return json_stringn(s ? s : "", n);
 	vz_buf b = VZ_BUF_INIT(n * 3 + 1);
 	for (i = 0; i < n;) {
-		k = utf8_len(p + i, n - i);
+		k = vz_utf8_len(s + i, n - i);
 		if (k) {
-			vz_buf_add(&b, p + i, k);
+			vz_buf_add(&b, s + i, k);
 			i += k;
 		} else {
 			vz_buf_puts(&b, "\xef\xbf\xbd");
@@ -881,13 +880,8 @@ static int walk(vz_pbmod_tree *t, const vz_pbmod_ctx *ctx, const char *abs, cons
 			rc = vz_err_set(e, VZ_EIO, "cannot stat %s: %s", pa, strerror(errno));
 		} else if (S_ISLNK(sb.st_mode) && !follow) {
 			char target[PATH_MAX];
-			ssize_t k = readlink(pa, target, sizeof(target) - 1);
-			if (k < 0) {
-				rc = vz_err_set(e, VZ_EIO, "cannot read link %s: %s", pa, strerror(errno));
-			} else {
-				target[k] = '\0';
+			if ((rc = vz_readlink(target, sizeof(target), pa, e)) == 0)
 				rc = tree_push(t, pr, pa, 'l', 0777, 0, (int64_t)sb.st_mtime, target, e);
-			}
 		} else {
 			if (S_ISLNK(sb.st_mode)) {
 				char real[PATH_MAX];
@@ -939,67 +933,15 @@ void vz_pbmod_tree_free(vz_pbmod_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* A ustar numeric field: n-1 octal digits and a NUL; values that do not fit are cut to the
- * field (callers keep sizes and modes within ustar's limits). */
-static void tar_octal(char *f, size_t n, unsigned long long v)
-{
-	char tmp[32];
-	snprintf(tmp, sizeof(tmp), "%0*llo", (int)n - 1, v);
-	size_t l = strlen(tmp);
-	memcpy(f, tmp + (l > n - 1 ? l - (n - 1) : 0), n - 1);
-	f[n - 1] = '\0';
-}
-
-static int tar_header(vz_buf *tar, const char *name, char type, unsigned mode, uint64_t size,
-		      int64_t mtime, const char *link)
-{
-	char h[512];
-	memset(h, 0, sizeof(h));
-	vz_strlcpy(h, name, 100);
-	tar_octal(h + 100, 8, mode & 07777);
-	tar_octal(h + 108, 8, 0);
-	tar_octal(h + 116, 8, 0);
-	tar_octal(h + 124, 12, size);
-	tar_octal(h + 136, 12, mtime > 0 ? (unsigned long long)mtime : 0);
-	memset(h + 148, ' ', 8);
-	h[156] = type;
-	if (link)
-		vz_strlcpy(h + 157, link, 100);
-	memcpy(h + 257, "ustar", 6);
-	memcpy(h + 263, "00", 2);
-	unsigned sum = 0;
-	for (int i = 0; i < 512; i++)
-		sum += (unsigned char)h[i];
-	snprintf(h + 148, 8, "%06o", sum);
-	h[155] = ' ';
-	return vz_buf_add(tar, h, 512);
-}
-
-static int tar_data(vz_buf *tar, const void *data, size_t len)
-{
-	static const char zero[512];
-	vz_buf_add(tar, data, len);
-	if (len % 512)
-		vz_buf_add(tar, zero, 512 - len % 512);
-	return tar->failed;
-}
-
 int vz_pbmod_tar_add(vz_buf *tar, const char *name, char type, unsigned mode, int64_t mtime,
 		     const void *data, size_t len, const char *link, vz_err *e)
 {
 	char t = type == 'f' ? '0' : type == 'd' ? '5' : '2';
-	size_t nl = strlen(name);
-	if (nl >= 100) {
-		tar_header(tar, "././@LongLink", 'L', 0, nl + 1, 0, NULL);
-		tar_data(tar, name, nl + 1);
+	vz_tar_header(tar, name, t, mode, type == 'f' ? len : 0, mtime, link);
+	if (type == 'f') {
+		vz_buf_add(tar, data, len);
+		vz_tar_pad(tar, len);
 	}
-	if (link && strlen(link) >= 100) {
-		tar_header(tar, "././@LongLink", 'K', 0, strlen(link) + 1, 0, NULL);
-		tar_data(tar, link, strlen(link) + 1);
-	}
-	tar_header(tar, name, t, mode, type == 'f' ? len : 0, mtime, link);
-	if (type == 'f')
-		tar_data(tar, data, len);
 	if (tar->failed)
 		return vz_err_set(e, tar->failed, "the transfer is over %zu MiB: too big for one task",
 				  tar->max >> 20);

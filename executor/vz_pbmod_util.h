@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "vz_buf.h"
+#include "vz_node.h"
 #include "vz_pbmod.h"
 
 /* Largest file a module ships to or fetches from a node, and largest tree a copy/synchronize
@@ -64,10 +65,15 @@ int vz_pbmod_report(json_t *r, int rc, const vz_err *err, vz_err *e);
  * output) by a fixed one. Every module calls it on its result last. */
 void vz_pbmod_scrub(const vz_pbmod_ctx *ctx, json_t *r);
 
-/* ---- running on the node ---- */
+/* A module's last step: on rc != 0 (a fatal code) r is freed and *result is NULL, else r is
+ * scrubbed (vz_pbmod_scrub) and becomes *result. Returns rc. */
+int vz_pbmod_done(json_t **result, const vz_pbmod_ctx *ctx, json_t *r, int rc);
 
-/* Appends s as one single-quoted sh word. */
-void vz_pbmod_q(vz_buf *b, const char *s);
+/* The first key of args not in the NULL-terminated allowed list, or NULL when all are known
+ * (a plain membership test, no '_' exception: see vz_pbmod_args_known for that). */
+const char *vz_pbmod_unknown_key(const json_t *args, const char *const *allowed);
+
+/* ---- running on the node ---- */
 
 typedef struct vz_pbmod_run {
 	vz_buf out, err;
@@ -159,6 +165,14 @@ int vz_pbmod_put_file(json_t *r, const vz_pbmod_ctx *ctx, const void *data, size
 /* Appends sh that creates each missing component of the path in variable $VAR, applying mode
  * (may be NULL) to each one it creates. */
 void vz_pbmod_sh_mkdirs(vz_buf *s, const char *var, const char *mode);
+
+/* ---- paths ---- */
+
+/* The last component of p (after the last '/'; p itself without one; "" when p ends in '/'). */
+const char *vz_pbmod_base_name(const char *p);
+
+/* True when p is non-empty and ends in '/' (rsync's and copy's "the contents of" spelling). */
+int vz_pbmod_ends_slash(const char *p);
 
 /* ---- executor-side files ---- */
 

@@ -88,11 +88,11 @@ static int run(const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_
 	int absent = !strcmp(state, "absent") || !strcmp(state, "stopped");
 	vz_buf_printf(&s, "T=%lld; S=%lld; CT=%lld; P=%lld; H=", (long long)timeout, (long long)slp,
 		      (long long)ctimeout, (long long)port);
-	vz_pbmod_q(&s, host);
+	vz_node_sh_quote(&s, host);
 	vz_buf_puts(&s, "; F=");
-	vz_pbmod_q(&s, path ? path : "");
+	vz_node_sh_quote(&s, path ? path : "");
 	vz_buf_puts(&s, "; R=");
-	vz_pbmod_q(&s, re ? re : "");
+	vz_node_sh_quote(&s, re ? re : "");
 	/* milliseconds, so that elapsed is floored as Ansible's timedelta.seconds */
 	vz_buf_printf(&s, "\nnow_ms() { date +%%s%%3N; }\nstart=$(now_ms)\n[ %lld -gt 0 ] && sleep %lld\n",
 		      (long long)delay, (long long)delay);
@@ -186,13 +186,7 @@ out:
 	vz_pbmod_st_free(&st);
 	vz_pbmod_run_free(&run);
 	vz_buf_free(&s);
-	if (rc) {
-		json_decref(r);
-		r = NULL;
-	}
-	vz_pbmod_scrub(ctx, r);
-	*result = r;
-	return rc;
+	return vz_pbmod_done(result, ctx, r, rc);
 }
 
 const vz_pbmod vz_pbmod_wait_for = { "wait_for", run, check, 0, 0 };

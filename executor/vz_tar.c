@@ -13,47 +13,55 @@
 
 #include "vz_util.h"
 
+/* A ustar numeric field: n-1 octal digits and a NUL; a value too big for the field keeps its
+ * low digits (callers stay within ustar's limits). */
 static void octal(char *f, size_t n, unsigned long long v)
 {
-	snprintf(f, n, "%0*llo", (int)(n - 1), v);
+	char tmp[32];
+	snprintf(tmp, sizeof(tmp), "%0*llo", (int)(n - 1), v);
+	size_t l = strlen(tmp);
+	memcpy(f, tmp + (l > n - 1 ? l - (n - 1) : 0), n - 1);
+	f[n - 1] = '\0';
 }
 
-static int header(vz_buf *out, const char *name, char type, unsigned mode, unsigned long long size, const char *link)
+int vz_tar_pad(vz_buf *out, uint64_t size)
+{
+	static const char zero[512];
+	if (size % 512)
+		vz_buf_add(out, zero, (size_t)(512 - size % 512));
+	return out->failed;
+}
+
+/* A GNU long-name/long-link pseudo-entry whose data is s with its NUL. */
+static int long_record(vz_buf *out, char type, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	vz_tar_header(out, "././@LongLink", type, 0, n, 0, NULL);
+	vz_buf_add(out, s, n);
+	return vz_tar_pad(out, n);
+}
+
+int vz_tar_header(vz_buf *out, const char *name, char type, unsigned mode, uint64_t size,
+		  int64_t mtime, const char *link)
 {
 	char h[512];
+	if (strlen(name) >= 100 && long_record(out, 'L', name))
+		return out->failed;
+	if (link && strlen(link) >= 100 && long_record(out, 'K', link))
+		return out->failed;
 	memset(h, 0, sizeof(h));
-	size_t nl = strlen(name);
-	if (nl > 99 || (link && strlen(link) > 99)) {
-		/* GNU long name / long link: a pseudo-entry whose data is the full name */
-		if (link && strlen(link) > 99) {
-			if (header(out, "././@LongLink", 'K', 0, strlen(link) + 1, NULL))
-				return out->failed;
-			vz_buf_add(out, link, strlen(link) + 1);
-			static const char zero[512];
-			size_t pad = (512 - (strlen(link) + 1) % 512) % 512;
-			vz_buf_add(out, zero, pad);
-		}
-		if (nl > 99) {
-			if (header(out, "././@LongLink", 'L', 0, nl + 1, NULL))
-				return out->failed;
-			vz_buf_add(out, name, nl + 1);
-			static const char zero[512];
-			size_t pad = (512 - (nl + 1) % 512) % 512;
-			vz_buf_add(out, zero, pad);
-		}
-	}
-	memcpy(h, name, nl > 99 ? 99 : nl);
+	vz_strlcpy(h, name, 100);
 	octal(h + 100, 8, mode & 07777);
 	octal(h + 108, 8, 0);
 	octal(h + 116, 8, 0);
 	octal(h + 124, 12, size);
-	octal(h + 136, 12, 0);
+	octal(h + 136, 12, mtime > 0 ? (unsigned long long)mtime : 0);
+	memset(h + 148, ' ', 8);
 	h[156] = type;
 	if (link)
-		memcpy(h + 157, link, strlen(link) > 99 ? 99 : strlen(link));
+		vz_strlcpy(h + 157, link, 100);
 	memcpy(h + 257, "ustar", 6);
 	memcpy(h + 263, "00", 2);
-	memset(h + 148, ' ', 8);
 	unsigned sum = 0;
 	for (int i = 0; i < 512; i++)
 		sum += (unsigned char)h[i];
@@ -67,7 +75,7 @@ static int add_file(vz_buf *out, const char *path, const char *name, const struc
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return vz_err_set(e, VZ_EIO, "cannot read %s: %s", path, strerror(errno));
-	int rc = header(out, name, '0', st->st_mode, (unsigned long long)st->st_size, NULL);
+	int rc = vz_tar_header(out, name, '0', st->st_mode, (uint64_t)st->st_size, 0, NULL);
 	unsigned long long done = 0;
 	char chunk[65536];
 	while (!rc && done < (unsigned long long)st->st_size) {
@@ -84,10 +92,8 @@ static int add_file(vz_buf *out, const char *path, const char *name, const struc
 		done += (unsigned long long)n;
 	}
 	close(fd);
-	if (!rc) {
-		static const char zero[512];
-		rc = vz_buf_add(out, zero, (512 - (size_t)(done % 512)) % 512);
-	}
+	if (!rc)
+		rc = vz_tar_pad(out, done);
 	if (rc && !e->code)
 		vz_err_set(e, rc, "the work tree is larger than the %zu-byte limit for shipping to a node", out->max);
 	return rc;
@@ -123,19 +129,14 @@ static int walk(vz_buf *out, const char *dir, const char *rel, const char *const
 			if (!dn)
 				abort();
 			snprintf(dn, n, "%s/", name);
-			rc = header(out, dn, '5', st.st_mode, 0, NULL);
+			rc = vz_tar_header(out, dn, '5', st.st_mode, 0, 0, NULL);
 			free(dn);
 			if (!rc)
 				rc = walk(out, path, name, skip, depth + 1, e);
 		} else if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX];
-			ssize_t n = readlink(path, target, sizeof(target) - 1);
-			if (n < 0) {
-				rc = vz_err_set(e, VZ_EIO, "cannot read link %s: %s", path, strerror(errno));
-			} else {
-				target[n] = '\0';
-				rc = header(out, name, '2', 0777, 0, target);
-			}
+			if ((rc = vz_readlink(target, sizeof(target), path, e)) == 0)
+				rc = vz_tar_header(out, name, '2', 0777, 0, 0, target);
 		} else if (S_ISREG(st.st_mode)) {
 			rc = add_file(out, path, name, &st, e);
 		}

@@ -11,7 +11,6 @@
  * Prints medians and ratios; fails only on errors, never on numbers. N rounds (VZ_BENCH_N,
  * default 5). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,23 +51,6 @@ static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(double), cmp_d);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
-/* A local shell command; 0 or -1 (after printing it). */
-static int lsh(vz_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int lsh(vz_buf *out, const char *fmt, ...)
-{
-	vz_buf cmd = VZ_BUF_INIT(1 << 20);
-	va_list ap;
-	va_start(ap, fmt);
-	vz_buf_vprintf(&cmd, fmt, ap);
-	va_end(ap);
-	const char *argv[] = { "/bin/sh", "-ec", vz_buf_cstr(&cmd), NULL };
-	int rc = vz_test_sshd_run(argv, out);
-	if (rc != 0)
-		fprintf(stderr, "bench_workspace: local command failed (%d): %.300s\n", rc, vz_buf_cstr(&cmd));
-	vz_buf_free(&cmd);
-	return rc ? -1 : 0;
 }
 
 static int sink(void *ctx, int stream, const char *data, size_t len)
@@ -125,7 +107,8 @@ out:
 /* ws's branch main and work tree at commit. */
 static int ws_at(const char *commit)
 {
-	return lsh(NULL, "cd '%s' && git update-ref refs/heads/main %s && git reset -q --hard", g_ws, commit);
+	return vz_test_sshd_sh(NULL, "cd '%s' && git update-ref refs/heads/main %s && git reset -q --hard",
+			       g_ws, commit);
 }
 
 /* Everything of the run on the node lives under ~/g_top, which may be a symlink to tmpfs. */
@@ -181,15 +164,8 @@ out:
 static int peer_cmd(const char *remote)
 {
 	vz_buf q = VZ_BUF_INIT(8192);
-	vz_buf_puts(&q, "'");
-	for (const char *p = remote; *p; p++) {
-		if (*p == '\'')
-			vz_buf_puts(&q, "'\\''");
-		else
-			vz_buf_putc(&q, *p);
-	}
-	vz_buf_puts(&q, "'");
-	int rc = lsh(NULL, "%s 127.0.0.1 %s", g_ssh_cmd, vz_buf_cstr(&q));
+	vz_node_sh_quote(&q, remote);
+	int rc = vz_test_sshd_sh(NULL, "%s 127.0.0.1 %s", g_ssh_cmd, vz_buf_cstr(&q));
 	vz_buf_free(&q);
 	return rc;
 }
@@ -201,8 +177,8 @@ static int peer_first(const char *dir, double *ms)
 	double t0 = now_ms();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && git init -q '%s'", dir, dir);
 	if (peer_cmd(cmd) != 0 ||
-	    lsh(NULL, "cd '%s' && GIT_SSH_COMMAND='%s' git push -q '%s@127.0.0.1:%s' %s:refs/heads/main", g_ws, g_ssh_cmd,
-		vz_test_sshd_user(g_sshd), dir, g_c1) != 0)
+	    vz_test_sshd_sh(NULL, "cd '%s' && GIT_SSH_COMMAND='%s' git push -q '%s@127.0.0.1:%s' %s:refs/heads/main",
+			    g_ws, g_ssh_cmd, vz_test_sshd_user(g_sshd), dir, g_c1) != 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "cd '%s' && git checkout -q -f main", dir);
 	if (peer_cmd(cmd) != 0)
@@ -215,8 +191,9 @@ static int peer_second(const char *dir, double *ms)
 {
 	char cmd[2048];
 	double t0 = now_ms();
-	if (lsh(NULL, "cd '%s' && GIT_SSH_COMMAND='%s' git push -q '%s@127.0.0.1:%s' %s:refs/heads/incoming", g_ws,
-		g_ssh_cmd, vz_test_sshd_user(g_sshd), dir, g_c2) != 0)
+	if (vz_test_sshd_sh(NULL,
+			    "cd '%s' && GIT_SSH_COMMAND='%s' git push -q '%s@127.0.0.1:%s' %s:refs/heads/incoming",
+			    g_ws, g_ssh_cmd, vz_test_sshd_user(g_sshd), dir, g_c2) != 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "cd '%s' && git checkout -q -f -B main incoming && git clean -ffdxq", dir);
 	if (peer_cmd(cmd) != 0)
@@ -249,7 +226,7 @@ static int make_repo(void)
 		vz_test_write(src, rel, vz_buf_cstr(&b));
 		vz_buf_free(&b);
 	}
-	if (lsh(NULL,
+	if (vz_test_sshd_sh(NULL,
 		"cd '%s'\nexport GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b\n"
 		"git init -q -b main src && cd src && git add -A && git commit -q -m one\n"
 		"i=0; while [ $i -lt %d ]; do k=$((i * 37 + 1)); "
@@ -261,8 +238,8 @@ static int make_repo(void)
 		g_tmp, NCHANGED, NDIRS) != 0)
 		goto out;
 	vz_buf out = VZ_BUF_INIT(4096);
-	if (lsh(&out, "cd '%s/src' && git rev-parse main^ main && git ls-files -z | xargs -0 cat | wc -c && "
-		      "git diff --shortstat main^ main", g_tmp) != 0 || out.len < 82) {
+	if (vz_test_sshd_sh(&out, "cd '%s/src' && git rev-parse main^ main && git ls-files -z | xargs -0 cat | "
+			    "wc -c && git diff --shortstat main^ main", g_tmp) != 0 || out.len < 82) {
 		vz_buf_free(&out);
 		goto out;
 	}

@@ -224,6 +224,28 @@ static int run_capture(const char *const *argv, vz_buf *out)
 	return vz_test_sshd_run(argv, out);
 }
 
+/* Appends the arguments both sides take: -i INV -e BVAR, the case's extra ones, the playbook;
+ * then the NULL. Returns the new count (argv must have room for na + 6 + nextra). */
+static size_t case_args(const char **argv, size_t na, const char *inv, const char *bvar,
+			char *const *extra, size_t nextra, const char *pb)
+{
+	argv[na++] = "-i";
+	argv[na++] = inv;
+	argv[na++] = "-e";
+	argv[na++] = bvar;
+	for (size_t k = 0; k < nextra; k++)
+		argv[na++] = extra[k];
+	argv[na++] = pb;
+	argv[na] = NULL;
+	return na;
+}
+
+/* A waitpid status as an exit code: the code, or 128+signal. */
+static int exit_code(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static int case_selected(const char *name)
 {
 	if (!only_case)
@@ -357,7 +379,7 @@ int main(void)
 			for (size_t k = 0; k < ci; k++)
 				if (oc[k].pid == p && !oc[k].done) {
 					oc[k].done = 1;
-					oc[k].status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+					oc[k].status = exit_code(st);
 					oc[k].ms = vz_mono_ms() - oc[k].t0;
 					running--;
 				}
@@ -365,14 +387,7 @@ int main(void)
 		const char *argv[40];
 		size_t na = 0;
 		argv[na++] = "ansible-playbook";
-		argv[na++] = "-i";
-		argv[na++] = inv;
-		argv[na++] = "-e";
-		argv[na++] = bvar;
-		for (size_t k = 0; k < c->nextra; k++)
-			argv[na++] = c->extra[k];
-		argv[na++] = c->pb;
-		argv[na] = NULL;
+		case_args(argv, na, inv, bvar, c->extra, c->nextra, c->pb);
 		c->t0 = vz_mono_ms();
 		c->pid = fork();
 		if (c->pid == 0) {
@@ -401,7 +416,7 @@ int main(void)
 		if (!c->done) {
 			int st;
 			if (waitpid(c->pid, &st, 0) == c->pid)
-				c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				c->status = exit_code(st);
 			else
 				c->status = -1;
 			c->ms = vz_mono_ms() - c->t0;
@@ -425,14 +440,7 @@ int main(void)
 				argv[na++] = "--json";
 				argv[na++] = "--known-hosts";
 				argv[na++] = kh;
-				argv[na++] = "-i";
-				argv[na++] = inv;
-				argv[na++] = "-e";
-				argv[na++] = bvar;
-				for (size_t k = 0; k < c->nextra; k++)
-					argv[na++] = c->extra[k];
-				argv[na++] = c->pb;
-				argv[na] = NULL;
+				case_args(argv, na, inv, bvar, c->extra, c->nextra, c->pb);
 				uint64_t t0 = vz_mono_ms();
 				codes[1] = run_capture(argv, &out);
 				ms[1] = vz_mono_ms() - t0;

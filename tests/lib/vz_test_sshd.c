@@ -84,6 +84,27 @@ out:
 	return rc;
 }
 
+int vz_test_sshd_vsh(vz_buf *out, const char *fmt, va_list ap)
+{
+	vz_buf cmd = VZ_BUF_INIT(1 << 20);
+	vz_buf_vprintf(&cmd, fmt, ap);
+	const char *argv[] = { "/bin/sh", "-ec", vz_buf_cstr(&cmd), NULL };
+	int rc = vz_test_sshd_run(argv, out);
+	if (rc != 0)
+		fprintf(stderr, "local command failed (%d): %.300s\n", rc, vz_buf_cstr(&cmd));
+	vz_buf_free(&cmd);
+	return rc ? -1 : 0;
+}
+
+int vz_test_sshd_sh(vz_buf *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vz_test_sshd_vsh(out, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 int vz_test_sshd_keygen(const char *path)
 {
 	const char *argv[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vz-test", "-f",

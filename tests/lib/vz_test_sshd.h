@@ -6,6 +6,8 @@
 #ifndef VZ_TEST_SSHD_H
 #define VZ_TEST_SSHD_H
 
+#include <stdarg.h>
+
 #include "vz_buf.h"
 #include "vz_node.h"
 
@@ -42,6 +44,11 @@ int vz_test_sshd_keygen(const char *path);
 /* Runs argv (PATH lookup, no shell) with stdin from /dev/null, stdout into out (may be NULL),
  * stderr inherited. Returns the exit status, 128+signal, or -1 if it could not run. */
 int vz_test_sshd_run(const char *const argv[], vz_buf *out);
+/* Runs the printf-formatted command with /bin/sh -ec here (the executor side) through
+ * vz_test_sshd_run, stdout into out (may be NULL). 0, or -1 after printing the exit status and
+ * the command on stderr. */
+int vz_test_sshd_sh(vz_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int vz_test_sshd_vsh(vz_buf *out, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* "SHA256:..." as ssh-keygen -lf prints it for the public key file pub, into out (n bytes);
  * aborts when ssh-keygen fails. */
 void vz_test_sshd_fingerprint(const char *pub, char *out, size_t n);
