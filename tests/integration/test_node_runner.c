@@ -133,9 +133,9 @@ static void expect(vz_node *n, const char *command, int status, const char *out,
 		fail_msg("%s: %s", command, vz_err_msg(&e));
 	if (res.exit_status != status)
 		fail_msg("%s: exit status %d, want %d", command, res.exit_status, status);
-	if (c.out.len != strlen(out) || memcmp(c.out.ptr, out, c.out.len))
+	if (c.out.len != strlen(out) || (c.out.len && memcmp(c.out.ptr, out, c.out.len)))
 		fail_msg("%s: stdout [%s], want [%s]", command, vz_buf_cstr(&c.out), out);
-	if (err && (c.err.len != strlen(err) || memcmp(c.err.ptr, err, c.err.len)))
+	if (err && (c.err.len != strlen(err) || (c.err.len && memcmp(c.err.ptr, err, c.err.len))))
 		fail_msg("%s: stderr [%s], want [%s]", command, vz_buf_cstr(&c.err), err);
 	cap_free(&c);
 }
