@@ -1,6 +1,7 @@
 /* vz_node: running commands on a build node. Two connections behind one interface:
- * ssh (libssh2: one session per node per build, one channel per command, host key always
- * checked against an OpenSSH known_hosts file) and local (fork/exec, for the embedded default
+ * ssh (libssh2: one session per node per build, one channel per command or, opt-in, one
+ * persistent shell running them all; host key always checked against an OpenSSH known_hosts
+ * file) and local (fork/exec, for the embedded default
  * and the dry-run). Output is streamed to a callback as it arrives and capped; commands have a
  * timeout after which they are killed on the node. */
 #ifndef VZ_NODE_H

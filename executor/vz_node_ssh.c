@@ -1,5 +1,6 @@
 /* vz_node_ssh: the ssh connection over libssh2. One non-blocking session per node, driven by a
- * poll() loop so every wait honours a deadline and the cancel flag; one channel per command.
+ * poll() loop so every wait honours a deadline and the cancel flag; one channel per command, or (opt-in)
+ * one persistent shell on one channel running them all (the runner, below).
  * The host key is always checked against known_hosts; there is no accept-anything mode. */
 #include "vz_node_int.h"
 
@@ -744,15 +745,15 @@ out:
 
 /* ---- the persistent runner ----
  *
- * With vz_node_set_runner, commands go through one long-lived /bin/sh per session on one
- * channel instead of a channel each (sshd forks the login shell per channel). The runner
+ * With vz_node_set_runner, commands go through one long-lived shell per session (run_loop) on
+ * one channel instead of a channel each (sshd forks the login shell per channel). The runner
  * (run_loop) reads requests from its stdin: a line with a count, then that many lines of script,
  * which it evals. The first request defines `vzr` (run_define); each command is then one line,
  * `vzr 'SCRIPT' STDIN_BYTES`, followed by its stdin bytes, which the runner copies to a private
- * file with `head -c` (exactly that many, so they cannot be taken for a request). vzr starts the
- * command in its own session and process group (setsid, so a timeout kills the whole group as on
- * the channel path), reports the group on stdout, waits, and ends both streams with a marker
- * carrying a random per-session token:
+ * file with `head -c` (exactly that many, so they cannot be taken for a request). vzr starts
+ * `/bin/sh -c SCRIPT` in its own process group (bash's job control, or setsid: so a timeout
+ * kills the whole group as on the channel path), reports the group on stdout, waits, and ends
+ * both streams with a marker carrying a random per-session token:
  *   stdout: MARK "P <pgid>\n" ... MARK "E <status>\n"     stderr: ... MARK "E\n"
  * MARK is "vzr-<32 hex>:". The token is in the runner's requests only, never in its argv or in
  * the command's environment, so output cannot end a command by accident. Output is passed on
