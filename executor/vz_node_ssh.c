@@ -1051,9 +1051,9 @@ static void run_scan(vz_node *n, int stream, const vz_node_cmd *cmd, run_ev *ev,
 		size_t pn = (size_t)(nl - pl);
 		memcpy(pay, pl, pn < sizeof(pay) ? pn : sizeof(pay) - 1);
 		pay[pn < sizeof(pay) ? pn : sizeof(pay) - 1] = '\0';
-		if (stream == 0 && pay[0] == 'P' && vz_parse_i64(pay + 2, 1, INT32_MAX, &v) == 0)
+		if (stream == 0 && pn > 2 && pay[0] == 'P' && vz_parse_i64(pay + 2, 1, INT32_MAX, &v) == 0)
 			ev->pgid = (long)v;
-		else if (stream == 0 && pay[0] == 'E' && vz_parse_i64(pay + 2, 0, 255, &v) == 0) {
+		else if (stream == 0 && pn > 2 && pay[0] == 'E' && vz_parse_i64(pay + 2, 0, 255, &v) == 0) {
 			ev->status = (int)v;
 			ev->ended[0] = 1;
 		} else if (stream == 1 && pay[0] == 'E')
