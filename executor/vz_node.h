@@ -1,6 +1,7 @@
 /* vz_node: running commands on a build node. Two connections behind one interface:
- * ssh (libssh2: one session per node per build, one channel per command, host key always
- * checked against an OpenSSH known_hosts file) and local (fork/exec, for the embedded default
+ * ssh (libssh2: one session per node per build, one channel per command or, opt-in, one
+ * persistent shell running them all; host key always checked against an OpenSSH known_hosts
+ * file) and local (fork/exec, for the embedded default
  * and the dry-run). Output is streamed to a callback as it arrives and capped; commands have a
  * timeout after which they are killed on the node. */
 #ifndef VZ_NODE_H
@@ -69,6 +70,23 @@ int vz_node_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err
 /* Writes data to a file on the node (created/truncated, mode applied), parents must exist.
  * Implemented over an exec channel (`cat > file`) so no SFTP subsystem is needed. */
 int vz_node_put(vz_node *n, const char *path, const void *data, size_t len, int mode, vz_err *e);
+
+/* ssh: with on, vz_node_exec runs commands through one long-lived /bin/sh on the node (started
+ * on its own channel by the first command) instead of a new channel per command: one round trip
+ * and one process start per command instead of sshd forking the login shell each time. Every
+ * guarantee above is kept (cwd, env, stdin, separate streams, exit status, timeout and cancel
+ * killing the command's process group). The node needs head, and bash or setsid, in PATH. If the runner
+ * cannot start or dies, commands go over their own channels for the rest of the session (logged
+ * once); a command the runner had started when it died fails with VZ_EIO and is not rerun.
+ * Local nodes: no effect. Call before the first vz_node_exec or between commands.
+ * The runner is bash in POSIX mode when the node has bash (its job control puts each command in
+ * its own process group), else /bin/sh starting each command with setsid (one more exec per
+ * command); on == VZ_NODE_RUNNER_SH asks for the second even when there is bash (tests). */
+#define VZ_NODE_RUNNER_SH 2
+void vz_node_set_runner(vz_node *n, int on);
+
+/* The runner's pid on the node while it runs, else 0 (not started, off, or fallen back). */
+long vz_node_runner_pid(const vz_node *n);
 
 /* Closes the session (or nothing for local). Accepts NULL. */
 void vz_node_close(vz_node *n);

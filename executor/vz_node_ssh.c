@@ -1,5 +1,6 @@
 /* vz_node_ssh: the ssh connection over libssh2. One non-blocking session per node, driven by a
- * poll() loop so every wait honours a deadline and the cancel flag; one channel per command.
+ * poll() loop so every wait honours a deadline and the cancel flag; one channel per command, or (opt-in)
+ * one persistent shell on one channel running them all (the runner, below).
  * The host key is always checked against known_hosts; there is no accept-anything mode. */
 #include "vz_node_int.h"
 
@@ -33,6 +34,15 @@ typedef struct ssh_node {
 	char *host;
 	int port;
 	int broken; /* the connection failed: later calls fail fast, the node is unusable */
+	/* the persistent command runner (vz_node_set_runner), see run_exec */
+	int runner_want;       /* run commands through it */
+	int runner_off;        /* it could not start or died: a channel per command from now on */
+	LIBSSH2_CHANNEL *rch;  /* its channel, NULL until the first command needs it */
+	long runner_pid;
+	char mark[48];         /* "vzr-<32 hex>:", the per-session end-of-command marker */
+	size_t marklen;
+	char *rbuf[2];         /* stdout, stderr: bytes held back while they may start a marker */
+	size_t rlen[2];
 } ssh_node;
 
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -392,10 +402,15 @@ out:
 	return rc;
 }
 
+static void run_drop(ssh_node *sn);
+
 static void ssh_free(ssh_node *sn)
 {
 	if (!sn)
 		return;
+	run_drop(sn);
+	free(sn->rbuf[0]);
+	free(sn->rbuf[1]);
 	if (sn->s) {
 		/* bounded: a dead peer must not hold up closing */
 		uint64_t until = vz_mono_ms() + (sn->broken ? 0 : SSH_CLOSE_MS);
@@ -564,7 +579,7 @@ static int pump_output(ssh_node *sn, LIBSSH2_CHANNEL *ch, const vz_node_cmd *cmd
 	return 0;
 }
 
-static int ssh_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err *e)
+static int ssh_exec_channel(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err *e)
 {
 	ssh_node *sn = n->impl;
 	LIBSSH2_CHANNEL *ch = NULL;
@@ -726,6 +741,498 @@ out:
 	vz_buf_free(&line);
 	free(chunk);
 	return rc;
+}
+
+/* ---- the persistent runner ----
+ *
+ * With vz_node_set_runner, commands go through one long-lived shell per session (run_loop) on
+ * one channel instead of a channel each (sshd forks the login shell per channel). The runner
+ * (run_loop) reads requests from its stdin: a line with a count, then that many lines of script,
+ * which it evals. The first request defines `vzr` (run_define); each command is then one line,
+ * `vzr 'SCRIPT' STDIN_BYTES`, followed by its stdin bytes, which the runner copies to a private
+ * file with `head -c` (exactly that many, so they cannot be taken for a request). vzr starts
+ * `/bin/sh -c SCRIPT` in its own process group (bash's job control, or setsid: so a timeout
+ * kills the whole group as on the channel path), reports the group on stdout, waits, and ends
+ * both streams with a marker carrying a random per-session token:
+ *   stdout: MARK "P <pgid>\n" ... MARK "E <status>\n"     stderr: ... MARK "E\n"
+ * MARK is "vzr-<32 hex>:". The token is in the runner's requests only, never in its argv or in
+ * the command's environment, so output cannot end a command by accident. Output is passed on
+ * byte for byte around the markers (no newline added or taken); bytes that may start a marker
+ * are held back until it is clear they do not. */
+#define RUN_HOLD 128          /* > marker + payload: what a stream may hold back */
+#define RUN_FALLBACK 1        /* run_exec: the command did not start, run it on its own channel */
+#define RUN_DIED 2            /* run_pump: the runner's channel ended */
+#define RUN_READY "vinz-runner-ready "
+
+/* The runner itself. bash (in POSIX mode, which reads no startup file) with job control gives
+ * every command its own process group without starting anything else; a shell without job
+ * control needs setsid, one more exec per command. fd 4 is the channel's stderr: bash's job
+ * messages go to /dev/null. $$ is the runner's pid (the login shell execs it). */
+static const char run_loop[] =
+	"if [ -n \"$BASH_VERSION\" ]; then set -m; j=1; exec 4>&2 2>/dev/null; else j=0; exec 4>&2; "
+	"command -v setsid >/dev/null 2>&1 || { echo 'vinz runner: the node has no bash or setsid' >&2; "
+	"exit 127; }; fi; "
+	"command -v head >/dev/null 2>&1 || { echo 'vinz runner: the node has no head' >&4; exit 127; }; "
+	"u=$(umask); f=${TMPDIR:-/tmp}/.vinz-runner-$$.stdin; "
+	"echo " RUN_READY "$$; "
+	"while IFS= read -r n; do s=; while [ \"$n\" -gt 0 ]; do IFS= read -r l || exit 0; "
+	"s=\"$s$l\n\"; n=$((n-1)); done; eval \"$s\"; done";
+
+/* What the login shell runs: the loop by bash when there is one, else by /bin/sh. */
+static const char run_launch[] =
+	"if command -v bash >/dev/null 2>&1; then exec bash --posix -c \"$0\"; else exec /bin/sh -c \"$0\"; fi";
+
+void vz_node_set_runner(vz_node *n, int on)
+{
+	if (n && n->kind == VZ_NODE_SSH && n->impl)
+		((ssh_node *)n->impl)->runner_want = on == VZ_NODE_RUNNER_SH ? on : on ? 1 : 0;
+}
+
+long vz_node_runner_pid(const vz_node *n)
+{
+	const ssh_node *sn = n && n->kind == VZ_NODE_SSH ? n->impl : NULL;
+	return sn && sn->rch ? sn->runner_pid : 0;
+}
+
+/* The cd/export/eval part of a command line, as the login shell or runner's sh runs it. */
+static void cmd_script(vz_buf *b, const vz_node_cmd *cmd)
+{
+	if (cmd->cwd) {
+		vz_buf_puts(b, "cd -- ");
+		vz_node_sh_quote(b, cmd->cwd);
+		vz_buf_puts(b, " || exit 1; ");
+	}
+	for (size_t i = 0; cmd->env && cmd->env[i]; i++) {
+		vz_buf_puts(b, "export ");
+		vz_node_sh_quote(b, cmd->env[i]);
+		vz_buf_puts(b, "; ");
+	}
+	vz_buf_puts(b, "eval ");
+	vz_node_sh_quote(b, cmd->command);
+}
+
+/* Closes the runner's channel (bounded); the runner reads end of file and exits. */
+static void run_drop(ssh_node *sn)
+{
+	uint64_t until = vz_mono_ms() + (sn->broken ? 0 : SSH_CLOSE_MS / 5);
+	int r;
+
+	if (!sn->rch)
+		return;
+	if (!sn->broken) {
+		SSH_NB(sn, until, r, libssh2_channel_send_eof(sn->rch));
+		SSH_NB(sn, until, r, libssh2_channel_close(sn->rch));
+	}
+	SSH_NB(sn, until, r, libssh2_channel_free(sn->rch));
+	(void)r;
+	sn->rch = NULL;
+	sn->runner_pid = 0;
+	sn->rlen[0] = sn->rlen[1] = 0;
+}
+
+/* The runner cannot be used: say so once and run commands on their own channels from now on. */
+static void run_off(vz_node *n, const char *why)
+{
+	ssh_node *sn = n->impl;
+
+	if (!sn->runner_off)
+		vz_warn("%s: the command runner %s; running each command on its own channel from now on "
+			"(slower, otherwise the same)", n->where, why);
+	sn->runner_off = 1;
+	run_drop(sn);
+}
+
+/* Puts the line count the runner reads first in front of a request (which ends with \n). */
+static int run_frame(vz_buf *req)
+{
+	vz_buf tmp = VZ_BUF_INIT(req->max + 32);
+	size_t lines = 0;
+
+	for (size_t i = 0; i < req->len; i++)
+		lines += req->ptr[i] == '\n';
+	vz_buf_printf(&tmp, "%zu\n", lines);
+	vz_buf_add(&tmp, req->ptr, req->len);
+	vz_buf_free(req);
+	*req = tmp;
+	return req->failed ? VZ_ENOMEM : 0;
+}
+
+/* The first request after the ready line: the function every command request calls, `vzr SCRIPT
+ * STDIN_BYTES`. The command runs in its own session and group (setsid) with stdin from a private
+ * copy of the STDIN_BYTES that follow the request, or /dev/null; the markers follow its end.
+ * Defined by a request rather than in the runner's command line, so the token is not in the
+ * runner's argv (/proc) either. */
+static int run_define(vz_node *n, uint64_t until)
+{
+	ssh_node *sn = n->impl;
+	vz_buf req = VZ_BUF_INIT(4096);
+	size_t off = 0;
+	int rc = 0;
+
+	vz_buf_printf(&req, "vzr() { if [ \"$2\" -gt 0 ]; then umask 077; head -c \"$2\" >\"$f\" || exit 1; "
+		      "umask \"$u\"; i=$f; else i=/dev/null; fi; if [ $j = 1 ]; then /bin/sh -c \"$1\" <\"$i\" "
+		      "2>&4 4>&- & p=$!; else setsid /bin/sh -c \"$1\" <\"$i\" 2>&4 4>&- & p=$!; fi; "
+		      "printf '%%sP %%s\\n' '%s' \"$p\"; wait \"$p\" 2>/dev/null; r=$?; "
+		      "[ \"$2\" -gt 0 ] && rm -f \"$f\"; printf '%%sE %%s\\n' '%s' \"$r\"; "
+		      "printf '%%sE\\n' '%s' >&4; }\n", sn->mark, sn->mark, sn->mark);
+	if (req.failed || run_frame(&req) != 0) {
+		rc = -1;
+		goto out;
+	}
+	while (off < req.len) {
+		ssize_t w = libssh2_channel_write(sn->rch, req.ptr + off, req.len - off);
+		if (w == LIBSSH2_ERROR_EAGAIN) {
+			if (ssh_wait(sn, until, -1) != 0) {
+				rc = -1;
+				goto out;
+			}
+		} else if (w < 0) {
+			rc = -1;
+			goto out;
+		} else {
+			off += (size_t)w;
+		}
+	}
+out:
+	vz_buf_free(&req);
+	return rc;
+}
+
+/* Starts the runner and waits for its ready line (at most SSH_CLOSE_MS). 0 or -1 (*why set). */
+static int run_start(vz_node *n, const vz_node_cmd *cmd, char *why, size_t whylen)
+{
+	ssh_node *sn = n->impl;
+	uint64_t until = vz_mono_ms() + SSH_CLOSE_MS;
+	vz_buf line = VZ_BUF_INIT(8192);
+	unsigned char tok[16];
+	char out[512], err[512];
+	size_t olen = 0, elen = 0;
+	int rc = -1, r;
+
+	snprintf(why, whylen, "could not start");
+	if (!sn->rbuf[0] && !(sn->rbuf[0] = malloc(RUN_HOLD + SSH_CHUNK)))
+		goto out;
+	if (!sn->rbuf[1] && !(sn->rbuf[1] = malloc(RUN_HOLD + SSH_CHUNK)))
+		goto out;
+	if (vz_random(tok, sizeof(tok)) != 0)
+		goto out;
+	memcpy(sn->mark, "vzr-", 4);
+	for (size_t i = 0; i < sizeof(tok); i++)
+		snprintf(sn->mark + 4 + 2 * i, 3, "%02x", (unsigned)tok[i]);
+	sn->mark[36] = ':';
+	sn->mark[37] = '\0';
+	sn->marklen = 37;
+	sn->rlen[0] = sn->rlen[1] = 0;
+	vz_buf_puts(&line, "exec /bin/sh -c ");
+	if (sn->runner_want != VZ_NODE_RUNNER_SH) {
+		vz_node_sh_quote(&line, run_launch);
+		vz_buf_putc(&line, ' ');
+	}
+	vz_node_sh_quote(&line, run_loop);
+	if (line.failed)
+		goto out;
+	while (!(sn->rch = libssh2_channel_open_session(sn->s))) {
+		r = libssh2_session_last_errno(sn->s);
+		if (r != LIBSSH2_ERROR_EAGAIN || ssh_wait(sn, until, -1) != 0 || (cmd->cancel && *cmd->cancel)) {
+			snprintf(why, whylen, "could not start (no channel: libssh2 error %d)", r);
+			goto out;
+		}
+	}
+	SSH_NB(sn, until, r, libssh2_channel_exec(sn->rch, line.ptr));
+	if (r != 0) {
+		snprintf(why, whylen, "could not start (exec: libssh2 error %d)", r);
+		goto out;
+	}
+	/* the ready line; a login shell may print lines before it */
+	for (;;) {
+		ssize_t got = libssh2_channel_read_ex(sn->rch, 0, out + olen, sizeof(out) - 1 - olen);
+		ssize_t gerr = libssh2_channel_read_ex(sn->rch, 1, err + elen, sizeof(err) - 1 - elen);
+		if (gerr > 0)
+			elen += (size_t)gerr;
+		if (elen == sizeof(err) - 1)
+			elen = 0; /* keep the last words only */
+		if (got > 0) {
+			char *nl;
+			olen += (size_t)got;
+			out[olen] = '\0';
+			while ((nl = memchr(out, '\n', olen))) {
+				int64_t pid;
+				*nl = '\0';
+				if (vz_startswith(out, RUN_READY) &&
+				    vz_parse_i64(out + strlen(RUN_READY), 1, INT32_MAX, &pid) == 0) {
+					sn->runner_pid = (long)pid;
+					if (nl + 1 < out + olen) /* nothing may follow before a request */
+						goto out;
+					if (run_define(n, until) != 0) {
+						snprintf(why, whylen, "could not be set up (writing to it failed)");
+						goto out;
+					}
+					rc = 0;
+					goto out;
+				}
+				olen -= (size_t)(nl + 1 - out);
+				memmove(out, nl + 1, olen);
+			}
+			if (olen == sizeof(out) - 1)
+				olen = 0;
+			continue;
+		}
+		if ((got < 0 && got != LIBSSH2_ERROR_EAGAIN) || got == 0 || libssh2_channel_eof(sn->rch)) {
+			err[elen] = '\0';
+			while (elen && (err[elen - 1] == '\n' || err[elen - 1] == '\r'))
+				err[--elen] = '\0';
+			snprintf(why, whylen, "exited at start%s%.300s", elen ? ": " : "", err);
+			goto out;
+		}
+		if (gerr == LIBSSH2_ERROR_EAGAIN && (ssh_wait(sn, until, -1) != 0 || (cmd->cancel && *cmd->cancel))) {
+			snprintf(why, whylen, "did not start within %d ms", SSH_CLOSE_MS);
+			goto out;
+		}
+	}
+out:
+	if (rc != 0)
+		run_drop(sn);
+	vz_buf_free(&line);
+	return rc;
+}
+
+typedef struct run_ev {
+	long pgid;     /* from the P marker; 0 until the command started */
+	int status;    /* from the stdout E marker */
+	int ended[2];  /* the E marker of stdout, stderr was seen */
+} run_ev;
+
+static const char *find_bytes(const char *h, size_t hl, const char *nd, size_t nl)
+{
+	for (size_t i = 0; i + nl <= hl; i++) {
+		const char *p = memchr(h + i, nd[0], hl - nl + 1 - i);
+		if (!p)
+			return NULL;
+		i = (size_t)(p - h);
+		if (!memcmp(p, nd, nl))
+			return p;
+	}
+	return NULL;
+}
+
+/* Passes on the output held for stream (0 stdout, 1 stderr) up to the next marker or the bytes
+ * that may start one, and acts on complete markers. */
+static void run_scan(vz_node *n, int stream, const vz_node_cmd *cmd, run_ev *ev, int *outcome)
+{
+	ssh_node *sn = n->impl;
+	char *b = sn->rbuf[stream];
+	size_t len = sn->rlen[stream], pos = 0, ml = sn->marklen;
+
+	while (pos < len && !ev->ended[stream]) {
+		const char *hit = find_bytes(b + pos, len - pos, sn->mark, ml);
+		if (!hit) {
+			size_t keep = 0;
+			for (size_t k = ml - 1; k > 0 && !keep; k--)
+				if (k <= len - pos && !memcmp(b + len - k, sn->mark, k))
+					keep = k;
+			deliver(cmd, stream, b + pos, len - pos - keep, outcome);
+			pos = len - keep;
+			break;
+		}
+		size_t at = (size_t)(hit - b);
+		deliver(cmd, stream, b + pos, at - pos, outcome);
+		pos = at;
+		const char *pl = b + at + ml, *nl = memchr(pl, '\n', len - at - ml);
+		if (!nl) {
+			if (len - at < RUN_HOLD)
+				break; /* the rest of the marker is on its way */
+			/* cannot be ours: pass the bytes on */
+			deliver(cmd, stream, b + at, ml, outcome);
+			pos = at + ml;
+			continue;
+		}
+		char pay[RUN_HOLD];
+		int64_t v;
+		size_t pn = (size_t)(nl - pl);
+		memcpy(pay, pl, pn < sizeof(pay) ? pn : sizeof(pay) - 1);
+		pay[pn < sizeof(pay) ? pn : sizeof(pay) - 1] = '\0';
+		if (stream == 0 && pn > 2 && pay[0] == 'P' && vz_parse_i64(pay + 2, 1, INT32_MAX, &v) == 0)
+			ev->pgid = (long)v;
+		else if (stream == 0 && pn > 2 && pay[0] == 'E' && vz_parse_i64(pay + 2, 0, 255, &v) == 0) {
+			ev->status = (int)v;
+			ev->ended[0] = 1;
+		} else if (stream == 1 && pay[0] == 'E')
+			ev->ended[1] = 1;
+		else
+			vz_warn("%s: runner sent an unknown marker \"%.40s\"", n->where, pay);
+		pos = (size_t)(nl + 1 - b);
+	}
+	if (ev->ended[stream] && pos < len)
+		vz_debug("%s: %zu bytes on %s after the command ended (a background process?), dropped",
+			 n->where, len - pos, stream ? "stderr" : "stdout");
+	if (ev->ended[stream])
+		pos = len;
+	memmove(b, b + pos, len - pos);
+	sn->rlen[stream] = len - pos;
+}
+
+/* Reads what the runner sent on both streams. 0, or RUN_DIED when its channel ended or failed. */
+static int run_pump(vz_node *n, const vz_node_cmd *cmd, run_ev *ev, int *outcome, int *progress)
+{
+	ssh_node *sn = n->impl;
+
+	for (int stream = 0; stream < 2; stream++) {
+		for (int i = 0; i < 16 && !ev->ended[stream]; i++) {
+			ssize_t got = libssh2_channel_read_ex(sn->rch, stream, sn->rbuf[stream] + sn->rlen[stream],
+							      SSH_CHUNK);
+			if (got == LIBSSH2_ERROR_EAGAIN)
+				break;
+			if (got <= 0)
+				return RUN_DIED;
+			*progress = 1;
+			sn->rlen[stream] += (size_t)got;
+			run_scan(n, stream, cmd, ev, outcome);
+		}
+	}
+	if (!(ev->ended[0] && ev->ended[1]) && libssh2_channel_eof(sn->rch))
+		return RUN_DIED;
+	return 0;
+}
+
+/* Runs cmd through the runner: returns as ssh_exec_channel does, or RUN_FALLBACK when the
+ * command was not started (the runner is off, could not start or died before starting it). */
+static int run_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err *e)
+{
+	ssh_node *sn = n->impl;
+	vz_buf req = VZ_BUF_INIT(SSH_CMD_MAX + 64), script = VZ_BUF_INIT(SSH_CMD_MAX);
+	uint64_t deadline = cmd->timeout_ms ? vz_mono_ms() + (uint64_t)cmd->timeout_ms : 0;
+	size_t in_len = cmd->stdin_data ? cmd->stdin_len : 0, off = 0;
+	run_ev ev;
+	char why[512];
+	int rc = 0, outcome = 0, progress, r;
+
+	memset(&ev, 0, sizeof(ev));
+	if (!sn->rch && run_start(n, cmd, why, sizeof(why)) != 0) {
+		run_off(n, why);
+		rc = RUN_FALLBACK;
+		goto out;
+	}
+	/* what background processes of earlier commands wrote after their end: not this one's */
+	for (int st = 0; st < 2; st++)
+		for (int i = 0; i < 16; i++) {
+			ssize_t got = libssh2_channel_read_ex(sn->rch, st, sn->rbuf[st], SSH_CHUNK);
+			if (got <= 0)
+				break; /* a dead runner is noticed below */
+			vz_debug("%s: %zd bytes on %s after an earlier command ended, dropped", n->where, got,
+				 st ? "stderr" : "stdout");
+		}
+	/* the request: one call of the runner's function (run_define) */
+	cmd_script(&script, cmd);
+	vz_buf_puts(&req, "vzr ");
+	vz_node_sh_quote(&req, vz_buf_cstr(&script));
+	vz_buf_printf(&req, " %zu\n", in_len);
+	if (script.failed || req.failed) {
+		rc = RUN_FALLBACK; /* the channel path says what is too big */
+		goto out;
+	}
+	if ((rc = run_frame(&req)) != 0) {
+		rc = RUN_FALLBACK;
+		goto out;
+	}
+
+	for (;;) {
+		progress = 0;
+		while (off < req.len + in_len) {
+			const char *src = off < req.len ? req.ptr + off : (const char *)cmd->stdin_data + (off - req.len);
+			size_t want = off < req.len ? req.len - off : req.len + in_len - off;
+			ssize_t w = libssh2_channel_write(sn->rch, src, want > SSH_CHUNK ? SSH_CHUNK : want);
+			if (w == LIBSSH2_ERROR_EAGAIN)
+				break;
+			if (w < 0) {
+				r = RUN_DIED;
+				goto died;
+			}
+			off += (size_t)w;
+			progress = 1;
+		}
+		if ((r = run_pump(n, cmd, &ev, &outcome, &progress)) != 0)
+			goto died;
+		if (ev.ended[0] && ev.ended[1])
+			break;
+		if (!outcome && !progress)
+			outcome = cmd_wait(sn, cmd, deadline);
+		if (!outcome && cmd->cancel && *cmd->cancel)
+			outcome = VZ_ECANCELED;
+		else if (!outcome && deadline && vz_mono_ms() >= deadline)
+			outcome = VZ_ETIMEOUT;
+		if (outcome)
+			break;
+	}
+
+	if (outcome == VZ_EIO) {
+		rc = vz_err_set(e, VZ_EIO, "%s: poll on the connection failed: %s", n->where, strerror(errno));
+		run_drop(sn);
+		goto out;
+	}
+	if (outcome && !(ev.ended[0] && ev.ended[1])) {
+		uint64_t until = vz_mono_ms() + VZ_NODE_KILL_GRACE_MS;
+		int dummy = 1; /* output after a cancel is not passed on */
+		if (off < req.len + in_len) {
+			/* the runner is still reading our request or stdin: it cannot take another */
+			run_drop(sn);
+		} else {
+			while (!ev.pgid && !ev.ended[0]) {
+				progress = 0;
+				if (run_pump(n, cmd, &ev, &dummy, &progress) != 0 ||
+				    (!progress && ssh_wait(sn, until, -1) != 0))
+					break;
+			}
+			if (ev.pgid && !ev.ended[0])
+				ssh_kill(n, ev.pgid);
+			while (!(ev.ended[0] && ev.ended[1])) {
+				progress = 0;
+				if (run_pump(n, cmd, &ev, &dummy, &progress) != 0 ||
+				    (!progress && ssh_wait(sn, until, -1) != 0))
+					break;
+			}
+			if (!(ev.ended[0] && ev.ended[1])) {
+				vz_warn("%s: the command runner did not finish the killed command within %d ms; "
+					"starting a new one", n->where, VZ_NODE_KILL_GRACE_MS);
+				run_drop(sn);
+			}
+		}
+	}
+	if (ev.ended[0])
+		res->exit_status = ev.status;
+	res->timed_out = outcome == VZ_ETIMEOUT;
+	if (outcome == VZ_ETIMEOUT)
+		rc = vz_err_set(e, VZ_ETIMEOUT, "%s: command timed out after %d ms and was killed: %.80s",
+				n->where, cmd->timeout_ms, cmd->command);
+	else if (outcome == VZ_ECANCELED)
+		rc = vz_err_set(e, VZ_ECANCELED, "%s: command canceled and killed: %.80s", n->where,
+				cmd->command);
+	goto out;
+died:
+	if (!ev.pgid) {
+		run_off(n, "ended before starting a command");
+		rc = RUN_FALLBACK;
+	} else {
+		run_off(n, "ended while a command ran");
+		rc = vz_err_set(e, VZ_EIO, "%s: the command runner ended while the command ran (killed on "
+				"the node?); it was not run again: %.80s", n->where, cmd->command);
+	}
+out:
+	vz_buf_free(&req);
+	vz_buf_free(&script);
+	return rc;
+}
+
+static int ssh_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err *e)
+{
+	ssh_node *sn = n->impl;
+
+	if (sn->runner_want && !sn->runner_off && !sn->broken) {
+		int rc = run_exec(n, cmd, res, e);
+		if (rc != RUN_FALLBACK)
+			return rc;
+		res->exit_status = -1;
+	}
+	return ssh_exec_channel(n, cmd, res, e);
 }
 
 static const vz_node_ops ssh_ops = { ssh_exec, ssh_close };

@@ -75,6 +75,11 @@ typedef struct vz_playbook_opts {
 	const char *const *tags;      /* NULL-terminated, as --tags: run only tasks with one of them
 	                               * (or `always`); "tagged"/"untagged"/"all" as Ansible */
 	const char *const *skip_tags; /* NULL-terminated, as --skip-tags */
+	/* ssh connections the engine opens itself run tasks through one persistent shell per host
+	 * (vz_node_set_runner); no_runner turns that off (a new channel per command), and
+	 * runner_for_lookup turns it on for the connections node_lookup returns too */
+	int no_runner;
+	int runner_for_lookup;
 } vz_playbook_opts;
 
 typedef struct vz_playbook_result {

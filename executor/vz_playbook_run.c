@@ -117,6 +117,8 @@ static int host_connect(runner *r, pb_host *h, int own, json_t **result)
 		conn = "ssh";
 	if (o->node_lookup && (h->node = o->node_lookup(o->node_ctx, h->name)) != NULL) {
 		h->own_node = 0;
+		if (o->runner_for_lookup)
+			vz_node_set_runner(h->node, 1);
 		goto out;
 	}
 	if (!strcmp(conn, "local")) {
@@ -169,6 +171,8 @@ static int host_connect(runner *r, pb_host *h, int own, json_t **result)
 			vz_node_spec spec = { .kind = VZ_NODE_SSH, .name = h->name, .host = host, .port = (int)port,
 					      .user = user, .key_file = key, .known_hosts = khf };
 			rc = vz_node_connect(&h->node, &spec, &e);
+			if (rc == 0 && !o->no_runner)
+				vz_node_set_runner(h->node, 1); /* one shell per host, see docs/playbooks.md */
 		}
 	} else {
 		*result = json_pack("{s:b,s:b,s:s+}", "failed", 1, "changed", 0, "msg",
