@@ -17,55 +17,17 @@
 #include <cmocka.h>
 
 #include "vz_node.h"
+#include "vz_test_node.h"
 #include "vz_test_sshd.h"
 #include "vz_util.h"
 
-typedef struct cap {
-	vz_buf out, err;
-	uint64_t out_bytes;
-	uint32_t out_hash;  /* FNV-1a over all of stdout */
-	int cancel_at_out;  /* return non-zero once stdout has this many bytes (0: never) */
-} cap;
+typedef vz_test_cap cap;
+#define cap_init vz_test_cap_init
+#define cap_free vz_test_cap_free
+#define cap_cb vz_test_cap_cb
+#define gone vz_test_gone
+#define set_flag_later vz_test_set_flag_later
 
-static void cap_init(cap *c, size_t max)
-{
-	memset(c, 0, sizeof(*c));
-	vz_buf_init(&c->out, max);
-	vz_buf_init(&c->err, max);
-	c->out_hash = 2166136261u;
-}
-
-static void cap_free(cap *c)
-{
-	vz_buf_free(&c->out);
-	vz_buf_free(&c->err);
-}
-
-static int cap_cb(void *ctx, int stream, const char *data, size_t len)
-{
-	cap *c = ctx;
-	if (stream == VZ_NODE_STDOUT) {
-		for (size_t i = 0; i < len; i++)
-			c->out_hash = (c->out_hash ^ (unsigned char)data[i]) * 16777619u;
-		c->out_bytes += len;
-		vz_buf_add_capped(&c->out, data, len);
-		return c->cancel_at_out && c->out_bytes >= (uint64_t)c->cancel_at_out;
-	}
-	vz_buf_add_capped(&c->err, data, len);
-	return 0;
-}
-
-/* True when no process has `pattern` in its command line, waiting up to 2 s for it to go. */
-static int gone(const char *pattern)
-{
-	const char *argv[] = { "pgrep", "-f", pattern, NULL };
-	for (int i = 0; i < 40; i++) {
-		if (vz_test_sshd_run(argv, NULL) == 1)
-			return 1;
-		usleep(50 * 1000);
-	}
-	return 0;
-}
 
 typedef struct fixture {
 	vz_test_sshd *sshd;
@@ -388,12 +350,6 @@ static void test_timeout_kills_group(void **state)
 	assert_int_equal(vz_node_runner_pid(f->n), pid);
 }
 
-static void *set_flag_later(void *arg)
-{
-	usleep(300 * 1000);
-	*(volatile int *)arg = 1;
-	return NULL;
-}
 
 static void test_cancel(void **state)
 {
