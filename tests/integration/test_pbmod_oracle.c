@@ -31,7 +31,8 @@ enum {
 	VINZ_ONLY = 1,   /* no oracle: expect[] says what vinz must do */
 	CONFINED = 2,    /* run vinz with ctx->confine (untrusted playbook) */
 	NO_TREE = 4,     /* do not compare the files left (documented difference) */
-	MTIME = 8,       /* compare file mtimes too (synchronize keeps them, as rsync -a) */
+	MTIME = 8,       /* compare file mtimes too (synchronize keeps them, as rsync -a); node-side
+	                  * sources are given a fixed mtime, as the two sides make them at different times */
 	NO_SECOND = 16,  /* run once (the second run would only repeat a failure or a timeout) */
 	NO_LOG = 32,     /* ctx->no_log */
 	TIMEOUT = 128,   /* ctx->timeout_ms = 1500 */
@@ -273,11 +274,11 @@ static const tcase cases[] = {
 	{ "sy_push_missing_parent", "synchronize", "{\"src\": \"tree/\", \"dest\": \"@D@/no/such\"}", NULL, "",
 	  NO_SECOND, NULL },
 	{ "sy_pull_slash", "synchronize", "{\"mode\": \"pull\", \"src\": \"@D@/p/\", \"dest\": \"@F@/pulled\"}",
-	  "mkdir -p p/sub && echo 1 > p/a && echo 2 > p/sub/b && chmod 0600 p/a && ln -s a p/ln", "", MTIME, NULL },
+	  "mkdir -p p/sub && echo 1 > p/a && echo 2 > p/sub/b && chmod 0600 p/a && ln -s a p/ln && find p -exec touch -h -d @1700000000 {} +", "", MTIME, NULL },
 	{ "sy_pull_noslash", "synchronize", "{\"mode\": \"pull\", \"src\": \"@D@/p\", \"dest\": \"@F@/\"}",
-	  "mkdir -p p/sub && echo 1 > p/a && echo 2 > p/sub/b", "", MTIME, NULL },
+	  "mkdir -p p/sub && echo 1 > p/a && echo 2 > p/sub/b && find p -exec touch -h -d @1700000000 {} +", "", MTIME, NULL },
 	{ "sy_pull_delete", "synchronize", "{\"mode\": \"pull\", \"src\": \"@D@/p/\", \"dest\": \"@F@/q\", "
-	  "\"delete\": true}", "mkdir -p p && echo 1 > p/a", "", MTIME, NULL },
+	  "\"delete\": true}", "mkdir -p p && echo 1 > p/a && find p -exec touch -h -d @1700000000 {} +", "", MTIME, NULL },
 
 	/* vinz only: confinement of executor paths in untrusted playbooks, caps, no_log */
 	{ "v_confine_ok", "copy", "{\"src\": \"hello.txt\", \"dest\": \"@D@/ok\"}", NULL, "",
