@@ -547,28 +547,36 @@ static json_t *local_build(const char *uuid, const char *repo, const char *cmd)
 			 "node", "name", "n1", "connection", "local", "port", 0, "commands", cmd, "timeout", 60);
 }
 
+/* A fake scheduler at ep and a real executor connected to it, past hello and welcome: returns
+ * the ROUTER socket, fills the executor's run state, its thread and its routing id. */
+static void *fake_sched_with_executor(env *t, const char *ep, xrun *xr, pthread_t *th, char rid[256], size_t *rlen)
+{
+	void *r = zmq_socket(t->zctx, ZMQ_ROUTER);
+	int linger = 0;
+	zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof(linger));
+	assert_int_equal(zmq_bind(r, ep), 0);
+	assert_int_equal(vz_executor_new(&xr->x, t->cfg, t->zctx, ep, &xr->e), 0);
+	pthread_create(th, NULL, exec_thread, xr);
+	vz_msg *m = router_expect(r, VZ_MSG_HELLO, rid, rlen, 5000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	router_send(r, rid, *rlen, VZ_MSG_WELCOME,
+		    json_pack("{s:s,s:i,s:i}", "scheduler_instance", "fake-1", "lease_ms", 10000, "heartbeat_ms", 200));
+	return r;
+}
+
 /* Zuul's governor: with a sensor over its limit the executor offers no slots, and offers them
  * again once it is not (the limit is lowered while it runs). */
 static void test_governed_executor_offers_no_slots(void **state)
 {
 	env *t = *state;
-	void *r = zmq_socket(t->zctx, ZMQ_ROUTER);
-	int linger = 0;
-	zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof(linger));
-	assert_int_equal(zmq_bind(r, "inproc://fake-sched-gov"), 0);
 	t->cfg->executor.min_avail_mem = 100.0; /* never met: some memory is always in use */
 	xrun xr = { 0 };
-	assert_int_equal(vz_executor_new(&xr.x, t->cfg, t->zctx, "inproc://fake-sched-gov", &xr.e), 0);
 	pthread_t th;
-	pthread_create(&th, NULL, exec_thread, &xr);
 	char rid[256];
 	size_t rlen = 0;
-	vz_msg *m = router_expect(r, VZ_MSG_HELLO, rid, &rlen, 5000);
-	assert_non_null(m);
-	vz_msg_free(m);
-	router_send(r, rid, rlen, VZ_MSG_WELCOME,
-		    json_pack("{s:s,s:i,s:i}", "scheduler_instance", "fake-g", "lease_ms", 10000, "heartbeat_ms", 200));
-	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	void *r = fake_sched_with_executor(t, "inproc://fake-sched-gov", &xr, &th, rid, &rlen);
+	vz_msg *m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
 	assert_non_null(m);
 	assert_int_equal(json_integer_value(json_object_get(m->body, "free")), 0);
 	vz_msg_free(m);
@@ -590,22 +598,12 @@ static void test_governed_executor_offers_no_slots(void **state)
 static void test_executor_cancel_and_result_resend(void **state)
 {
 	env *t = *state;
-	void *r = zmq_socket(t->zctx, ZMQ_ROUTER);
-	int linger = 0;
-	zmq_setsockopt(r, ZMQ_LINGER, &linger, sizeof(linger));
-	assert_int_equal(zmq_bind(r, "inproc://fake-sched"), 0);
 	xrun xr = { 0 };
-	assert_int_equal(vz_executor_new(&xr.x, t->cfg, t->zctx, "inproc://fake-sched", &xr.e), 0);
 	pthread_t th;
-	pthread_create(&th, NULL, exec_thread, &xr);
 	char rid[256];
 	size_t rlen = 0;
-	vz_msg *m = router_expect(r, VZ_MSG_HELLO, rid, &rlen, 5000);
-	assert_non_null(m);
-	vz_msg_free(m);
-	router_send(r, rid, rlen, VZ_MSG_WELCOME,
-		    json_pack("{s:s,s:i,s:i}", "scheduler_instance", "fake-1", "lease_ms", 10000, "heartbeat_ms", 200));
-	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	void *r = fake_sched_with_executor(t, "inproc://fake-sched", &xr, &th, rid, &rlen);
+	vz_msg *m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
 	assert_non_null(m);
 	vz_msg_free(m);
 	char *repo = vz_path_join(t->dir, "repos/p.git");
