@@ -275,7 +275,7 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 	json_t *zuul = vz_zuulvars_zuul(req, prepared, &dirs);
 	json_t *extra = json_pack("{s:o}", "zuul", zuul);
 	pbctx pc = { w, node_name, node };
-	int pre_ok = 1, run_ok = 1, post_ok = 1;
+	int pre_ok = 1, run_ok = 1;
 	*result = "SUCCESS";
 	for (int ph = 0; ph < 4; ph++) {
 		json_t *list = json_object_get(pbs, phases[ph]);
@@ -337,14 +337,10 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 				snprintf(message, mlen, "post-run playbook %s failed", paths[k] + strlen(bdir) + 1);
 			}
 			json_decref(res.json);
-			if (!ok) {
-				if (ph == 0)
-					pre_ok = 0;
-				else if (ph == 1)
-					run_ok = 0;
-				else if (ph == 2)
-					post_ok = 0;
-			}
+			if (!ok && ph == 0)
+				pre_ok = 0;
+			else if (!ok && ph == 1)
+				run_ok = 0;
 			if (!ok && ph <= 1)
 				break;
 		}
@@ -353,7 +349,6 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 		if (strcmp(*result, "ERROR") == 0)
 			break;
 	}
-	(void)post_ok;
 	json_decref(extra);
 out:
 	json_decref(hv);
