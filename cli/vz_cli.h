@@ -25,7 +25,7 @@ typedef struct vz_cmd {
 } vz_cmd;
 
 extern const vz_cmd vz_cmd_up, vz_cmd_scheduler, vz_cmd_executor, vz_cmd_enqueue, vz_cmd_status, vz_cmd_builds,
-	vz_cmd_demo, vz_cmd_merge, vz_cmd_keygen;
+	vz_cmd_demo, vz_cmd_merge, vz_cmd_keygen, vz_cmd_logs;
 
 /* Set by SIGINT/SIGTERM once vz_cli_signals() ran. */
 extern volatile sig_atomic_t vz_cli_stop;

@@ -21,6 +21,9 @@
 
 #define BATCH_MAX 512 /* messages handled per transaction */
 #define LOG_RESEND_MAX 3
+#define LOG_CHUNK_MAX (256 * 1024) /* bytes of log per admin reply */
+#define LOG_WAIT_MAX 5000          /* ms an admin "log" request may wait for new output */
+#define LOG_WAITERS_MAX 1024       /* followers waiting at once; more are answered at once */
 
 enum { B_QUEUED = 1, B_RUNNING = 2 };
 
@@ -58,6 +61,17 @@ typedef struct build {
 	struct build *next; /* queued list */
 } build;
 
+/* An admin "log" request waiting for output past its offset (vinz logs -f). */
+typedef struct waiter {
+	char rid[VZ_PROTO_MAX_PEER_ID + 1];
+	size_t rid_len;
+	char id[VZ_PROTO_MAX_ID + 1];
+	char uuid[37];
+	long long offset;
+	uint64_t deadline;
+	struct waiter *next;
+} waiter;
+
 typedef struct outmsg {
 	char rid[VZ_PROTO_MAX_PEER_ID + 1];
 	size_t rid_len;
@@ -83,6 +97,8 @@ struct vz_sched {
 	outmsg *out, **out_tail;
 	uint64_t started;
 	uint64_t last_lease_check;
+	waiter *waiters;
+	int nwaiters;
 };
 
 /* ---------- small helpers ---------- */
@@ -537,6 +553,11 @@ void vz_sched_free(vz_sched *s)
 		item_free(v);
 	vz_map_free(s->builds);
 	vz_map_free(s->items);
+	while (s->waiters) {
+		waiter *n = s->waiters->next;
+		free(s->waiters);
+		s->waiters = n;
+	}
 	while (s->peers) {
 		peer *n = s->peers->next;
 		peer_free(s->peers);
@@ -1187,6 +1208,218 @@ static json_t *admin_status(vz_sched *s, vz_err *e, int *dberr)
 			 "executors", execs, "queued", (json_int_t)vz_map_len(s->builds));
 }
 
+/* ---------- build logs (vinz logs) ---------- */
+
+/* What a "log" reply says about a build: its state, and how many bytes from offset 0 are in its
+ * log file without a gap (what may be served). */
+typedef struct logstate {
+	char uuid[37];
+	const char *state;   /* queued, running, done */
+	json_t *result;      /* done only; borrowed from row */
+	json_t *retried_as;  /* uuid of the next attempt when this one was retried; borrowed */
+	long long avail;
+	json_t *row;         /* owns the strings above */
+} logstate;
+
+/* Fills ls for the build uuid (exact). 0, VZ_ENOTFOUND, or a store error (*dberr set). */
+static int log_state(vz_sched *s, const char *uuid, logstate *ls, vz_err *e, int *dberr)
+{
+	memset(ls, 0, sizeof(*ls));
+	build *b = vz_map_get(s->builds, uuid);
+	if (b) {
+		vz_strlcpy(ls->uuid, b->uuid, sizeof(ls->uuid));
+		ls->state = b->state == B_RUNNING ? "running" : "queued";
+		ls->avail = b->log_have;
+		return 0;
+	}
+	json_t *rows = vz_store_query(s->st, e,
+				      "SELECT b.uuid, b.state, b.result, b.log_size,"
+				      " (SELECT n.uuid FROM builds n WHERE n.item_id=b.item_id AND n.job=b.job"
+				      "  AND n.attempt=b.attempt+1) AS retried_as"
+				      " FROM builds b WHERE b.uuid=?", "s", uuid);
+	if (!rows) {
+		*dberr = 1;
+		return VZ_EDB;
+	}
+	json_t *r = json_array_get(rows, 0);
+	if (!r) {
+		json_decref(rows);
+		return VZ_ENOTFOUND;
+	}
+	ls->row = rows;
+	vz_strlcpy(ls->uuid, json_string_value(json_object_get(r, "uuid")), sizeof(ls->uuid));
+	const char *st = json_string_value(json_object_get(r, "state"));
+	ls->state = st && strcmp(st, "done") == 0 ? "done" : st && strcmp(st, "running") == 0 ? "running" : "queued";
+	ls->result = json_object_get(r, "result");
+	ls->retried_as = json_object_get(r, "retried_as");
+	ls->avail = json_integer_value(json_object_get(r, "log_size"));
+	if (strcmp(ls->state, "done") == 0 && !json_is_integer(json_object_get(r, "log_size"))) {
+		/* finished before log sizes were recorded: serve the file as it is */
+		char *lp = log_path(s, ls->uuid);
+		struct stat stt;
+		ls->avail = stat(lp, &stt) == 0 ? stt.st_size : 0;
+		free(lp);
+	}
+	return 0;
+}
+
+/* Resolves a build id given on the command line: the full uuid or a unique prefix of at least 4
+ * characters. Writes the full uuid to out. */
+static json_t *log_resolve(vz_sched *s, const char *id, char out[37], vz_err *e, int *dberr)
+{
+	size_t n = strlen(id);
+	if (n < 4 || n > 36 || strspn(id, "0123456789abcdef-") != n)
+		return admin_err("'%s' is not a build id: give its uuid or a unique prefix of at least 4 characters"
+				 " (see vinz builds)", id);
+	if (n == 36 || vz_map_get(s->builds, id)) {
+		vz_strlcpy(out, id, 37);
+		return NULL;
+	}
+	char pat[40];
+	snprintf(pat, sizeof(pat), "%s%%", id); /* only hex and '-': nothing to escape */
+	json_t *rows = vz_store_query(s->st, e, "SELECT uuid FROM builds WHERE uuid LIKE ? ORDER BY uuid LIMIT 2", "s", pat);
+	if (!rows) {
+		*dberr = 1;
+		return NULL;
+	}
+	json_t *r = NULL;
+	if (json_array_size(rows) == 1)
+		vz_strlcpy(out, json_string_value(json_object_get(json_array_get(rows, 0), "uuid")), 37);
+	else
+		r = admin_err(json_array_size(rows) ? "build id prefix '%s' is ambiguous; give more of it"
+						    : "no build with an id starting with '%s'", id);
+	json_decref(rows);
+	return r;
+}
+
+/* The reply to a "log" request: up to LOG_CHUNK_MAX bytes from offset, cut on a UTF-8 boundary. */
+static json_t *log_reply(vz_sched *s, const logstate *ls, long long offset)
+{
+	long long avail = ls->avail;
+	if (offset > avail)
+		offset = avail;
+	size_t want = (size_t)(avail - offset) > LOG_CHUNK_MAX ? LOG_CHUNK_MAX : (size_t)(avail - offset);
+	char *buf = vz_xcalloc(1, want + 1);
+	size_t got = 0;
+	if (want) {
+		char *lp = log_path(s, ls->uuid);
+		int fd = open(lp, O_RDONLY | O_CLOEXEC);
+		free(lp);
+		if (fd >= 0) {
+			ssize_t r = pread(fd, buf, want, (off_t)offset);
+			got = r > 0 ? (size_t)r : 0;
+			close(fd);
+		}
+	}
+	/* The file holds what executors sent as JSON strings, so it is UTF-8; still, never let a
+	 * damaged byte make the reply unencodable: replace what is not UTF-8, and keep a sequence
+	 * cut by the chunk end for the next reply. */
+	size_t keep = got;
+	if (got == LOG_CHUNK_MAX) {
+		size_t k = got;
+		for (int i = 0; i < 3 && k > 0 && ((unsigned char)buf[k - 1] & 0xC0) == 0x80; i++)
+			k--;
+		if (k > 0 && (unsigned char)buf[k - 1] >= 0xC0 && vz_utf8_len(buf + k - 1, got - k + 1) == 0)
+			keep = k - 1;
+	}
+	for (size_t i = 0; i < keep;) {
+		size_t l = vz_utf8_len(buf + i, keep - i);
+		if (l == 0 || (l == 1 && buf[i] == 0)) {
+			buf[i] = '?';
+			l = 1;
+		}
+		i += l;
+	}
+	long long next = offset + (long long)keep;
+	json_t *d = json_pack("{s:s,s:I,s:I,s:I,s:s%,s:s}", "build", ls->uuid, "offset", (json_int_t)offset, "next",
+			      (json_int_t)next, "size", (json_int_t)avail, "data", buf, keep, "state", ls->state);
+	free(buf);
+	int done = strcmp(ls->state, "done") == 0;
+	json_object_set_new(d, "complete", json_boolean(done && next >= avail));
+	if (done) {
+		json_object_set(d, "result", ls->result ? ls->result : json_null());
+		if (json_is_string(ls->retried_as))
+			json_object_set(d, "retried_as", ls->retried_as);
+	}
+	return json_pack("{s:b,s:o}", "ok", 1, "data", d);
+}
+
+/* op "log": args {build, offset (default 0), wait (ms, 0..LOG_WAIT_MAX)}. With wait, a request
+ * that finds nothing new on a build still running is answered when output arrives, when the
+ * build ends, or after wait ms: *deferred is set and no reply is returned now. */
+static json_t *admin_log(vz_sched *s, json_t *args, const char *rid, size_t rlen, const char *msgid, int *deferred,
+			 vz_err *e, int *dberr)
+{
+	const char *id = json_string_value(json_object_get(args, "build"));
+	json_t *jo = json_object_get(args, "offset"), *jw = json_object_get(args, "wait");
+	if (!id)
+		return admin_err("log needs a build id%s", "");
+	if ((jo && (!json_is_integer(jo) || json_integer_value(jo) < 0)) ||
+	    (jw && (!json_is_integer(jw) || json_integer_value(jw) < 0 || json_integer_value(jw) > LOG_WAIT_MAX)))
+		return admin_err("log: offset must be a non-negative integer and wait 0 to 5000 ms%s", "");
+	char uuid[37];
+	json_t *r = log_resolve(s, id, uuid, e, dberr);
+	if (r || *dberr)
+		return r;
+	logstate ls;
+	int rc = log_state(s, uuid, &ls, e, dberr);
+	if (rc == VZ_ENOTFOUND)
+		return admin_err("no build %s", uuid);
+	if (rc)
+		return NULL;
+	long long off = jo ? json_integer_value(jo) : 0;
+	long long wait = jw ? json_integer_value(jw) : 0;
+	if (wait > 0 && off >= ls.avail && strcmp(ls.state, "done") != 0 && s->nwaiters < LOG_WAITERS_MAX) {
+		waiter *w = vz_xcalloc(1, sizeof(*w));
+		memcpy(w->rid, rid, rlen);
+		w->rid_len = rlen;
+		vz_strlcpy(w->id, msgid, sizeof(w->id));
+		vz_strlcpy(w->uuid, ls.uuid, sizeof(w->uuid));
+		w->offset = off;
+		w->deadline = vz_mono_ms() + (uint64_t)wait;
+		w->next = s->waiters;
+		s->waiters = w;
+		s->nwaiters++;
+		*deferred = 1;
+		json_decref(ls.row);
+		return NULL;
+	}
+	r = log_reply(s, &ls, off);
+	json_decref(ls.row);
+	return r;
+}
+
+/* Answers the waiting "log" requests that have something new, whose build ended, or whose wait
+ * is over. Runs after each batch, inside its transaction, so replies go out after the commit. */
+static int serve_waiters(vz_sched *s, vz_err *e)
+{
+	uint64_t now = vz_mono_ms();
+	waiter **pp = &s->waiters;
+	while (*pp) {
+		waiter *w = *pp;
+		logstate ls;
+		int dberr = 0;
+		int rc = log_state(s, w->uuid, &ls, e, &dberr);
+		if (dberr)
+			return rc;
+		json_t *r = NULL;
+		if (rc == VZ_ENOTFOUND)
+			r = admin_err("no build %s", w->uuid);
+		else if (ls.avail > w->offset || strcmp(ls.state, "done") == 0 || now >= w->deadline)
+			r = log_reply(s, &ls, w->offset);
+		json_decref(ls.row);
+		if (!r) {
+			pp = &w->next;
+			continue;
+		}
+		queue_out(s, s->admin, w->rid, w->rid_len, VZ_MSG_REPLY, w->id, r);
+		*pp = w->next;
+		free(w);
+		s->nwaiters--;
+	}
+	return 0;
+}
+
 static int handle_admin(vz_sched *s, vz_err *e)
 {
 	char rid[VZ_PROTO_MAX_PEER_ID + 1], ref[VZ_PROTO_MAX_ID + 1] = "";
@@ -1204,7 +1437,7 @@ static int handle_admin(vz_sched *s, vz_err *e)
 		return 0;
 	}
 	json_t *r = NULL;
-	int dberr = 0;
+	int dberr = 0, deferred = 0;
 	const char *op = vz_msg_str(m, "op");
 	json_t *args = json_object_get(m->body, "args");
 	if (m->type != VZ_MSG_REQUEST)
@@ -1215,13 +1448,19 @@ static int handle_admin(vz_sched *s, vz_err *e)
 		r = admin_builds(s, args, e, &dberr);
 	else if (strcmp(op, "status") == 0)
 		r = admin_status(s, e, &dberr);
+	else if (strcmp(op, "log") == 0)
+		r = admin_log(s, args, rid, rlen, m->id, &deferred, e, &dberr);
 	else if (strcmp(op, "ping") == 0)
 		r = json_pack("{s:b,s:{s:s}}", "ok", 1, "data", "scheduler", s->instance);
 	else
 		r = admin_err("unknown operation '%s'; see vinz --help", op);
 	if (dberr) {
+		json_decref(r);
 		r = json_pack("{s:b,s:s}", "ok", 0, "error", vz_err_msg(e));
 		rc = e->code ? e->code : VZ_EDB;
+	} else if (deferred) {
+		vz_msg_free(m);
+		return 0;
 	}
 	queue_out(s, s->admin, rid, rlen, VZ_MSG_REPLY, m->id, r);
 	vz_msg_free(m);
@@ -1235,7 +1474,7 @@ int vz_sched_run(vz_sched *s, volatile sig_atomic_t *stop, vz_err *e)
 	int rc = 0;
 	while (!*stop) {
 		zmq_pollitem_t items[] = { { s->router, 0, ZMQ_POLLIN, 0 }, { s->admin, 0, ZMQ_POLLIN, 0 } };
-		int timeout = s->qhead ? 50 : 200;
+		int timeout = s->qhead || s->waiters ? 50 : 200;
 		if (zmq_poll(items, 2, timeout) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
@@ -1263,6 +1502,8 @@ int vz_sched_run(vz_sched *s, volatile sig_atomic_t *stop, vz_err *e)
 			rc = check_leases(s, e);
 		if (!rc)
 			rc = dispatch(s, e);
+		if (!rc && s->waiters)
+			rc = serve_waiters(s, e);
 		if (!rc)
 			rc = vz_store_commit(s->st, e);
 		if (rc) {
