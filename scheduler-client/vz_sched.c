@@ -1204,8 +1204,14 @@ static json_t *admin_status(vz_sched *s, vz_err *e, int *dberr)
 	for (peer *p = s->peers; p; p = p->next)
 		json_array_append_new(execs, json_pack("{s:s,s:b,s:i,s:I}", "name", p->name, "connected", p->rid_len > 0,
 						       "capacity", p->capacity, "free", (json_int_t)p->free));
-	return json_pack("{s:b,s:{s:s,s:o,s:o,s:I}}", "ok", 1, "data", "scheduler", s->instance, "pipelines", pls,
-			 "executors", execs, "queued", (json_int_t)vz_map_len(s->builds));
+	json_t *nodes = json_array();
+	for (size_t i = 0; i < s->cfg->nnodes; i++) {
+		const vz_conf_node *n = &s->cfg->nodes[i];
+		json_array_append_new(nodes, json_pack("{s:s,s:i,s:i}", "name", n->name, "in_use", s->node_used[i],
+						       "max_parallel", n->max_parallel > 0 ? n->max_parallel : 1));
+	}
+	return json_pack("{s:b,s:{s:s,s:o,s:o,s:o,s:I}}", "ok", 1, "data", "scheduler", s->instance, "pipelines", pls,
+			 "executors", execs, "nodes", nodes, "queued", (json_int_t)vz_map_len(s->builds));
 }
 
 /* ---------- build logs (vinz logs) ---------- */

@@ -4,11 +4,14 @@ set -euo pipefail
 : "${VINZ:?VINZ must point at the vinz binary}"
 command -v jq >/dev/null || { echo "jq is required (contrib/install-deps.sh installs it)"; exit 1; }
 
-VZ_PIDS=()
+VZ_PIDS=()      # killed with SIGKILL at exit
+VZ_TERM_PIDS=() # stopped with SIGTERM at exit, after those (test sshds: they clean up after themselves)
 vz_cleanup() {
 	local p
 	for p in "${VZ_PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
 	for p in "${VZ_PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+	for p in "${VZ_TERM_PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${VZ_TERM_PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
 	if [ "${VZ_KEEP:-0}" = 1 ] || [ "${VZ_FAILED:-0}" = 1 ]; then
 		echo "(kept $T)"
 		for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
@@ -106,6 +109,26 @@ write_config() {
 		echo "    check:"
 		echo "      jobs: [slow]"
 	} > "$f"
+}
+
+# start_node NAME: a real sshd on loopback (tests/tools/vz-test-sshd) as node NAME; its settings go
+# to $T/NAME.env (NODE_PORT, NODE_USER, NODE_KEY, NODE_KNOWN_HOSTS, NODE_SSHD_PID) and its pid to
+# NODE_PID_<NAME>. kill -USR1 that pid kills the node's sshd and sessions (the node dies).
+start_node() {
+	local name=$1
+	: "${VZ_TEST_SSHD:?VZ_TEST_SSHD must point at the vz-test-sshd tool}"
+	"$VZ_TEST_SSHD" "$T/$name.env" >>"$T/$name.log" 2>&1 &
+	VZ_TERM_PIDS+=($!)
+	printf -v "NODE_PID_$name" '%s' "$!"
+	wait_until 20 test -f "$T/$name.env" || fail "node $name (sshd) did not start: $(cat "$T/$name.log")"
+}
+# node_yaml NAME LABEL MAX_PARALLEL: the site-config entry of node NAME started by start_node.
+node_yaml() {
+	(
+		. "$T/$1.env"
+		printf '  - name: %s\n    connection: ssh\n    host: 127.0.0.1\n    port: %s\n    user: %s\n' "$1" "$NODE_PORT" "$NODE_USER"
+		printf '    key: %s\n    known_hosts: %s\n    labels: [%s]\n    max_parallel: %s\n' "$NODE_KEY" "$NODE_KNOWN_HOSTS" "$2" "$3"
+	)
 }
 
 start_scheduler() { "$VINZ" scheduler --config "$T/vinz.yaml" >>"$T/scheduler.log" 2>&1 & SCHED_PID=$!; VZ_PIDS+=("$SCHED_PID"); }
