@@ -72,7 +72,7 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 		{ { "build", FT_STR }, { "attempt", FT_UINT }, { "result", FT_STR } },
 		{ { "message", FT_STR }, { "started_at", FT_INT }, { "ended_at", FT_INT },
 		  { "commit", FT_STR }, { "log_size", FT_UINT }, { "node", FT_STR },
-		  { "executor", FT_STR }, { "exit_code", FT_INT } } },
+		  { "executor", FT_STR }, { "exit_code", FT_INT }, { "node_failed", FT_BOOL } } },
 	[VZ_MSG_ACK] = { VZ_MSG_ACK, "ack",
 		{ { "build", FT_STR }, { "attempt", FT_UINT } },
 		{ { NULL, FT_ANY } } },

@@ -21,7 +21,6 @@
 #include "vz_workspace.h"
 
 #define CHUNK_MAX (64 * 1024)  /* raw bytes per log message: stays far below the frame cap */
-#define FLUSH_MS 50            /* output reaches the scheduler within this */
 
 typedef struct logw {
 	int fd;
@@ -32,10 +31,10 @@ typedef struct logw {
 	const char *uuid;
 	vz_buf pending;       /* formatted, not yet written */
 	vz_buf line[3];       /* partial lines per stream */
-	uint64_t last_flush;
 	vz_build_emit emit;
 	void *ctx;
 	volatile int *cancel;
+	int node_failed;      /* the node could not be reached or dropped the connection */
 } logw;
 
 static void flush(logw *w)
@@ -63,7 +62,6 @@ static void flush(logw *w)
 		left -= n;
 	}
 	vz_buf_reset(&w->pending);
-	w->last_flush = vz_mono_ms();
 }
 
 /* Appends valid UTF-8 (invalid bytes and NUL become U+FFFD) so every log byte can travel in a
@@ -105,7 +103,7 @@ static void emit_line(logw *w, const char *text, size_t n)
 			      w->max);
 		w->truncated = 1;
 	}
-	if (w->pending.len >= CHUNK_MAX || vz_mono_ms() - w->last_flush >= FLUSH_MS)
+	if (w->pending.len >= CHUNK_MAX)
 		flush(w);
 }
 
@@ -118,6 +116,7 @@ static void logf_line(logw *w, const char *fmt, ...)
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	emit_line(w, line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
+	flush(w);
 }
 
 static int on_output(void *ctx, int stream, const char *data, size_t len)
@@ -144,8 +143,9 @@ static int on_output(void *ctx, int stream, const char *data, size_t len)
 			vz_buf_reset(lb);
 		}
 	}
-	if (vz_mono_ms() - w->last_flush >= FLUSH_MS)
-		flush(w);
+	/* one read from the node is one batch: whatever it completed goes out now, so a line
+	 * followed by silence is not held back (a partial line waits for its end) */
+	flush(w);
 	return w->cancel && *w->cancel;
 }
 
@@ -186,6 +186,7 @@ static void pb_line(void *ctx, const char *host, const char *text)
 	const char *saved = c->w->node;
 	c->w->node = host ? host : c->node_name;
 	emit_line(c->w, text, strlen(text));
+	flush(c->w);
 	c->w->node = saved;
 }
 
@@ -324,6 +325,8 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 												: "build canceled");
 			} else if (!ok && (ph == 0 || res.exit_code == 4)) {
 				/* a failed pre-run or an unreachable node: Zuul runs the build again */
+				if (res.exit_code == 4)
+					w->node_failed = 1;
 				if (strcmp(*result, "SUCCESS") == 0) {
 					*result = "RETRY";
 					snprintf(message, mlen, "%s playbook %s %s", phases[ph], paths[k] + strlen(bdir) + 1,
@@ -397,7 +400,6 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 		snprintf(message, sizeof(message), "cannot create %s: %s", logp, strerror(errno));
 		goto done;
 	}
-	w.last_flush = vz_mono_ms();
 	emit(ctx, VZ_MSG_STARTED,
 	     json_pack("{s:s,s:I,s:I,s:s}", "build", uuid, "attempt", attempt, "started_at", (json_int_t)started, "node", node_name));
 	logf_line(&w, "vinz: build %s, job %s, attempt %lld, project %s change %s (%s)", uuid, jstr(req, "job"),
@@ -428,6 +430,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	int rc = vz_node_connect(&node, &spec, &e);
 	if (rc) {
 		result = rc == VZ_EHOSTKEY || rc == VZ_EAUTH || rc == VZ_EINVAL ? "NODE_FAILURE" : "RETRY";
+		w.node_failed = 1;
 		snprintf(message, sizeof(message), "%s", vz_err_msg(&e)); /* names the node already */
 		logf_line(&w, "vinz: %s", message);
 		goto done;
@@ -457,6 +460,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 			if (rc) {
 				result = rc == VZ_ECANCELED ? (*cancel != VZ_BUILD_CANCEL_STOPPING ? "ABORTED" : "RETRY")
 					 : rc == VZ_ETOOBIG || rc == VZ_EINVAL ? "ERROR" : "RETRY";
+				w.node_failed = rc != VZ_ECANCELED && strcmp(result, "RETRY") == 0;
 				snprintf(message, sizeof(message), "cannot deliver the workspace of %s to node %s: %s", pp->canonical,
 					 node_name, vz_err_msg(&e));
 				logf_line(&w, "vinz: %s", message);
@@ -529,6 +533,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 				 *cancel == VZ_BUILD_CANCEL_STOPPING ? "the executor stopped during the build" : "build canceled");
 		} else if (rc) {
 			result = "RETRY";
+			w.node_failed = 1;
 			snprintf(message, sizeof(message), "node %s failed during the job: %s", node_name, vz_err_msg(&ce));
 		} else if (r.exit_status != 0) {
 			result = "FAILURE";
@@ -557,11 +562,13 @@ done:
 			vz_warn("build %s: cannot remove its directory on node %s: %s", uuid, node_name, vz_err_msg(&ce));
 	}
 	vz_node_close(node);
-	emit(ctx, VZ_MSG_RESULT,
-	     json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:s}", "build", uuid, "attempt", attempt, "result", result,
-		       "message", message, "started_at", (json_int_t)started, "ended_at", (json_int_t)vz_wall_ms(), "commit",
-		       commit, "log_size", (json_int_t)w.offset, "node", node_name, "executor",
-		       env->executor ? env->executor : ""));
+	json_t *resj = json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:s}", "build", uuid, "attempt", attempt, "result",
+				 result, "message", message, "started_at", (json_int_t)started, "ended_at",
+				 (json_int_t)vz_wall_ms(), "commit", commit, "log_size", (json_int_t)w.offset, "node", node_name,
+				 "executor", env->executor ? env->executor : "");
+	if (w.node_failed && strcmp(result, "SUCCESS") != 0)
+		json_object_set_new(resj, "node_failed", json_true());
+	emit(ctx, VZ_MSG_RESULT, resj);
 	/* the workspaces are not needed once the result exists; the log stays until the result is acked */
 	if (bdir) {
 		char *srcroot = vz_path_join(bdir, "src");

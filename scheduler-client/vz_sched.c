@@ -21,6 +21,7 @@
 
 #define BATCH_MAX 512 /* messages handled per transaction */
 #define LOG_RESEND_MAX 3
+#define NODE_DOWN_MS 30000 /* a node that failed a build is avoided this long */
 #define LOG_CHUNK_MAX (256 * 1024) /* bytes of log per admin reply */
 #define LOG_WAIT_MAX 5000          /* ms an admin "log" request may wait for new output */
 #define LOG_WAITERS_MAX 1024       /* followers waiting at once; more are answered at once */
@@ -94,6 +95,7 @@ struct vz_sched {
 	vz_map *items;   /* "id" -> item, active */
 	build *qhead, *qtail;
 	int *node_used;
+	uint64_t *node_down_until; /* monotonic ms; 0: healthy */
 	outmsg *out, **out_tail;
 	uint64_t started;
 	uint64_t last_lease_check;
@@ -473,6 +475,7 @@ int vz_sched_new(vz_sched **out, const vz_config *cfg, void *zctx, const char *l
 	s->items = vz_map_new();
 	s->out_tail = &s->out;
 	s->node_used = vz_xcalloc(cfg->nnodes + 1, sizeof(int));
+	s->node_down_until = vz_xcalloc(cfg->nnodes + 1, sizeof(uint64_t));
 	s->started = vz_mono_ms();
 	vz_uuid(s->instance);
 	int rc;
@@ -565,6 +568,7 @@ void vz_sched_free(vz_sched *s)
 	}
 	vz_store_close(s->st);
 	free(s->node_used);
+	free(s->node_down_until);
 	free(s->log_dir);
 	free(s);
 }
@@ -729,6 +733,18 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 		enqueue_build(s, b);
 		reply(s, rid, rlen, VZ_MSG_ACK, ackbody);
 		return 0;
+	}
+	if (b->node >= 0) {
+		/* node health: a node that failed a build is avoided for a while; any other outcome
+		 * shows it works */
+		if (json_is_true(json_object_get(m->body, "node_failed"))) {
+			if (!s->node_down_until[b->node])
+				vz_warn("node %s failed build %s (%s); avoiding it for %d s while other nodes can serve",
+					s->cfg->nodes[b->node].name, b->uuid, msg, NODE_DOWN_MS / 1000);
+			s->node_down_until[b->node] = vz_mono_ms() + NODE_DOWN_MS;
+		} else if (strcmp(result, "RETRY") != 0) {
+			s->node_down_until[b->node] = 0;
+		}
 	}
 	if (strcmp(result, "RETRY") == 0) {
 		if ((rc = build_retry(s, b, *msg ? msg : "the executor asked for a retry", "RETRY", e)))
@@ -909,17 +925,29 @@ static int dispatch(vz_sched *s, vz_err *e)
 		build *b = *pp;
 		const vz_conf_job *job = vz_config_job(s->cfg, b->job);
 		const char *label = job ? job->label : NULL;
-		int ni = -1, any = 0;
+		/* a free healthy node first; while a healthy node with the label exists, wait for it;
+		 * when every such node failed lately, try one of them (it may be back, or the build
+		 * uses up its attempts and ends RETRY_LIMIT) */
+		int ni = -1, any = 0, healthy = 0, ni_down = -1;
+		uint64_t now = vz_mono_ms();
 		for (size_t i = 0; i < s->cfg->nnodes; i++) {
 			const vz_conf_node *n = &s->cfg->nodes[i];
 			if (!node_has_label(n, label))
 				continue;
 			any = 1;
-			if (s->node_used[i] < (n->max_parallel > 0 ? n->max_parallel : 1)) {
+			int down = s->node_down_until[i] > now;
+			healthy |= !down;
+			if (s->node_used[i] >= (n->max_parallel > 0 ? n->max_parallel : 1))
+				continue;
+			if (!down) {
 				ni = (int)i;
 				break;
 			}
+			if (ni_down < 0 || s->node_down_until[i] < s->node_down_until[ni_down])
+				ni_down = (int)i;
 		}
+		if (ni < 0 && !healthy)
+			ni = ni_down;
 		peer *best = NULL;
 		long long best_avail = 0;
 		for (peer *p = s->peers; ni >= 0 && p; p = p->next) {

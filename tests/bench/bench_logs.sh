@@ -28,7 +28,7 @@ wait_until 10 vz status --json || fail "scheduler did not come up"
 vz enqueue --pipeline check --project p --ref refs/changes/1 --id 1 >/dev/null
 wait_until 20 build_started 1 || fail "build did not start"
 u=$(builds_json 1 | jq -r '.[0].uuid')
-"$VINZ" logs -f "$u" --config "$T/vinz.yaml" 2>/dev/null | stamp > "$T/vinz.stamped" || true
+"$VINZ" logs -f "$u" --config "$T/vinz.yaml" 2>"$T/logs.err" | stamp > "$T/vinz.stamped" || true
 read -r vm vp vx < <(stats "$T/vinz.stamped")
 got=$(grep -c ' tick ' "$T/vinz.stamped" || true)
 
@@ -36,3 +36,4 @@ printf '%-44s %8s %8s %8s\n' "node write -> terminal, $N lines" "median" "p95" "
 printf '%-44s %6s ms %6s ms %6s ms\n' "pipe into the stamper (floor)" "$pm" "$pp" "$px"
 printf '%-44s %6s ms %6s ms %6s ms\n' "vinz logs -f (executor -> scheduler -> CLI)" "$vm" "$vp" "$vx"
 printf 'lines seen by vinz logs -f: %s of %s; goal: every line within 100 ms\n' "$got" "$N"
+[ "$got" = "$N" ] || { echo "vinz logs -f said:"; cat "$T/logs.err"; }
