@@ -23,10 +23,13 @@ static const vz_cmd *commands[] = {
 
 volatile sig_atomic_t vz_cli_stop;
 
+/* counts the stop signals (1, then 2): `vinz executor` drains on the first and hands its
+ * builds back on the second; everything else stops on any non-zero value */
 static void on_signal(int sig)
 {
 	(void)sig;
-	vz_cli_stop = 1;
+	if (vz_cli_stop < 2)
+		vz_cli_stop = vz_cli_stop + 1;
 }
 
 void vz_cli_signals(void)
