@@ -595,7 +595,11 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 			continue;
 		}
 		json_object_set_new(extra, "zuul_success", json_boolean(pre_ok && run_ok && !aborted && !error));
-		json_object_set_new(extra, "zuul_will_retry", json_boolean(strcmp(*result, "RETRY") == 0));
+		/* Zuul: a retryable failure, and attempts left */
+		json_t *zv = json_object_get(extra, "zuul");
+		int will_retry = strcmp(*result, "RETRY") == 0 && json_integer_value(json_object_get(zv, "attempts")) <
+										json_integer_value(json_object_get(zv, "max_attempts"));
+		json_object_set_new(extra, "zuul_will_retry", json_boolean(will_retry));
 		for (int k = 0; k < n; k++) {
 			uint64_t now = vz_mono_ms();
 			const char *rel = paths[k] + strlen(bdir) + 1;

@@ -19,6 +19,7 @@
 #include "vz_config.h"
 #include "vz_executor.h"
 #include "vz_proto.h"
+#include "vz_test_sshd.h"
 #include "vz_testutil.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
@@ -116,7 +117,7 @@ static int setup(void **state)
 		PB("badpre.yaml", "- hosts: all\\n  tasks:\\n    - fail: {msg: pre-broke}\\n")
 		PB("pause.yaml", "- hosts: all\\n  tasks:\\n    - zuul_return: {data: {registry: r1, zuul: {pause: true}}}\\n")
 		PB("post-mark.yaml", "- hosts: all\\n  tasks:\\n    - shell: echo post > {{ marker_dir }}/{{ zuul.build }}.post\\n")
-		PB("cleanup-mark.yaml", "- hosts: all\\n  tasks:\\n    - shell: echo \"cleanup {{ zuul_success }}\" > {{ marker_dir }}/{{ zuul.build }}.cleanup\\n")
+		PB("cleanup-mark.yaml", "- hosts: all\\n  tasks:\\n    - shell: echo \"cleanup {{ zuul_success }} {{ zuul_will_retry }}\" > {{ marker_dir }}/{{ zuul.build }}.cleanup\\n")
 		PB("fo.yaml", "- hosts: all\\n  tasks:\\n    - shell: \"echo starting; echo ERROR: boom 42; sleep 1.5; echo finished-after-match\"\\n")
 		PB("ok.yaml", "- hosts: all\\n  tasks:\\n    - shell: echo fine\\n")
 		PB("sleep.yaml", "- hosts: all\\n  tasks:\\n    - shell: sleep 30.4417\\n")
@@ -229,7 +230,7 @@ static void run(json_t *req, outcome *o, int timeout_ms)
 	}
 	if (!o->result)
 		fail_msg("build %s: no result in %d ms; log:\n%s", b, timeout_ms, vz_buf_cstr(&o->log));
-	to_executor(VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", b, "attempt", 1));
+	to_executor(VZ_MSG_ACK, json_pack("{s:s,s:I}", "build", b, "attempt", json_integer_value(json_object_get(o->result, "attempt"))));
 }
 
 static void outcome_free(outcome *o)
@@ -334,11 +335,26 @@ static void test_retry_false(void **state)
 			    "pre_run playbook src/example.org/p/pb/noretry.yaml failed; not retried (zuul.retry: false)");
 	assert_true(json_is_false(json_object_get(json_object_get(json_object_get(o.result, "data"), "zuul"), "retry")));
 	assert_false(marker("rf1", "post"));
-	assert_true(marker("rf1", "cleanup"));
+	char *c = vz_test_out("cat %s/rf1.cleanup", g_marks);
+	assert_string_equal(c, "cleanup False False"); /* zuul_will_retry false: it will not */
+	free(c);
 	outcome_free(&o);
-	/* without it the same failure retries */
-	run(request("rf2", "pb/badpre.yaml", "pb/ok.yaml", NULL, NULL), &o, 30000);
+	/* without it the same failure retries, and cleanup-run hears it (attempt 1 of 3) */
+	run(request("rf2", "pb/badpre.yaml", "pb/ok.yaml", NULL, "pb/cleanup-mark.yaml"), &o, 30000);
 	want_result(&o, "RETRY");
+	c = vz_test_out("cat %s/rf2.cleanup", g_marks);
+	assert_string_equal(c, "cleanup False True");
+	free(c);
+	outcome_free(&o);
+	/* the last attempt: zuul_will_retry false */
+	json_t *last = request("rf3", "pb/badpre.yaml", "pb/ok.yaml", NULL, "pb/cleanup-mark.yaml");
+	json_object_set_new(last, "attempt", json_integer(3));
+	json_object_set_new(last, "max_attempts", json_integer(3));
+	run(last, &o, 30000);
+	want_result(&o, "RETRY");
+	c = vz_test_out("cat %s/rf3.cleanup", g_marks);
+	assert_string_equal(c, "cleanup False False");
+	free(c);
 	outcome_free(&o);
 }
 
@@ -480,9 +496,46 @@ static void test_cancel_runs_cleanup(void **state)
 	assert_false(marker("cc1", "post"));
 	assert_true(marker("cc1", "cleanup"));
 	char *c = vz_test_out("cat %s/cc1.cleanup", g_marks);
-	assert_string_equal(c, "cleanup False");
+	assert_string_equal(c, "cleanup False False");
 	free(c);
 	assert_int_not_equal(system("pgrep -f 'sleep 30[.]4417' >/dev/null"), 0);
+}
+
+/* 5. the same on a real ssh node: the cleanup playbook writes its file on the node */
+static void test_cancel_runs_cleanup_ssh(void **state)
+{
+	(void)state;
+	vz_test_sshd *sshd = NULL;
+	assert_int_equal(vz_test_sshd_start(&sshd), 0);
+	json_t *req = request("cc2", NULL, "pb/sleep.yaml", "pb/post-mark.yaml", "pb/cleanup-mark.yaml");
+	json_object_set_new(req, "node", json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "name", "sshn", "connection", "ssh", "host",
+						   "127.0.0.1", "port", vz_test_sshd_port(sshd), "user", vz_test_sshd_user(sshd),
+						   "key", vz_test_sshd_key(sshd), "known_hosts", vz_test_sshd_known_hosts(sshd)));
+	json_object_set_new(json_object_get(req, "vars"), "marker_dir", json_string(vz_test_sshd_workdir(sshd)));
+	to_executor(VZ_MSG_BUILD, req);
+	vz_msg *m = expect(VZ_MSG_STARTED, 30000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	/* canceled once the run playbook's sleep runs on the node */
+	uint64_t until = vz_mono_ms() + 30000;
+	while (system("pgrep -f 'sleep 30[.]4417' >/dev/null") != 0 && vz_mono_ms() < until)
+		usleep(50 * 1000);
+	assert_int_equal(system("pgrep -f 'sleep 30[.]4417' >/dev/null"), 0);
+	to_executor(VZ_MSG_CANCEL, json_pack("{s:s}", "build", "cc2"));
+	m = expect(VZ_MSG_RESULT, 30000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "result"), "ABORTED");
+	assert_string_equal(vz_msg_str(m, "node"), "sshn");
+	vz_msg_free(m);
+	to_executor(VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "cc2", "attempt", 1));
+	char *c = vz_test_out("cat %s/cc2.cleanup; ls %s", vz_test_sshd_workdir(sshd), vz_test_sshd_workdir(sshd));
+	assert_string_equal(c, "cleanup False False\ncc2.cleanup"); /* and no cc2.post */
+	free(c);
+	until = vz_mono_ms() + 10000;
+	while (system("pgrep -f 'sleep 30[.]4417' >/dev/null") == 0 && vz_mono_ms() < until)
+		usleep(50 * 1000);
+	assert_int_not_equal(system("pgrep -f 'sleep 30[.]4417' >/dev/null"), 0);
+	vz_test_sshd_stop(sshd);
 }
 
 /* 6. the control socket: a paused executor offers 0 slots, resumed it offers its capacity */
@@ -527,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_post_timeout),
 		cmocka_unit_test(test_cancel_runs_cleanup),
+		cmocka_unit_test(test_cancel_runs_cleanup_ssh),
 		cmocka_unit_test(test_control_pause_resume),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
