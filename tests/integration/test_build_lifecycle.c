@@ -118,10 +118,10 @@ static int setup(void **state)
 		PB("pause.yaml", "- hosts: all\\n  tasks:\\n    - zuul_return: {data: {registry: r1, zuul: {pause: true}}}\\n")
 		PB("post-mark.yaml", "- hosts: all\\n  tasks:\\n    - shell: echo post > {{ marker_dir }}/{{ zuul.build }}.post\\n")
 		PB("cleanup-mark.yaml", "- hosts: all\\n  tasks:\\n    - shell: echo \"cleanup {{ zuul_success }} {{ zuul_will_retry }}\" > {{ marker_dir }}/{{ zuul.build }}.cleanup\\n")
-		PB("fo.yaml", "- hosts: all\\n  tasks:\\n    - shell: \"echo starting; echo ERROR: boom 42; sleep 1.5; echo finished-after-match\"\\n")
+		PB("fo.yaml", "- hosts: all\\n  tasks:\\n    - shell: \"echo starting; date +%%%%s%%%%N > {{ marker_dir }}/{{ zuul.build }}.t; echo ERROR: boom 42; sleep 1.5; echo finished-after-match\"\\n")
 		PB("ok.yaml", "- hosts: all\\n  tasks:\\n    - shell: echo fine\\n")
 		PB("sleep.yaml", "- hosts: all\\n  tasks:\\n    - shell: sleep 30.4417\\n")
-		PB("big.yaml", "- hosts: all\\n  tasks:\\n    - shell: head -c 8000000 /dev/zero > {{ zuul.executor.work_root }}/big && sleep 30.5513\\n")
+		PB("big.yaml", "- hosts: all\\n  tasks:\\n    - shell: head -c 8000000 /dev/zero > {{ zuul.executor.work_root }}/big && date +%%%%s%%%%N > {{ marker_dir }}/{{ zuul.build }}.t && sleep 30.5513\\n")
 		PB("slowpost.yaml", "- hosts: all\\n  tasks:\\n    - shell: sleep 30.6637\\n")
 		" git add -A; git commit -qm base; cd ..; git clone -q --bare w %s", g_tmp, g_repo), 0);
 	vz_test_write(g_tmp, "vinz.yaml",
@@ -189,10 +189,21 @@ static json_t *request(const char *uuid, const char *pre, const char *run, const
 			 60, "playbooks", pbs, "vars", "marker_dir", g_marks);
 }
 
+/* wall-clock ms the playbook wrote into marks/<uuid>.t (date +%s%N) */
+static long long node_time_ms(const char *uuid)
+{
+	char *t = vz_test_out("cat %s/%s.t", g_marks, uuid);
+	long long ms = atoll(t) / 1000000;
+	free(t);
+	return ms;
+}
+
 typedef struct outcome {
 	json_t *result;       /* the result body */
 	json_t *early;        /* the early_failure body, or NULL */
 	uint64_t early_ms;    /* when it came (monotonic) */
+	int64_t early_wall;   /* the same, wall clock */
+	int64_t result_wall;
 	uint64_t result_ms;
 	vz_buf log;
 } outcome;
@@ -221,9 +232,11 @@ static void run(json_t *req, outcome *o, int timeout_ms)
 			else if (m->type == VZ_MSG_EARLY_FAILURE && !o->early) {
 				o->early = json_incref(m->body);
 				o->early_ms = vz_mono_ms();
+				o->early_wall = vz_wall_ms();
 			} else if (m->type == VZ_MSG_RESULT) {
 				o->result = json_incref(m->body);
 				o->result_ms = vz_mono_ms();
+				o->result_wall = vz_wall_ms();
 			}
 		}
 		vz_msg_free(m);
@@ -375,8 +388,11 @@ static void test_pause_resume_and_cancel(void **state)
 	assert_non_null(m);
 	vz_msg_free(m);
 	assert_false(marker("pz1", "post"));
+	uint64_t t0 = vz_mono_ms();
 	to_executor(VZ_MSG_RESUME, json_pack("{s:s,s:i}", "build", "pz1", "attempt", 1));
 	m = expect(VZ_MSG_RESULT, 30000);
+	fprintf(stderr, "figure: resume to result %llu ms (post-run and cleanup-run, one shell task each)\n",
+		(unsigned long long)(vz_mono_ms() - t0));
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "result"), "SUCCESS");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(m->body, "data"), "registry")), "r1");
@@ -417,6 +433,9 @@ static void test_failure_output_early(void **state)
 	/* told early: the run went on for its 1.5 s sleep after the match */
 	assert_true(o.result_ms - o.early_ms >= 1000);
 	assert_non_null(strstr(vz_buf_cstr(&o.log), "finished-after-match"));
+	fprintf(stderr, "figure: early_failure reached the scheduler %lld ms after the node printed the line, "
+			"%llu ms before the result\n", (long long)(o.early_wall - node_time_ms("fo1")),
+		(unsigned long long)(o.result_ms - o.early_ms));
 	assert_true(marker("fo1", "post"));
 	outcome_free(&o);
 
@@ -450,6 +469,8 @@ static void test_disk_full(void **state)
 	assert_string_equal(json_string_value(json_object_get(o.result, "message")),
 			    "the build's directory went over the executor's disk_limit_per_job");
 	assert_true(vz_mono_ms() - t0 < 15000); /* not the 30 s sleep */
+	fprintf(stderr, "figure: DISK_FULL result %lld ms after the 8 MB file was written (limit 3 MB, measured every 1 s; "
+			"includes cleanup-run)\n", (long long)(o.result_wall - node_time_ms("df1")));
 	assert_non_null(strstr(vz_buf_cstr(&o.log), "over disk_limit_per_job (3 MB)"));
 	assert_false(marker("df1", "post"));
 	assert_true(marker("df1", "cleanup"));
@@ -491,6 +512,8 @@ static void test_cancel_runs_cleanup(void **state)
 	assert_string_equal(vz_msg_str(m, "result"), "ABORTED");
 	assert_string_equal(vz_msg_str(m, "message"), "build canceled");
 	assert_true(vz_mono_ms() - t0 < 10000);
+	fprintf(stderr, "figure: cancel to ABORTED result %llu ms (local node, cleanup-run included)\n",
+		(unsigned long long)(vz_mono_ms() - t0));
 	vz_msg_free(m);
 	to_executor(VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "cc1", "attempt", 1));
 	assert_false(marker("cc1", "post"));

@@ -773,6 +773,7 @@ static void test_executor_two_stage_stop(void **state)
 	assert_string_equal(vz_msg_str(m, "message"), "the executor stopped during the build and handed it back");
 	assert_null(json_object_get(m->body, "log_size"));
 	assert_true(vz_mono_ms() - t0 < 5000);
+	fprintf(stderr, "figure: second stop to REQUEUE result %llu ms\n", (unsigned long long)(vz_mono_ms() - t0));
 	vz_msg_free(m);
 	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-back", "attempt", 1));
 	pthread_join(th, NULL);
