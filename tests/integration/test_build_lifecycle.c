@@ -447,6 +447,19 @@ static void test_failure_output_early(void **state)
 	assert_null(o.early);
 	outcome_free(&o);
 
+	/* a build of plain commands is checked the same way */
+	req = request("fo4", NULL, NULL, NULL, NULL);
+	json_object_del(req, "playbooks");
+	json_object_set_new(req, "commands", json_pack("[s,s]", "echo FATAL: disk on fire", "echo still-running"));
+	json_object_set_new(req, "failure_output", json_pack("[s]", "^FATAL:"));
+	run(req, &o, 30000);
+	want_result(&o, "FAILURE");
+	assert_non_null(o.early);
+	assert_string_equal(json_string_value(json_object_get(o.early, "message")),
+			    "failure-output pattern 1 matched the line: FATAL: disk on fire");
+	assert_non_null(strstr(vz_buf_cstr(&o.log), "still-running")); /* the next command still ran */
+	outcome_free(&o);
+
 	/* a bad pattern: ERROR naming it, nothing runs */
 	req = request("fo3", NULL, "pb/post-mark.yaml", NULL, NULL);
 	json_object_set_new(req, "failure_output", json_pack("[s]", "a(b"));
