@@ -60,7 +60,7 @@ struct vz_executor {
 	int governed;           /* a sensor is over its limit: no new builds (vz_governor) */
 	int paused;             /* `vinz executor --pause`: no new builds, running ones go on */
 	int handing_back;       /* second stop: running builds canceled and handed back (REQUEUE) */
-	void *control;          /* REP socket at ipc://WORK_DIR/control.sock (--pause, --resume) */
+	void *control;          /* ROUTER at ipc://WORK_DIR/control.sock (--pause, --resume, --status) */
 	char control_ep[700];
 	uint64_t last_sense;
 	job *jobs;
@@ -121,6 +121,14 @@ static void job_emit(void *ctx, vz_msg_type type, json_t *body)
 	if (vz_proto_send(j->push, NULL, 0, type, NULL, body, &e))
 		vz_warn("build %s: cannot pass %s to the executor loop: %s", j->uuid, vz_msg_type_name(type), vz_err_msg(&e));
 	json_decref(body);
+}
+
+/* Sets a build's cancel flag unless something stopped it already (the scheduler, a stop, its
+ * disk watcher): the first reason decides its result. */
+static void cancel_once(job *j, int why)
+{
+	int zero = 0;
+	__atomic_compare_exchange_n(&j->cancel, &zero, why, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 static void *job_main(void *arg)
@@ -361,12 +369,9 @@ static int on_dealer(vz_executor *x, vz_err *e)
 			forget_build(x, vz_msg_str(m, "build"));
 			break;
 		case VZ_MSG_CANCEL:
-			for (job *j = x->jobs; j; j = j->next) {
-				int zero = 0; /* a build already stopped for another reason keeps it */
+			for (job *j = x->jobs; j; j = j->next)
 				if (strcmp(j->uuid, vz_msg_str(m, "build")) == 0)
-					__atomic_compare_exchange_n(&j->cancel, &zero, VZ_BUILD_CANCEL, 0, __ATOMIC_SEQ_CST,
-								    __ATOMIC_SEQ_CST);
-			}
+					cancel_once(j, VZ_BUILD_CANCEL);
 			break;
 		case VZ_MSG_RESUME:
 			for (job *j = x->jobs; j; j = j->next)
@@ -642,7 +647,7 @@ int vz_executor_run(vz_executor *x, volatile sig_atomic_t *stop, vz_err *e)
 			x->handing_back = 1;
 			vz_info("executor %s stopping now: handing %d running builds back", x->cfg->executor.name, x->running);
 			for (job *j = x->jobs; j; j = j->next)
-				j->cancel = VZ_BUILD_CANCEL_STOPPING;
+				cancel_once(j, VZ_BUILD_CANCEL_STOPPING);
 		}
 		if (x->stopping && !x->jobs) {
 			uint64_t now = vz_mono_ms();
@@ -657,8 +662,7 @@ int vz_executor_run(vz_executor *x, volatile sig_atomic_t *stop, vz_err *e)
 	}
 	/* a fatal error: hand back what still runs and wait for the threads */
 	for (job *j = x->jobs; j; j = j->next)
-		if (!j->cancel)
-			j->cancel = VZ_BUILD_CANCEL_STOPPING;
+		cancel_once(j, VZ_BUILD_CANCEL_STOPPING);
 	while (x->jobs) { /* threads end once their commands are killed */
 		on_inbox(x);
 		reap(x);
