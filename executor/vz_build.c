@@ -36,6 +36,7 @@ typedef struct logw {
 	vz_build_emit emit;
 	void *ctx;
 	volatile int *cancel;
+	const vz_build_env *env;
 } logw;
 
 static void flush(logw *w)
@@ -97,6 +98,8 @@ static void emit_line(logw *w, const char *text, size_t n)
 	vz_buf_printf(&w->pending, "%s.%06ld | %s | ", ts, now.tv_nsec / 1000, w->node);
 	put_sanitized(&w->pending, text, n);
 	vz_buf_putc(&w->pending, '\n');
+	if (w->env && w->env->on_line)
+		w->env->on_line(w->env->line_ctx, w->node, text, n);
 	if ((size_t)w->offset + w->pending.len > w->max) {
 		w->pending.len = before;
 		w->pending.ptr[before] = '\0';
@@ -378,7 +381,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	vz_prepared prepared = { 0 };
 	char rel[128];
 	logw w = { .fd = -1, .max = env->log_max ? env->log_max : 64u * 1024 * 1024, .node = node_name, .uuid = uuid,
-		   .emit = emit, .ctx = ctx, .cancel = cancel };
+		   .emit = emit, .ctx = ctx, .cancel = cancel, .env = env };
 	vz_buf_init(&w.pending, 8u * 1024 * 1024);
 	for (int i = 0; i < 3; i++)
 		vz_buf_init(&w.line[i], 16384);
@@ -563,7 +566,7 @@ done:
 		       commit, "log_size", (json_int_t)w.offset, "node", node_name, "executor",
 		       env->executor ? env->executor : ""));
 	/* the workspaces are not needed once the result exists; the log stays until the result is acked */
-	if (bdir) {
+	if (bdir && !env->keep_workspace) {
 		char *srcroot = vz_path_join(bdir, "src");
 		vz_rm_rf(srcroot, NULL);
 		free(srcroot);

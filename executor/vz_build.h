@@ -18,6 +18,11 @@ typedef struct vz_build_env {
 	const char *executor;  /* executor name, for the result */
 	const vz_config *site; /* this executor's site configuration (borrowed, may be NULL): the
 				* credentials of the build's "connection" are looked up here */
+	/* optional: every log line as it is written (node name, text without the newline), on the
+	 * build's thread, for a caller showing live progress (vinz run) */
+	void (*on_line)(void *ctx, const char *node, const char *text, size_t len);
+	void *line_ctx;
+	int keep_workspace;    /* 1: leave BUILD_DIR/src in place after the result (vinz run --keep) */
 } vz_build_env;
 
 /* Receives a message for the scheduler; takes ownership of body. Called on the build's thread. */
