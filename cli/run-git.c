@@ -82,28 +82,58 @@ void run_repo_clear(run_repo *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The branch a ref stands for: refs/heads/X -> X, refs/remotes/R/X -> X. */
-static char *branch_of(git_repository *r, const char *refname)
+/* The branch a ref stands for: refs/heads/X -> X, refs/remotes/R/X -> X (R is taken as one path
+ * component: git_branch_remote_name would match every remote's refspecs with libgit2 1.5's pcre2
+ * regexps, which leak their match data on each call). */
+static char *branch_of(const char *refname)
 {
 	if (vz_startswith(refname, "refs/heads/"))
 		return vz_xstrdup(refname + 11);
 	if (vz_startswith(refname, "refs/remotes/")) {
-		git_buf remote = { 0 };
-		char *b = NULL;
-		if (git_branch_remote_name(&remote, r, refname) == 0 &&
-		    strlen(refname) > 13 + remote.size + 1)
-			b = vz_xstrdup(refname + 13 + remote.size + 1);
-		git_buf_dispose(&remote);
-		return b;
+		const char *slash = strchr(refname + 13, '/');
+		return slash && slash[1] ? vz_xstrdup(slash + 1) : NULL;
 	}
 	return NULL;
+}
+
+/* The upstream of branch from branch.<b>.remote and branch.<b>.merge, as the ref holding it
+ * (refs/remotes/<remote>/<branch>, or the local branch for remote "."), or NULL. Read from the
+ * config directly: git_branch_upstream looks the remote up with regexps that leak in libgit2 1.5;
+ * the remote's default fetch refspec is assumed. Caller frees. */
+static char *upstream_ref(git_repository *r, const char *branch)
+{
+	git_config *cfg = NULL;
+	git_buf remote = { 0 }, merge = { 0 };
+	char key[600];
+	char *out = NULL;
+	if (git_repository_config_snapshot(&cfg, r) < 0)
+		return NULL;
+	snprintf(key, sizeof(key), "branch.%s.remote", branch);
+	int ok = git_config_get_string_buf(&remote, cfg, key) == 0;
+	snprintf(key, sizeof(key), "branch.%s.merge", branch);
+	ok = ok && git_config_get_string_buf(&merge, cfg, key) == 0 && vz_startswith(merge.ptr, "refs/heads/");
+	if (ok) {
+		vz_buf b;
+		vz_buf_init(&b, 2048);
+		if (strcmp(remote.ptr, ".") == 0)
+			vz_buf_printf(&b, "%s", merge.ptr);
+		else
+			vz_buf_printf(&b, "refs/remotes/%s/%s", remote.ptr, merge.ptr + 11);
+		out = vz_xstrdup(vz_buf_cstr(&b));
+		vz_buf_free(&b);
+	}
+	git_buf_dispose(&remote);
+	git_buf_dispose(&merge);
+	git_config_free(cfg);
+	return out;
 }
 
 int run_repo_base(const run_repo *rr, const char *base, char commit[41], char **name, char **branch, vz_err *e)
 {
 	git_repository *r = NULL;
-	git_reference *ref = NULL, *up = NULL, *head = NULL;
+	git_reference *ref = NULL, *up = NULL;
 	git_object *obj = NULL;
+	char *upname = NULL;
 	int rc = 0;
 	*name = *branch = NULL;
 	if (git_repository_open(&r, rr->top) < 0)
@@ -115,10 +145,11 @@ int run_repo_base(const run_repo *rr, const char *base, char commit[41], char **
 		}
 		*name = vz_xstrdup(base);
 		if (ref)
-			*branch = branch_of(r, git_reference_name(ref));
-	} else if (rr->branch && git_repository_head(&head, r) == 0 && git_branch_upstream(&up, head) == 0) {
+			*branch = branch_of(git_reference_name(ref));
+	} else if (rr->branch && (upname = upstream_ref(r, rr->branch)) != NULL &&
+		   git_reference_lookup(&up, r, upname) == 0) {
 		*name = vz_xstrdup(git_reference_shorthand(up));
-		*branch = branch_of(r, git_reference_name(up));
+		*branch = branch_of(upname);
 		if (git_reference_peel(&obj, up, GIT_OBJECT_COMMIT) < 0) {
 			rc = git_fail(e, VZ_EIO, "cannot read the upstream branch");
 			goto out;
@@ -127,7 +158,7 @@ int run_repo_base(const run_repo *rr, const char *base, char commit[41], char **
 		   git_reference_symbolic_target(ref) != NULL) {
 		const char *t = git_reference_symbolic_target(ref);
 		*name = vz_xstrdup(vz_startswith(t, "refs/remotes/") ? t + 13 : t);
-		*branch = branch_of(r, t);
+		*branch = branch_of(t);
 		if (git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) < 0) {
 			rc = vz_err_set(e, VZ_ENOTFOUND, "origin/HEAD points at %s, which does not exist; give --base REF", t);
 			goto out;
@@ -161,8 +192,8 @@ out:
 	git_object_free(obj);
 	git_reference_free(ref);
 	git_reference_free(up);
-	git_reference_free(head);
 	git_repository_free(r);
+	free(upname);
 	return rc;
 }
 
