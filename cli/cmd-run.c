@@ -473,16 +473,18 @@ static named_dir *find_dir(named_dir *v, size_t n, const char *name)
 	return NULL;
 }
 
-/* Adds project d to the request's projects and repo state (once). */
-static void add_project(json_t *req, const named_dir *d)
+/* Adds project d to the request's projects and repo state (once). Its checked-out commit stands
+ * for the target branch, as a change a Depends-On names would: the workspace gets the branch the
+ * build's own project has, at what the local clone has checked out. */
+static void add_project(json_t *req, const named_dir *d, const char *target)
 {
 	json_t *rs = json_object_get(req, "repo_state");
 	if (json_object_get(rs, d->name))
 		return;
-	json_object_set_new(rs, d->name, json_pack("{s:s}", d->branch, d->repo.head));
+	json_object_set_new(rs, d->name, json_pack("{s:s}", target, d->repo.head));
 	json_array_append_new(json_object_get(req, "projects"),
 			      json_pack("{s:s,s:s,s:s,s:s}", "project", d->name, "canonical_project", d->name, "repo", d->repo.top,
-					"branch", d->branch));
+					"branch", target));
 }
 
 /* The build request of job j, or NULL with why in j->message. */
@@ -577,7 +579,7 @@ static json_t *make_request(run_ctx *c, job *jb)
 					json_decref(req);
 					return NULL;
 				}
-				add_project(req, d);
+				add_project(req, d, c->target);
 			}
 			json_array_append_new(list, json_pack("{s:s,s:s,s:b}", "project", proj ? proj : c->project, "path",
 							      jstr(x, "path") ? jstr(x, "path") : "", "trusted",
@@ -600,7 +602,7 @@ static json_t *make_request(run_ctx *c, job *jb)
 			json_decref(req);
 			return NULL;
 		}
-		add_project(req, d);
+		add_project(req, d, c->target);
 	}
 	/* variables: job vars, -e over them (and over host-vars), secrets */
 	json_t *vars = json_deep_copy(json_object_get(attrs, "vars"));

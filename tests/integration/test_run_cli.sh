@@ -100,6 +100,9 @@ cat > "$A/.zuul.yaml" <<'EOF'
     secrets: [{name: tok, secret: site-token}]
     run: playbooks/secret.yaml
 - job:
+    name: slow
+    run: playbooks/slow.yaml
+- job:
     name: advisory
     voting: false
     run: playbooks/fail.yaml
@@ -115,6 +118,7 @@ cat > "$A/.zuul.yaml" <<'EOF'
         - docs
         - needs-lib
         - advisory
+        - slow
     gate:
       jobs: [pass, advisory]
     post:
@@ -141,6 +145,12 @@ cat > "$A/playbooks/step.yaml" <<'EOF'
   tasks:
     - name: a step
       command: echo "step {{ zuul.job }}"
+EOF
+cat > "$A/playbooks/slow.yaml" <<'EOF'
+- hosts: all
+  tasks:
+    - name: sleep long
+      command: sleep 60
 EOF
 cat > "$A/playbooks/lib.yaml" <<'EOF'
 - hosts: all
@@ -267,6 +277,10 @@ grep -q "requires project lib: give a local clone with --project-dir lib=DIR" "$
 	fail "missing project named: $(cat "$T/out")"
 run 0 "${CP[@]}" --job needs-lib --project-dir lib="$T/lib"
 grep -q "lib-content-42" "$(lastlog)/needs-lib/job-output.txt" || fail "the lib workspace is there"
+# the clone's checked-out commit is what the job gets, even on another branch (as a Depends-On)
+git -C "$T/lib" checkout -q -b fix && echo "lib-fix-43" > "$T/lib/LIBFILE" && git -C "$T/lib" commit -qam fix
+run 0 "${CP[@]}" --job needs-lib --project-dir lib="$T/lib"
+grep -q "lib-fix-43" "$(lastlog)/needs-lib/job-output.txt" || fail "the lib clone's HEAD is used"
 ok "required project from --project-dir"
 
 # --- secrets refused unless given
@@ -311,3 +325,18 @@ ok "terminal view under script(1): live line, colours, NO_COLOR"
 run 0 "${CP[@]}" --job pass --keep
 [ -d "$(lastlog)/work/builds" ] && ls -d "$(lastlog)"/work/builds/*/src/app >/dev/null || fail "--keep keeps the workspace"
 ok "--keep"
+
+# --- Ctrl-C: the running job is canceled (its command killed), the run ends at once with exit 1
+"$VINZ" run "${CP[@]}" --job slow > "$T/out" 2> "$T/err" &
+pid=$!
+VZ_PIDS+=("$pid")
+wait_until 30 grep -q "TASK \\[sleep long\\]" "$T/out" || fail "the slow task did not start: $(cat "$T/out" "$T/err")"
+start=$(date +%s)
+kill -INT "$pid"
+got=0
+wait "$pid" || got=$?
+[ "$got" = 1 ] || fail "interrupted run exited $got: $(cat "$T/out" "$T/err")"
+[ $(( $(date +%s) - start )) -lt 20 ] || fail "the interrupt took too long"
+grep -q "^slow  *ABORTED" "$T/out" || fail "ABORTED in the summary: $(cat "$T/out")"
+if pgrep -f "^sleep 60$" >/dev/null; then fail "the job's command survived"; fi
+ok "Ctrl-C cancels the running job"
