@@ -139,6 +139,8 @@ void run_view_line(run_view *v, const char *node, const char *text, size_t len)
 		  starts(text, len, "ERROR! ");
 	int phase = starts(text, len, "vinz: pre_run playbook") || starts(text, len, "vinz: run playbook") ||
 		    starts(text, len, "vinz: post_run playbook") || starts(text, len, "vinz: cleanup_run playbook");
+	if (phase && len > 7 && memcmp(text + len - 7, " failed", 7) == 0)
+		phase = 0; /* "vinz: run playbook P failed" is the outcome, not a phase starting */
 	if (task || phase) {
 		size_t n = len < sizeof(v->task) - 1 ? len : sizeof(v->task) - 1;
 		if (phase) {
