@@ -990,8 +990,11 @@ static int run(int argc, char **argv)
 			fprintf(stderr, "vinz run: uncommitted changes: %s\n", vz_err_msg(&e));
 			goto out;
 		}
-		run_view_note(c.view, "uncommitted changes: %zu path%s, as commit %.12s", nch, nch == 1 ? "" : "s",
-			      c.change);
+		if (nch)
+			run_view_note(c.view, "uncommitted changes: %zu path%s, as commit %.12s", nch, nch == 1 ? "" : "s",
+				      c.change);
+		else
+			run_view_note(c.view, "no uncommitted changes: running HEAD");
 	}
 	/* the merge the gate would do: the change onto the target branch */
 	uint64_t tm0 = vz_mono_ms();
