@@ -860,6 +860,25 @@ static int load_secrets(run_ctx *c)
 	return -1;
 }
 
+/* Points .vinz/runs/latest at the run (only a convenience: failures are ignored). */
+static void mark_latest(const run_ctx *c)
+{
+	char *runs = vz_xstrdup(c->rundir);
+	char *slash = strrchr(runs, '/');
+	if (!slash) {
+		free(runs);
+		return;
+	}
+	*slash = '\0';
+	char *latest = vz_path_join(runs, "latest"), *tmp = vz_path_join(runs, ".latest.tmp");
+	unlink(tmp);
+	if (symlink(slash + 1, tmp) != 0 || rename(tmp, latest) != 0)
+		unlink(tmp);
+	free(latest);
+	free(tmp);
+	free(runs);
+}
+
 /* A new run directory .vinz/runs/<id> (with .vinz/.gitignore so git ignores it all). */
 static int make_rundir(run_ctx *c, vz_err *e)
 {
@@ -882,15 +901,8 @@ static int make_rundir(run_ctx *c, vz_err *e)
 	char rel[128];
 	snprintf(rel, sizeof(rel), "runs/%s", id);
 	c->rundir = vz_path_join(dot, rel);
-	/* .vinz/runs/latest: the newest run */
-	char *latest = vz_path_join(dot, "runs/latest"), *tmp = vz_path_join(dot, "runs/.latest.tmp");
-	if (!rc && (rc = vz_mkdir_p(c->rundir, 0755, e)) == 0) {
-		unlink(tmp);
-		if (symlink(id, tmp) != 0 || rename(tmp, latest) != 0)
-			unlink(tmp); /* only a convenience */
-	}
-	free(latest);
-	free(tmp);
+	if (!rc)
+		rc = vz_mkdir_p(c->rundir, 0755, e);
 	c->workdir = vz_path_join(c->rundir, "work");
 	c->cache_root = vz_path_join(c->workdir, "cache");
 	if (!rc)
@@ -911,6 +923,7 @@ static int run(int argc, char **argv)
 	vz_merge_result mr = { 0 };
 	vz_err e = { 0 };
 	char *abs_key = NULL, *abs_kh = NULL;
+	int ran = 0;
 	int ex = parse_args(&c, argc, argv);
 	if (ex >= 0)
 		goto out;
@@ -1020,7 +1033,9 @@ static int run(int argc, char **argv)
 		      c.base_name, c.base, c.merged, mr.note ? ", " : "", mr.note ? mr.note : "", mr.nfiles,
 		      mr.nfiles == 1 ? "" : "s", (unsigned long long)(vz_mono_ms() - tm0));
 	/* the job graph */
-	if ((ex = load_graph(&c, &graph, (const char *const *)mr.files, mr.nfiles)) != VZ_EXIT_OK)
+	/* no file changed (HEAD is the base): no file information, so file matchers pass, as Zuul
+	 * treats an item without files (a ref) */
+	if ((ex = load_graph(&c, &graph, mr.nfiles ? (const char *const *)mr.files : NULL, mr.nfiles)) != VZ_EXIT_OK)
 		goto out;
 	ex = VZ_EXIT_USAGE;
 	json_t *gj = json_object_get(graph, "jobs");
@@ -1091,6 +1106,8 @@ static int run(int argc, char **argv)
 	if (refused)
 		goto out;
 	/* run in dependency order; a job whose dependency did not pass is skipped, as Zuul does */
+	mark_latest(&c);
+	ran = 1;
 	vz_cli_signals();
 	size_t left = 0;
 	for (size_t i = 0; i < njobs; i++)
@@ -1154,7 +1171,9 @@ static int run(int argc, char **argv)
 	if (vz_cli_stop)
 		ex = VZ_EXIT_FAIL;
 out:
-	if (c.workdir && !c.keep)
+	if (c.rundir && !ran && !c.keep)
+		vz_rm_rf(c.rundir, NULL); /* nothing ran (--list, errors): no run to keep */
+	else if (c.workdir && !c.keep)
 		vz_rm_rf(c.workdir, NULL);
 	for (size_t i = 0; i < njobs; i++)
 		free(jobs[i].log);
