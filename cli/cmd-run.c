@@ -940,7 +940,8 @@ static int run(int argc, char **argv)
 	c.date = (int64_t)time(NULL);
 	ex = VZ_EXIT_USAGE;
 	if (run_repo_open(&c.repo, ".", &e)) {
-		fprintf(stderr, "vinz run: %s\n", vz_err_msg(&e));
+		fprintf(stderr, "vinz run: %s: run vinz run inside the repository whose jobs you want to run\n",
+			vz_err_msg(&e));
 		goto out;
 	}
 	/* files named on the command line are used by the build thread, which changes directory */
@@ -990,7 +991,8 @@ static int run(int argc, char **argv)
 			goto out;
 		}
 		if (open_named(&c, d, &e)) {
-			fprintf(stderr, "vinz run: %s\n", vz_err_msg(&e));
+			fprintf(stderr, "vinz run: %s (--config-project, --project-dir and .vinz.yaml name the work "
+					"trees of clones)\n", vz_err_msg(&e));
 			ex = VZ_EXIT_USAGE;
 			goto out;
 		}

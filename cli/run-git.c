@@ -40,8 +40,7 @@ int run_repo_open(run_repo *out, const char *dir, vz_err *e)
 	int rc = 0;
 	memset(out, 0, sizeof(*out));
 	if (git_repository_open_ext(&r, dir, 0, NULL) < 0) {
-		rc = vz_err_set(e, VZ_ENOTFOUND, "%s is not in a git work tree: run vinz run inside the repository "
-						 "whose jobs you want to run", dir);
+		rc = vz_err_set(e, VZ_ENOTFOUND, "%s is not in a git work tree", dir);
 		goto out;
 	}
 	if (git_repository_is_bare(r) || !git_repository_workdir(r)) {
