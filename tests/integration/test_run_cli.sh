@@ -216,7 +216,8 @@ ok "--list prints the frozen graph"
 run 0 "${CP[@]}" --job pass -e greeting=hello
 L=$(lastlog)
 [ -f "$L/pass/job-output.txt" ] && [ -f "$L/pass/job-output.json" ] || fail "logs under .vinz/runs/<id>/pass"
-jq -e 'length >= 1' "$L/pass/job-output.json" >/dev/null || fail "job-output.json is JSON"
+jq -e '[.[].playbook | split("/") | .[-1]] == ["pre.yaml", "pass.yaml", "post.yaml"]' "$L/pass/job-output.json" \
+	>/dev/null || fail "job-output.json holds every playbook: $(jq -c '[.[].playbook]' "$L/pass/job-output.json")"
 pre=$(grep -n "marker-pre-run on n1" "$L/pass/job-output.txt" | head -n1 | cut -d: -f1)
 mid=$(grep -n "feature line" "$L/pass/job-output.txt" | head -n1 | cut -d: -f1)
 post=$(grep -n "marker-post-run success=True" "$L/pass/job-output.txt" | head -n1 | cut -d: -f1)
