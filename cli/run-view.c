@@ -28,6 +28,19 @@ struct run_view {
 	unsigned ntail;
 };
 
+/* Node output, task and job names are untrusted: control bytes (escape sequences, carriage
+ * returns) would drive the terminal, so they are shown as '?'. dst gets at most cap-1 bytes. */
+static size_t clean(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t n = len < cap - 1 ? len : cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		dst[i] = (ch < 0x20 && ch != '\t') || ch == 0x7f ? '?' : (char)ch;
+	}
+	dst[n] = '\0';
+	return n;
+}
+
 run_view *run_view_new(int tty, int colour, int verbose)
 {
 	run_view *v = vz_xcalloc(1, sizeof(*v));
@@ -115,11 +128,11 @@ void run_view_note(run_view *v, const char *fmt, ...)
 void run_view_job_start(run_view *v, const char *job)
 {
 	pthread_mutex_lock(&v->mu);
-	vz_strlcpy(v->job, job, sizeof(v->job));
+	clean(v->job, sizeof(v->job), job, strlen(job));
 	v->task[0] = '\0';
 	v->job_start = vz_mono_ms();
 	if (!v->tty)
-		printf("%s: started\n", job);
+		printf("%s: started\n", v->job);
 	draw_live(v);
 	fflush(stdout);
 	pthread_mutex_unlock(&v->mu);
@@ -131,8 +144,12 @@ static int starts(const char *text, size_t len, const char *p)
 	return len >= n && memcmp(text, p, n) == 0;
 }
 
-void run_view_line(run_view *v, const char *node, const char *text, size_t len)
+void run_view_line(run_view *v, const char *node, const char *raw, size_t rawlen)
 {
+	char text[4096], nodes[256];
+	size_t len = clean(text, sizeof(text), raw, rawlen);
+	clean(nodes, sizeof(nodes), node ? node : "", node ? strlen(node) : 0);
+	node = nodes;
 	pthread_mutex_lock(&v->mu);
 	int task = starts(text, len, "TASK [") || starts(text, len, "RUNNING HANDLER [");
 	int bad = starts(text, len, "fatal: ") || starts(text, len, "failed: ") || starts(text, len, "FAILED") ||
@@ -142,26 +159,23 @@ void run_view_line(run_view *v, const char *node, const char *text, size_t len)
 	if (phase && len > 7 && memcmp(text + len - 7, " failed", 7) == 0)
 		phase = 0; /* "vinz: run playbook P failed" is the outcome, not a phase starting */
 	if (task || phase) {
-		size_t n = len < sizeof(v->task) - 1 ? len : sizeof(v->task) - 1;
-		if (phase) {
-			text += 6; /* "vinz: " */
-			n -= 6;
-		}
-		memcpy(v->task, text, n);
+		size_t skip = phase ? 6 : 0; /* "vinz: " */
+		size_t n = len - skip < sizeof(v->task) - 1 ? len - skip : sizeof(v->task) - 1;
+		memcpy(v->task, text + skip, n);
 		v->task[n] = '\0';
 	}
 	if (task)
 		v->ntail = 0;
 	if (v->verbose) {
 		clear_live(v);
-		printf("%s | %s | %.*s\n", v->job, node ? node : "", (int)len, text);
+		printf("%s | %s | %.*s\n", v->job, node, (int)len, text);
 	} else if (bad) {
 		/* the failing task's last lines, then the failure */
 		clear_live(v);
 		unsigned first = v->ntail > TAIL_LINES ? v->ntail - TAIL_LINES : 0;
 		for (unsigned i = first; i < v->ntail; i++)
 			printf("%s:   %s\n", v->job, v->tail[i % TAIL_LINES]);
-		printf("%s%s: %.*s%s\n", run_view_colour(v, "FAILURE"), v->job, (int)(len > 4000 ? 4000 : len), text,
+		printf("%s%s: %.*s%s\n", run_view_colour(v, "FAILURE"), v->job, (int)len, text,
 		       run_view_reset(v));
 		v->ntail = 0;
 	} else if (!v->tty && task) {
@@ -179,14 +193,18 @@ void run_view_line(run_view *v, const char *node, const char *text, size_t len)
 	pthread_mutex_unlock(&v->mu);
 }
 
-void run_view_job_end(run_view *v, const char *job, const char *result, const char *message, uint64_t ms, int voting)
+void run_view_job_end(run_view *v, const char *rawjob, const char *result, const char *rawmsg, uint64_t ms,
+		      int voting)
 {
+	char job[256], msg[2048];
+	clean(job, sizeof(job), rawjob, strlen(rawjob));
+	clean(msg, sizeof(msg), rawmsg ? rawmsg : "", rawmsg ? strlen(rawmsg) : 0);
+	const char *message = msg;
 	pthread_mutex_lock(&v->mu);
 	clear_live(v);
 	const char *mark = strcmp(result, "SUCCESS") == 0 ? "ok" : strcmp(result, "SKIPPED") == 0 ? "--" : "!!";
 	printf("%s%s %s %s%s (%.1fs)%s%s%s\n", run_view_colour(v, result), mark, job, result, run_view_reset(v),
-	       (double)ms / 1000.0, voting ? "" : " non-voting", message && *message ? ": " : "",
-	       message ? message : "");
+	       (double)ms / 1000.0, voting ? "" : " non-voting", *message ? ": " : "", message);
 	v->job[0] = '\0';
 	fflush(stdout);
 	pthread_mutex_unlock(&v->mu);
