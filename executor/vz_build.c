@@ -51,6 +51,7 @@ typedef struct logw {
 	int fo_active;
 	int fo_matched;
 	char fo_msg[400];
+	const vz_build_env *env;
 } logw;
 
 /* A line of run-phase output matching one of the job's failure-output patterns: the scheduler
@@ -136,6 +137,8 @@ static void emit_line(logw *w, const char *text, size_t n)
 	vz_buf_printf(&w->pending, "%s.%06ld | %s | ", ts, now.tv_nsec / 1000, w->node);
 	put_sanitized(&w->pending, text, n);
 	vz_buf_putc(&w->pending, '\n');
+	if (w->env && w->env->on_line)
+		w->env->on_line(w->env->line_ctx, w->node, text, n);
 	if ((size_t)w->offset + w->pending.len > w->max) {
 		w->pending.len = before;
 		w->pending.ptr[before] = '\0';
@@ -718,7 +721,7 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	json_t *data = NULL;
 	diskw disk = { 0 };
 	logw w = { .fd = -1, .max = env->log_max ? env->log_max : 64u * 1024 * 1024, .node = node_name, .uuid = uuid,
-		   .emit = emit, .ctx = ctx, .cancel = cancel, .attempt = attempt };
+		   .emit = emit, .ctx = ctx, .cancel = cancel, .attempt = attempt, .env = env };
 	vz_buf_init(&w.pending, 8u * 1024 * 1024);
 	for (int i = 0; i < 3; i++)
 		vz_buf_init(&w.line[i], 16384);
@@ -942,7 +945,7 @@ done:
 	json_decref(data);
 	emit(ctx, VZ_MSG_RESULT, body);
 	/* the workspaces are not needed once the result exists; the log stays until the result is acked */
-	if (bdir) {
+	if (bdir && !env->keep_workspace) {
 		char *srcroot = vz_path_join(bdir, "src");
 		vz_rm_rf(srcroot, NULL);
 		free(srcroot);

@@ -23,6 +23,11 @@ typedef struct vz_build_env {
 	int disk_check_ms;     /* how often the build's directory is measured; 0: 1000 */
 	int pause_max_s;       /* longest a build stays paused (zuul.pause) waiting for resume;
 				* 0: 24 h. Past it the build goes on as if resumed */
+	/* optional: every log line as it is written (node name, text without the newline), on the
+	 * build's thread, for a caller showing live progress (vinz run) */
+	void (*on_line)(void *ctx, const char *node, const char *text, size_t len);
+	void *line_ctx;
+	int keep_workspace;    /* 1: leave BUILD_DIR/src in place after the result (vinz run --keep) */
 } vz_build_env;
 
 /* Receives a message for the scheduler; takes ownership of body. Called on the build's thread. */
