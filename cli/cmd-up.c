@@ -79,7 +79,7 @@ void vz_embedded_stop(vz_embedded *m)
 {
 	if (!m)
 		return;
-	m->stop = 1;
+	m->stop = 2; /* the executor hands running builds back at once instead of draining them */
 	pthread_join(m->xthread, NULL);
 	pthread_join(m->sthread, NULL);
 	vz_executor_free(m->exec);

@@ -14,19 +14,23 @@
 
 extern const vz_cmd vz_cmd_playbook;
 extern const vz_cmd vz_cmd_config; /* cli/cmd-config.c */
+extern const vz_cmd vz_cmd_run;    /* cli/cmd-run.c */
 
 static const vz_cmd *commands[] = {
 	&vz_cmd_demo, &vz_cmd_up, &vz_cmd_scheduler, &vz_cmd_executor, &vz_cmd_enqueue, &vz_cmd_status, &vz_cmd_builds, &vz_cmd_merge,
-	&vz_cmd_keygen, &vz_cmd_playbook, &vz_cmd_config, &vz_cmd_logs,
+	&vz_cmd_keygen, &vz_cmd_playbook, &vz_cmd_config, &vz_cmd_run, &vz_cmd_logs,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 volatile sig_atomic_t vz_cli_stop;
 
+/* counts the stop signals (1, then 2): `vinz executor` drains on the first and hands its
+ * builds back on the second; everything else stops on any non-zero value */
 static void on_signal(int sig)
 {
 	(void)sig;
-	vz_cli_stop = 1;
+	if (vz_cli_stop < 2)
+		vz_cli_stop = vz_cli_stop + 1;
 }
 
 void vz_cli_signals(void)

@@ -406,7 +406,7 @@ static void read_scheduler(cctx *x, const vz_ynode *root)
 static void read_executor(cctx *x, const vz_ynode *root)
 {
 	static const char *const keys[] = {"name", "scheduler", "capacity", "labels", "work_dir", "curve_key",
-					   "scheduler_key", "load_multiplier", "min_avail_mem", "min_avail_disk", NULL};
+					   "scheduler_key", "load_multiplier", "min_avail_mem", "min_avail_disk", "disk_limit_per_job", NULL};
 	const vz_ynode *s = get(root, "executor");
 	if (!s)
 		return;
@@ -423,6 +423,7 @@ static void read_executor(cctx *x, const vz_ynode *root)
 	get_double(x, s, "load_multiplier", 0, 1000, &x->c->executor.load_multiplier);
 	get_double(x, s, "min_avail_mem", 0, 100, &x->c->executor.min_avail_mem);
 	get_double(x, s, "min_avail_disk", 0, 100, &x->c->executor.min_avail_disk);
+	get_int(x, s, "disk_limit_per_job", -1, 1024 * 1024, &x->c->executor.disk_limit_per_job);
 	get_path(x, s, "curve_key", &x->c->executor.curve_key);
 	/* 40 characters: the Z85 key itself; anything else: a .pub file, relative to this file */
 	if (get_str(x, s, "scheduler_key", &x->c->executor.scheduler_key) == 1 &&
@@ -826,6 +827,7 @@ int vz_config_parse(vz_config **out, const char *data, size_t len, const char *f
 	c->executor.capacity = 4;
 	c->executor.min_avail_mem = 5;
 	c->executor.min_avail_disk = 5;
+	c->executor.disk_limit_per_job = 250;
 
 	if ((rc = vz_yaml_parse(&root, data, len, x.fname, &ye)) != 0) {
 		if (diags)

@@ -93,6 +93,7 @@ typedef struct vz_config {
 		double load_multiplier; /* no new builds while load1 > this x CPUs; 0 (default): no limit */
 		double min_avail_mem;   /* percent of memory kept available, default 5 */
 		double min_avail_disk;  /* percent of the work dir's disk kept free, default 5 */
+		int disk_limit_per_job; /* MB a build's work dir may use (Zuul's default 250); -1: no limit */
 		char *curve_key;     /* CURVE key pair file (vinz keygen); NULL: no CURVE */
 		char *scheduler_key; /* the scheduler's public key: 40-character Z85 text or a .pub path */
 	} executor;

@@ -35,6 +35,9 @@ typedef enum vz_msg_type {
 	VZ_MSG_LOG_RESEND = 13,/* scheduler -> executor: build, offset (log incomplete, resend from) */
 	VZ_MSG_REQUEST = 14,   /* cli -> scheduler admin socket: op, args */
 	VZ_MSG_REPLY = 15,     /* scheduler admin -> cli: ok, data | error */
+	VZ_MSG_PAUSED = 16,    /* executor -> scheduler: build, attempt, data (zuul.pause after run) */
+	VZ_MSG_RESUME = 17,    /* scheduler -> executor: build (a paused build goes on with post-run) */
+	VZ_MSG_EARLY_FAILURE = 18, /* executor -> scheduler: build, attempt, message (failure-output matched) */
 	VZ_MSG__MAX
 } vz_msg_type;
 

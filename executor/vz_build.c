@@ -1,8 +1,14 @@
 /* vz_build: one build, start to result; see vz_build.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw */
+#endif
 #include "vz_build.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +27,8 @@
 #include "vz_workspace.h"
 
 #define CHUNK_MAX (64 * 1024)  /* raw bytes per log message: stays far below the frame cap */
+#define FO_MAX 64              /* failure-output patterns per build */
+#define POST_TIMEOUT_S 1800    /* a post-run or cleanup-run playbook without post_timeout */
 
 typedef struct logw {
 	int fd;
@@ -34,8 +42,39 @@ typedef struct logw {
 	vz_build_emit emit;
 	void *ctx;
 	volatile int *cancel;
+	json_int_t attempt;
+	/* failure-output: checked on every output line while fo_active (the run phase) */
+	regex_t fo[FO_MAX];
+	size_t nfo;
+	int fo_active;
+	int fo_matched;
+	char fo_msg[400];
+	const vz_build_env *env;
 	int node_failed;      /* the node could not be reached or dropped the connection */
 } logw;
+
+/* A line of run-phase output matching one of the job's failure-output patterns: the scheduler
+ * hears it at once (early_failure, so a gate can reset early), the build goes on and ends
+ * FAILURE. Only the first match is reported. */
+static void check_failure_output(logw *w, const char *text, size_t n)
+{
+	if (!w->fo_active || w->fo_matched || w->nfo == 0)
+		return;
+	char line[16385];
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	memcpy(line, text, n);
+	line[n] = '\0';
+	for (size_t i = 0; i < w->nfo; i++) {
+		if (regexec(&w->fo[i], line, 0, NULL, 0) != 0)
+			continue;
+		w->fo_matched = 1;
+		snprintf(w->fo_msg, sizeof(w->fo_msg), "failure-output pattern %zu matched the line: %.300s", i + 1, line);
+		w->emit(w->ctx, VZ_MSG_EARLY_FAILURE,
+			json_pack("{s:s,s:I,s:s}", "build", w->uuid, "attempt", w->attempt, "message", w->fo_msg));
+		return;
+	}
+}
 
 static void flush(logw *w)
 {
@@ -83,6 +122,7 @@ static void put_sanitized(vz_buf *b, const char *s, size_t n)
 
 static void emit_line(logw *w, const char *text, size_t n)
 {
+	check_failure_output(w, text, n);
 	if (w->truncated)
 		return;
 	char ts[40];
@@ -95,6 +135,8 @@ static void emit_line(logw *w, const char *text, size_t n)
 	vz_buf_printf(&w->pending, "%s.%06ld | %s | ", ts, now.tv_nsec / 1000, w->node);
 	put_sanitized(&w->pending, text, n);
 	vz_buf_putc(&w->pending, '\n');
+	if (w->env && w->env->on_line)
+		w->env->on_line(w->env->line_ctx, w->node, text, n);
 	if ((size_t)w->offset + w->pending.len > w->max) {
 		w->pending.len = before;
 		w->pending.ptr[before] = '\0';
@@ -226,25 +268,245 @@ static int phase_paths(json_t *list, const vz_prepared *p, char **out, int max, 
 	return n;
 }
 
-/* Runs the phases of req->playbooks on the build's node. Sets result and message as Zuul
- * decides: a pre-run failure or an unreachable node retries, a run failure is FAILURE, a
- * post-run failure after a good run POST_FAILURE; post-run and cleanup-run always run once
- * pre-run passed (post-run with zuul_success), cleanup-run even after a cancel. */
+/* The result of a build stopped through its cancel flag. */
+static const char *cancel_result(int c)
+{
+	return c == VZ_BUILD_CANCEL_STOPPING ? "REQUEUE" : c == VZ_BUILD_CANCEL_DISK ? "DISK_FULL" : "ABORTED";
+}
+
+static const char *cancel_message(int c)
+{
+	return c == VZ_BUILD_CANCEL_STOPPING ? "the executor stopped during the build and handed it back"
+	       : c == VZ_BUILD_CANCEL_DISK ? "the build's directory went over the executor's disk_limit_per_job"
+					   : "build canceled";
+}
+
+/* ---- the disk limit (Zuul's DiskAccountant, one watcher per build) ---- */
+
+typedef struct diskw {
+	const char *dir;
+	long long limit;       /* bytes */
+	int every_ms;
+	volatile int *cancel;
+	long long used;        /* last measure, bytes */
+	int stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	int started;
+} diskw;
+
+static __thread long long du_bytes;
+static __thread long long du_entries;
+
+static int du_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)path;
+	(void)flag;
+	(void)f;
+	du_bytes += (long long)st->st_blocks * 512;
+	return ++du_entries > 10000000 ? 1 : 0; /* a bound on the walk */
+}
+
+/* bytes under dir, as du counts them (allocated blocks, symlinks not followed) */
+static long long du(const char *dir)
+{
+	du_bytes = 0;
+	du_entries = 0;
+	nftw(dir, du_one, 16, FTW_PHYS | FTW_MOUNT);
+	return du_bytes;
+}
+
+static void *disk_main(void *arg)
+{
+	diskw *d = arg;
+	pthread_mutex_lock(&d->mu);
+	while (!d->stop) {
+		pthread_mutex_unlock(&d->mu);
+		uint64_t t0 = vz_mono_ms();
+		long long used = du(d->dir);
+		uint64_t took = vz_mono_ms() - t0;
+		pthread_mutex_lock(&d->mu);
+		d->used = used;
+		if (used > d->limit && !d->stop) {
+			int zero = 0;
+			if (__atomic_compare_exchange_n(d->cancel, &zero, VZ_BUILD_CANCEL_DISK, 0, __ATOMIC_SEQ_CST,
+							__ATOMIC_SEQ_CST))
+				vz_warn("%s uses %lld MB, over its limit of %lld MB: stopping the build", d->dir,
+					used / (1024 * 1024), d->limit / (1024 * 1024));
+		}
+		/* as Zuul: wait half as long as the measure took, at least the interval */
+		uint64_t wait = took / 2 > (uint64_t)d->every_ms ? took / 2 : (uint64_t)d->every_ms;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!d->stop)
+			pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+static void disk_start(diskw *d, const char *dir, const vz_build_env *env, volatile int *cancel)
+{
+	memset(d, 0, sizeof(*d));
+	if (env->disk_limit_mb <= 0 || !cancel)
+		return;
+	d->dir = dir;
+	d->limit = (long long)env->disk_limit_mb * 1024 * 1024;
+	d->every_ms = env->disk_check_ms > 0 ? env->disk_check_ms : 1000;
+	d->cancel = cancel;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	if (pthread_create(&d->th, NULL, disk_main, d) == 0)
+		d->started = 1;
+	else
+		vz_warn("%s: cannot start the disk watcher; the build runs without its disk limit", dir);
+}
+
+static void disk_stop(diskw *d)
+{
+	if (!d->started)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->stop = 1;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->th, NULL);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+	d->started = 0;
+}
+
+/* ---- zuul_return data ---- */
+
+/* The data the playbooks returned (zuul_return writes WORK/results.json as {"data": {...}}):
+ * a new object, empty when nothing was returned. */
+static json_t *returned_data(const char *bdir)
+{
+	char *p = vz_path_join(bdir, "results.json");
+	vz_buf b = VZ_BUF_INIT(16u << 20);
+	vz_err e = { 0 };
+	json_t *doc = NULL, *data = NULL;
+	if (vz_read_file(p, b.max, &b, &e) == 0 && b.len)
+		doc = json_loadb(b.ptr, b.len, 0, NULL);
+	data = json_object_get(doc, "data");
+	data = json_is_object(data) ? json_incref(data) : json_object();
+	json_decref(doc);
+	vz_buf_free(&b);
+	free(p);
+	return data;
+}
+
+/* An artifact url relative to the build's log_url, made absolute as Zuul does. */
+static json_t *artifact_url(const char *url, const char *log_url)
+{
+	if (!log_url || !*log_url || strstr(url, "://"))
+		return json_string(url);
+	vz_buf b = VZ_BUF_INIT(1 << 20);
+	if (url[0] == '/') {
+		/* the log server's scheme and host, then the absolute path */
+		const char *h = strstr(log_url, "://");
+		const char *end = h ? strchr(h + 3, '/') : NULL;
+		vz_buf_add(&b, log_url, end ? (size_t)(end - log_url) : strlen(log_url));
+	} else {
+		vz_buf_add(&b, log_url, strlen(log_url));
+		if (log_url[strlen(log_url) - 1] != '/')
+			vz_buf_putc(&b, '/');
+	}
+	vz_buf_add(&b, url, strlen(url));
+	json_t *s = json_string(vz_buf_cstr(&b));
+	vz_buf_free(&b);
+	return s;
+}
+
+/* Adds Zuul's special return values to a result body: data (everything returned), log_url,
+ * artifacts (url made absolute against log_url), child_jobs, warnings. */
+static void add_returned(json_t *body, json_t *data)
+{
+	if (!json_is_object(data) || json_object_size(data) == 0)
+		return;
+	json_object_set(body, "data", data);
+	json_t *z = json_object_get(data, "zuul");
+	const char *log_url = json_string_value(json_object_get(z, "log_url"));
+	if (log_url)
+		json_object_set_new(body, "log_url", json_string(log_url));
+	json_t *arts = json_object_get(z, "artifacts");
+	if (json_is_array(arts)) {
+		json_t *out = json_array();
+		size_t i;
+		json_t *a;
+		json_array_foreach(arts, i, a) {
+			const char *name = json_string_value(json_object_get(a, "name"));
+			const char *url = json_string_value(json_object_get(a, "url"));
+			if (!name || !url)
+				continue; /* zuul_return refuses these; a hand-written results.json may not */
+			json_t *o = json_pack("{s:s,s:o}", "name", name, "url", artifact_url(url, log_url));
+			json_t *md = json_object_get(a, "metadata");
+			if (json_is_object(md))
+				json_object_set(o, "metadata", md);
+			json_array_append_new(out, o);
+		}
+		json_object_set_new(body, "artifacts", out);
+	}
+	json_t *cj = json_object_get(z, "child_jobs");
+	if (json_is_array(cj)) {
+		json_t *out = json_array();
+		size_t i;
+		json_t *v;
+		json_array_foreach(cj, i, v) if (json_is_string(v)) json_array_append(out, v);
+		json_object_set_new(body, "child_jobs", out);
+	}
+	json_t *warn = json_object_get(z, "warnings");
+	if (json_is_array(warn)) {
+		json_t *out = json_array();
+		size_t i;
+		json_t *v;
+		json_array_foreach(warn, i, v) if (json_is_string(v)) json_array_append(out, v);
+		json_object_set_new(body, "warnings", out);
+	}
+}
+
+/* Runs the phases of req->playbooks on the build's node and decides the result as Zuul does
+ * (docs/executor.md):
+ * - pre-run (parents' first): a failure or an unreachable node gives RETRY, or FAILURE when the
+ *   playbooks returned zuul.retry: false;
+ * - run, within the job timeout (which covered pre-run too): TIMED_OUT, FAILURE, RETRY when a
+ *   node was unreachable; a failure-output match turns a good run into FAILURE;
+ * - after a good run with zuul.pause returned: "paused" to the scheduler, then wait for resume;
+ * - post-run once pre-run passed (zuul_success), each playbook within post_timeout: a failure
+ *   or timeout after a good run gives POST_FAILURE;
+ * - cleanup-run always, even after a cancel, each within post_timeout.
+ * A cancel (scheduler, second SIGTERM, disk limit) skips what is left but cleanup-run and gives
+ * ABORTED, REQUEUE or DISK_FULL. *data gets what the playbooks returned (zuul_return). */
 static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *bdir, vz_node *node, const char *node_name,
-			  json_t *nodej, volatile int *cancel, logw *w, uint64_t deadline, const char **result, char *message,
-			  size_t mlen)
+			  json_t *nodej, const vz_build_env *env, const vz_build_ctl *ctl, logw *w, uint64_t deadline,
+			  const char **result, char *message, size_t mlen, json_t **data)
 {
 	static const char *const phases[] = { "pre_run", "run", "post_run", "cleanup_run" };
+	volatile int *cancel = ctl->cancel;
 	json_t *pbs = json_object_get(req, "playbooks");
 	vz_inventory *inv = vz_inventory_new();
 	char *logs = vz_path_join(bdir, "logs");
 	vz_err e = { 0 };
-	/* Zuul's precedence for one host: job vars < group-vars of the host's groups < host-vars */
-	json_t *hv = json_deep_copy(json_object_get(req, "vars"));
-	if (!json_is_object(hv)) {
-		json_decref(hv);
-		hv = json_object();
+	/* Zuul's precedence for one host: data returned by parent jobs < job vars < group-vars of
+	 * the host's groups < host-vars (Ansible replaces, it does not merge, a variable's value) */
+	json_t *hv = json_object();
+	json_t *pd = json_object_get(req, "parent_data");
+	const char *pk;
+	json_t *pv;
+	json_object_foreach(pd, pk, pv) {
+		if (strcmp(pk, "zuul") != 0)
+			json_object_set(hv, pk, pv);
 	}
+	json_t *jv = json_object_get(req, "vars");
+	if (json_is_object(jv))
+		json_object_update(hv, jv);
 	json_t *groups = json_object_get(nodej, "groups"), *gv = json_object_get(req, "group_vars");
 	size_t gi;
 	json_t *g;
@@ -260,6 +522,7 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 	json_object_set_new(hv, "ansible_host", json_string(json_string_value(json_object_get(nodej, "host")) ?
 								   json_string_value(json_object_get(nodej, "host")) : "localhost"));
 	int added = 0;
+	json_t *extra = NULL;
 	json_array_foreach(groups, gi, g) {
 		if (json_is_string(g) && vz_inventory_add_host(inv, node_name, json_string_value(g), hv, &e) == 0)
 			added = 1;
@@ -274,32 +537,79 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 	gethostname(host, sizeof(host) - 1);
 	dirs.hostname = host;
 	json_t *zuul = vz_zuulvars_zuul(req, prepared, &dirs);
-	json_t *extra = json_pack("{s:o}", "zuul", zuul);
+	json_int_t post_s = json_integer_value(json_object_get(req, "post_timeout"));
+	if (post_s > 0)
+		json_object_set_new(zuul, "post_timeout", json_integer(post_s));
+	int post_ms = (int)((post_s > 0 && post_s < 86400 * 7 ? post_s : POST_TIMEOUT_S) * 1000);
+	extra = json_pack("{s:o}", "zuul", zuul);
 	pbctx pc = { w, node_name, node };
-	int pre_ok = 1, run_ok = 1;
+	int pre_ok = 1, run_ok = 1, aborted = 0, error = 0;
+	const char *pre_failed_pb = NULL;
+	char pre_failed_buf[600] = "";
 	*result = "SUCCESS";
 	for (int ph = 0; ph < 4; ph++) {
+		if (ph == 2 && !aborted && !error) {
+			/* between run and post-run: what the playbooks returned decides pause and retry */
+			json_decref(*data);
+			*data = returned_data(bdir);
+			json_t *z = json_object_get(*data, "zuul");
+			if (run_ok && pre_ok && w->fo_matched && strcmp(*result, "SUCCESS") == 0) {
+				*result = "FAILURE";
+				snprintf(message, mlen, "%s", w->fo_msg);
+			}
+			if (pre_ok && run_ok && strcmp(*result, "SUCCESS") == 0 && json_is_true(json_object_get(z, "pause")) && ctl->resume) {
+				logf_line(w, "vinz: paused after the run phase (zuul.pause): post-run waits until the scheduler resumes the build");
+				flush(w);
+				w->emit(w->ctx, VZ_MSG_PAUSED,
+					json_pack("{s:s,s:I,s:O}", "build", w->uuid, "attempt", w->attempt, "data", *data));
+				uint64_t until = vz_mono_ms() + (uint64_t)(env->pause_max_s > 0 ? env->pause_max_s : 86400) * 1000u;
+				while (!*ctl->resume && !(cancel && *cancel) && vz_mono_ms() < until)
+					usleep(20 * 1000);
+				if (cancel && *cancel)
+					aborted = 1;
+				else
+					logf_line(w, "vinz: %s", *ctl->resume ? "resumed" : "paused for pause_max_s: going on with post-run");
+			}
+			if (pre_ok && run_ok && strcmp(*result, "SUCCESS") == 0 && json_is_true(json_object_get(z, "pause")) &&
+			    !ctl->resume)
+				logf_line(w, "vinz: zuul.pause returned, but the scheduler does not resume paused builds (its welcome "
+					     "lacks the feature \"pause\"): going on with post-run");
+			if (!pre_ok && json_is_false(json_object_get(z, "retry")) && strcmp(*result, "RETRY") == 0) {
+				*result = "FAILURE";
+				snprintf(message, mlen, "pre_run playbook %s failed; not retried (zuul.retry: false)", pre_failed_pb);
+			}
+		}
 		json_t *list = json_object_get(pbs, phases[ph]);
 		if (!json_is_array(list) || json_array_size(list) == 0)
 			continue;
-		if (ph <= 1 && (!pre_ok || !run_ok))
+		if (ph < 3 && cancel && *cancel)
+			aborted = 1;
+		if (ph < 3 && (aborted || error))
+			continue;
+		if (ph == 1 && !pre_ok)
 			continue; /* run only after a good pre-run */
 		if (ph == 2 && !pre_ok)
-			continue;
-		if (ph < 3 && *cancel)
 			continue;
 		char *paths[64];
 		const char *trusted[64];
 		int n = phase_paths(list, prepared, paths, 64, trusted, message, mlen);
 		if (n < 0) {
 			*result = "ERROR";
-			break;
+			error = 1;
+			continue;
 		}
-		json_object_set_new(extra, "zuul_success", json_boolean(pre_ok && run_ok));
+		json_object_set_new(extra, "zuul_success", json_boolean(pre_ok && run_ok && !aborted && !error));
+		/* Zuul: a retryable failure, and attempts left */
+		json_t *zv = json_object_get(extra, "zuul");
+		int will_retry = strcmp(*result, "RETRY") == 0 && json_integer_value(json_object_get(zv, "attempts")) <
+										json_integer_value(json_object_get(zv, "max_attempts"));
+		json_object_set_new(extra, "zuul_will_retry", json_boolean(will_retry));
 		for (int k = 0; k < n; k++) {
 			uint64_t now = vz_mono_ms();
-			/* the job timeout covers pre-run and run; post-run and cleanup-run get their own */
-			int tmo = ph <= 1 ? (now >= deadline ? 1 : (int)(deadline - now)) : 1800 * 1000;
+			const char *rel = paths[k] + strlen(bdir) + 1;
+			/* the job timeout covers pre-run and run; each post-run and cleanup-run playbook
+			 * gets the whole post_timeout */
+			int tmo = ph <= 1 ? (now >= deadline ? 1 : (int)(deadline - now)) : post_ms;
 			const char *one[1] = { paths[k] };
 			vz_playbook_opts o = { .playbooks = one, .nplaybooks = 1, .inventory = inv, .extra_vars = extra,
 					       .node_lookup = pb_node, .node_ctx = &pc, .untrusted = !trusted[k],
@@ -307,53 +617,76 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 					       .cancel = ph == 3 ? NULL : cancel, .on_line = pb_line, .line_ctx = &pc };
 			vz_playbook_result res = { 0 };
 			vz_err pe = { 0 };
-			logf_line(w, "vinz: %s playbook %s%s", phases[ph], paths[k] + strlen(bdir) + 1,
-				  trusted[k] ? " (trusted)" : "");
+			logf_line(w, "vinz: %s playbook %s%s", phases[ph], rel, trusted[k] ? " (trusted)" : "");
+			w->fo_active = ph == 1;
 			int rc = vz_playbook_run(&res, &o, &pe);
 			end_lines(w);
-			int ok = rc == 0 && res.exit_code == 0;
+			w->fo_active = 0;
+			json_decref(res.json);
+			int ok = rc == 0 && res.exit_code == 0 && !res.timed_out;
+			if (ok)
+				continue;
+			if (ph < 3 && cancel && *cancel) {
+				aborted = 1;
+				break;
+			}
 			if (rc) {
 				*result = "ERROR";
-				snprintf(message, mlen, "%s playbook %s: %s", phases[ph], paths[k] + strlen(bdir) + 1, vz_err_msg(&pe));
-				pre_ok = run_ok = 0;
-			} else if (res.timed_out && ph <= 1) {
-				*result = "TIMED_OUT";
-				snprintf(message, mlen, "job timed out in %s playbook %s", phases[ph], paths[k] + strlen(bdir) + 1);
-			} else if (!ok && cancel && *cancel && ph < 3) {
-				*result = *cancel == VZ_BUILD_CANCEL_STOPPING ? "RETRY" : "ABORTED";
-				snprintf(message, mlen, "%s", *cancel == VZ_BUILD_CANCEL_STOPPING ? "the executor stopped during the build"
-												: "build canceled");
-			} else if (!ok && (ph == 0 || res.exit_code == 4)) {
-				/* a failed pre-run or an unreachable node: Zuul runs the build again */
-				if (res.exit_code == 4)
-					w->node_failed = 1;
-				if (strcmp(*result, "SUCCESS") == 0) {
-					*result = "RETRY";
-					snprintf(message, mlen, "%s playbook %s %s", phases[ph], paths[k] + strlen(bdir) + 1,
-						 res.exit_code == 4 ? "could not reach the node" : "failed");
-				}
-			} else if (!ok && ph == 1) {
-				*result = "FAILURE";
-				snprintf(message, mlen, "run playbook %s failed", paths[k] + strlen(bdir) + 1);
-			} else if (!ok && ph == 2 && strcmp(*result, "SUCCESS") == 0) {
-				*result = "POST_FAILURE";
-				snprintf(message, mlen, "post-run playbook %s failed", paths[k] + strlen(bdir) + 1);
-			}
-			json_decref(res.json);
-			if (!ok && ph == 0)
-				pre_ok = 0;
-			else if (!ok && ph == 1)
-				run_ok = 0;
-			if (!ok && ph <= 1)
+				snprintf(message, mlen, "%s playbook %s: %s", phases[ph], rel, vz_err_msg(&pe));
+				error = 1;
+				pre_ok = ph == 0 ? 0 : pre_ok;
+				run_ok = ph == 1 ? 0 : run_ok;
 				break;
+			}
+			if (res.exit_code == 4)
+				w->node_failed = 1;
+			if (ph == 0) {
+				/* a failed pre-run or an unreachable node: Zuul runs the build again */
+				pre_ok = 0;
+				*result = "RETRY";
+				pre_failed_pb = pre_failed_buf;
+				vz_strlcpy(pre_failed_buf, rel, sizeof(pre_failed_buf));
+				snprintf(message, mlen, "pre_run playbook %s %s", rel,
+					 res.timed_out ? "timed out (job timeout)" : res.exit_code == 4 ? "could not reach the node" : "failed");
+				break;
+			}
+			if (ph == 1) {
+				run_ok = 0;
+				if (res.timed_out) {
+					*result = "TIMED_OUT";
+					snprintf(message, mlen, "job timed out in run playbook %s", rel);
+				} else if (res.exit_code == 4) {
+					*result = "RETRY";
+					snprintf(message, mlen, "run playbook %s could not reach the node", rel);
+				} else {
+					*result = "FAILURE";
+					snprintf(message, mlen, "run playbook %s failed", rel);
+				}
+				break;
+			}
+			if (ph == 2 && strcmp(*result, "SUCCESS") == 0) {
+				*result = "POST_FAILURE";
+				if (res.timed_out)
+					snprintf(message, mlen, "post-run playbook %s timed out after its post_timeout of %d s", rel,
+						 post_ms / 1000);
+				else
+					snprintf(message, mlen, "post-run playbook %s failed", rel);
+			}
+			if (ph == 3 && res.timed_out)
+				logf_line(w, "vinz: cleanup-run playbook %s timed out after %d s", rel, post_ms / 1000);
 		}
 		for (int k = 0; k < n; k++)
 			free(paths[k]);
-		if (strcmp(*result, "ERROR") == 0)
-			break;
 	}
-	json_decref(extra);
+	if (aborted) {
+		int c = cancel ? *cancel : VZ_BUILD_CANCEL;
+		*result = cancel_result(c);
+		snprintf(message, mlen, "%s", cancel_message(c));
+	}
+	json_decref(*data);
+	*data = returned_data(bdir);
 out:
+	json_decref(extra);
 	json_decref(hv);
 	vz_inventory_free(inv);
 	free(logs);
@@ -366,6 +699,14 @@ static void prepare_log(void *ctx, const char *line)
 
 void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz_build_emit emit, void *ctx)
 {
+	vz_build_ctl ctl = { cancel, NULL };
+	vz_build_run_ctl(req, env, &ctl, emit, ctx);
+}
+
+void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *ctl, vz_build_emit emit, void *ctx)
+{
+	static volatile int never = 0;
+	volatile int *cancel = ctl->cancel ? ctl->cancel : &never;
 	const char *uuid = jstr(req, "build");
 	json_int_t attempt = json_integer_value(json_object_get(req, "attempt"));
 	json_t *nodej = json_object_get(req, "node");
@@ -380,8 +721,10 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	char *bdir = NULL, *src = NULL, *logp = NULL, *cache = NULL;
 	vz_prepared prepared = { 0 };
 	char rel[128];
+	json_t *data = NULL;
+	diskw disk = { 0 };
 	logw w = { .fd = -1, .max = env->log_max ? env->log_max : 64u * 1024 * 1024, .node = node_name, .uuid = uuid,
-		   .emit = emit, .ctx = ctx, .cancel = cancel };
+		   .emit = emit, .ctx = ctx, .cancel = cancel, .attempt = attempt, .env = env };
 	vz_buf_init(&w.pending, 8u * 1024 * 1024);
 	for (int i = 0; i < 3; i++)
 		vz_buf_init(&w.line[i], 16384);
@@ -400,6 +743,29 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 		snprintf(message, sizeof(message), "cannot create %s: %s", logp, strerror(errno));
 		goto done;
 	}
+	/* failure-output: POSIX extended regular expressions, refused before anything runs */
+	json_t *fo = json_object_get(req, "failure_output");
+	for (size_t i = 0; i < json_array_size(fo); i++) {
+		const char *pat = json_string_value(json_array_get(fo, i));
+		char rerr[200] = "";
+		int rrc = !pat ? -1 : w.nfo >= FO_MAX ? 0 : regcomp(&w.fo[w.nfo], pat, REG_EXTENDED | REG_NOSUB);
+		if (rrc == 0 && w.nfo < FO_MAX) {
+			w.nfo++;
+			continue;
+		}
+		if (rrc > 0)
+			regerror(rrc, &w.fo[w.nfo], rerr, sizeof(rerr));
+		if (!pat)
+			snprintf(message, sizeof(message), "failure_output[%zu] must be a string (a POSIX extended regular expression)", i);
+		else if (rrc == 0)
+			snprintf(message, sizeof(message), "failure_output: too many patterns (at most %d)", FO_MAX);
+		else
+			snprintf(message, sizeof(message), "failure_output[%zu] '%.200s' is not a valid POSIX extended regular expression: %s",
+				 i, pat, rerr);
+		logf_line(&w, "vinz: %s", message);
+		goto done;
+	}
+	disk_start(&disk, bdir, env, ctl->cancel);
 	emit(ctx, VZ_MSG_STARTED,
 	     json_pack("{s:s,s:I,s:I,s:s}", "build", uuid, "attempt", attempt, "started_at", (json_int_t)started, "node", node_name));
 	logf_line(&w, "vinz: build %s, job %s, attempt %lld, project %s change %s (%s)", uuid, jstr(req, "job"),
@@ -458,7 +824,7 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 			if (ds.note[0])
 				logf_line(&w, "vinz: %s", ds.note);
 			if (rc) {
-				result = rc == VZ_ECANCELED ? (*cancel != VZ_BUILD_CANCEL_STOPPING ? "ABORTED" : "RETRY")
+				result = rc == VZ_ECANCELED ? cancel_result(*cancel)
 					 : rc == VZ_ETOOBIG || rc == VZ_EINVAL ? "ERROR" : "RETRY";
 				w.node_failed = rc != VZ_ECANCELED && strcmp(result, "RETRY") == 0;
 				snprintf(message, sizeof(message), "cannot deliver the workspace of %s to node %s: %s", pp->canonical,
@@ -479,7 +845,9 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 	if (json_is_object(json_object_get(req, "playbooks"))) {
 		json_int_t tmo_s = json_integer_value(json_object_get(req, "timeout"));
 		uint64_t dl = vz_mono_ms() + (uint64_t)(tmo_s > 0 ? tmo_s : 1800) * 1000u;
-		run_playbooks(req, &prepared, bdir, node, node_name, nodej, cancel, &w, dl, &result, message, sizeof(message));
+		vz_build_ctl pctl = { cancel, ctl->resume };
+		run_playbooks(req, &prepared, bdir, node, node_name, nodej, env, &pctl, &w, dl, &result, message, sizeof(message),
+			      &data);
 		if (strcmp(result, "SUCCESS") != 0)
 			logf_line(&w, "vinz: %s", message);
 		goto done;
@@ -516,21 +884,22 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 			break;
 		}
 		logf_line(&w, "$ %s", cmd);
+		w.fo_active = 1;
 		vz_node_cmd c = { .command = cmd, .cwd = cwd, .env = envv, .timeout_ms = (int)(deadline - now),
 				  .on_output = on_output, .ctx = &w, .cancel = cancel };
 		vz_node_result r = { 0 };
 		vz_err ce = { 0 };
 		rc = vz_node_exec(node, &c, &r, &ce);
 		end_lines(&w);
+		w.fo_active = 0;
 		if (rc == VZ_ETIMEOUT) {
 			result = "TIMED_OUT";
 			snprintf(message, sizeof(message), "job timed out after %lld s in: %s", (long long)timeout_s, cmd);
 		} else if (rc == VZ_ECANCELED) {
-			/* cancel 1: the scheduler canceled the build; 2: this executor is stopping, so the
-			 * build goes back to be run elsewhere */
-			result = *cancel == VZ_BUILD_CANCEL_STOPPING ? "RETRY" : "ABORTED";
-			snprintf(message, sizeof(message), "%s",
-				 *cancel == VZ_BUILD_CANCEL_STOPPING ? "the executor stopped during the build" : "build canceled");
+			/* the scheduler canceled the build, the executor hands it back, or it went over
+			 * its disk limit */
+			result = cancel_result(*cancel);
+			snprintf(message, sizeof(message), "%s", cancel_message(*cancel));
 		} else if (rc) {
 			result = "RETRY";
 			w.node_failed = 1;
@@ -545,7 +914,16 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 			break;
 		}
 	}
+	if (strcmp(result, "SUCCESS") == 0 && w.fo_matched) {
+		result = "FAILURE";
+		snprintf(message, sizeof(message), "%s", w.fo_msg);
+		logf_line(&w, "vinz: %s", message);
+	}
 done:
+	disk_stop(&disk);
+	if (strcmp(result, "DISK_FULL") == 0)
+		logf_line(&w, "vinz: the build's directory used %lld MB, over disk_limit_per_job (%d MB)",
+			  disk.used / (1024 * 1024), env->disk_limit_mb);
 	if (w.fd >= 0) {
 		logf_line(&w, "vinz: result %s", result);
 		flush(&w);
@@ -562,20 +940,26 @@ done:
 			vz_warn("build %s: cannot remove its directory on node %s: %s", uuid, node_name, vz_err_msg(&ce));
 	}
 	vz_node_close(node);
-	json_t *resj = json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:s}", "build", uuid, "attempt", attempt, "result",
-				 result, "message", message, "started_at", (json_int_t)started, "ended_at",
-				 (json_int_t)vz_wall_ms(), "commit", commit, "log_size", (json_int_t)w.offset, "node", node_name,
-				 "executor", env->executor ? env->executor : "");
+	json_t *body = json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "build", uuid, "attempt", attempt, "result", result,
+				 "message", message, "started_at", (json_int_t)started, "ended_at", (json_int_t)vz_wall_ms(),
+				 "commit", commit, "node", node_name, "executor", env->executor ? env->executor : "");
+	/* a build handed back is run again from the start: its log here does not count */
+	if (strcmp(result, "REQUEUE") != 0)
+		json_object_set_new(body, "log_size", json_integer((json_int_t)w.offset));
 	if (w.node_failed && strcmp(result, "SUCCESS") != 0)
-		json_object_set_new(resj, "node_failed", json_true());
-	emit(ctx, VZ_MSG_RESULT, resj);
+		json_object_set_new(body, "node_failed", json_true());
+	add_returned(body, data);
+	json_decref(data);
+	emit(ctx, VZ_MSG_RESULT, body);
 	/* the workspaces are not needed once the result exists; the log stays until the result is acked */
-	if (bdir) {
+	if (bdir && !env->keep_workspace) {
 		char *srcroot = vz_path_join(bdir, "src");
 		vz_rm_rf(srcroot, NULL);
 		free(srcroot);
 	}
 	vz_prepared_clear(&prepared);
+	for (size_t k = 0; k < w.nfo; k++)
+		regfree(&w.fo[k]);
 	vz_buf_free(&w.pending);
 	for (int k = 0; k < 3; k++)
 		vz_buf_free(&w.line[k]);

@@ -18,19 +18,45 @@ typedef struct vz_build_env {
 	const char *executor;  /* executor name, for the result */
 	const vz_config *site; /* this executor's site configuration (borrowed, may be NULL): the
 				* credentials of the build's "connection" are looked up here */
+	int disk_limit_mb;     /* Zuul's disk_limit_per_job: MB the build's directory may use while
+				* it runs; <= 0: no limit. Over it the build ends DISK_FULL */
+	int disk_check_ms;     /* how often the build's directory is measured; 0: 1000 */
+	int pause_max_s;       /* longest a build stays paused (zuul.pause) waiting for resume;
+				* 0: 24 h. Past it the build goes on as if resumed */
+	/* optional: every log line as it is written (node name, text without the newline), on the
+	 * build's thread, for a caller showing live progress (vinz run) */
+	void (*on_line)(void *ctx, const char *node, const char *text, size_t len);
+	void *line_ctx;
+	int keep_workspace;    /* 1: leave BUILD_DIR/src in place after the result (vinz run --keep) */
 } vz_build_env;
 
 /* Receives a message for the scheduler; takes ownership of body. Called on the build's thread. */
 typedef void (*vz_build_emit)(void *ctx, vz_msg_type type, json_t *body);
 
-/* Values of the cancel flag: the scheduler canceled the build (result ABORTED), or the executor
- * is stopping (result RETRY: the scheduler runs it again elsewhere). */
-enum { VZ_BUILD_CANCEL = 1, VZ_BUILD_CANCEL_STOPPING = 2 };
+/* Values of the cancel flag: the scheduler canceled the build (result ABORTED), the executor
+ * hands its builds back (second SIGTERM: result REQUEUE, the scheduler runs the same attempt
+ * elsewhere), or the build's directory went over disk_limit_mb (result DISK_FULL; set by the
+ * build itself). In every case the cleanup-run playbooks still run. */
+enum { VZ_BUILD_CANCEL = 1, VZ_BUILD_CANCEL_STOPPING = 2, VZ_BUILD_CANCEL_DISK = 3 };
+
+/* What the executor loop can tell a running build: cancel (values above) and resume (non-zero:
+ * a build paused by zuul.pause goes on with post-run). Either may be NULL. */
+typedef struct vz_build_ctl {
+	volatile int *cancel;
+	volatile int *resume;
+} vz_build_ctl;
 
 /* Runs the build described by req (a decoded "build" message body, borrowed). Emits "started",
- * "log" chunks and exactly one "result" with one of: SUCCESS, FAILURE, TIMED_OUT, ABORTED,
- * NODE_FAILURE (host key or node configuration), RETRY (node unreachable: the scheduler counts
- * the attempt and tries again), ERROR (the change cannot be checked out). */
+ * "log" chunks, "early_failure" (once, when a line of run-phase output matches the request's
+ * failure_output), "paused" (when the run returned zuul.pause; the build then waits for
+ * ctl->resume or a cancel) and exactly one "result" with one of: SUCCESS, FAILURE, TIMED_OUT,
+ * POST_FAILURE, ABORTED, DISK_FULL, REQUEUE, NODE_FAILURE (host key or node configuration),
+ * RETRY (node unreachable or pre-run failed: the scheduler counts the attempt and tries again),
+ * MERGE_CONFLICT, ERROR. The result carries what the playbooks returned with zuul_return
+ * (data, log_url, artifacts, child_jobs, warnings; docs/executor.md). */
+void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *ctl, vz_build_emit emit, void *ctx);
+
+/* vz_build_run_ctl without resume. */
 void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz_build_emit emit, void *ctx);
 
 /* Path of a build's log: WORK_DIR/builds/<uuid>/job-output.txt (caller frees). */

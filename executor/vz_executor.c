@@ -26,7 +26,11 @@ typedef struct job {
 	json_t *req;
 	pthread_t thread;
 	volatile int cancel;
+	volatile int resume;
+	int pause_ok;           /* the scheduler resumes paused builds (welcome features "pause") */
 	volatile int finished;
+	json_t *paused;         /* the build's "paused" message while it waits for resume: re-sent
+				 * with every heartbeat so a reconnected scheduler learns it */
 	void *push;             /* the thread's PUSH socket to the main loop */
 	struct job *next;
 } job;
@@ -47,12 +51,17 @@ struct vz_executor {
 	char rid[VZ_PROTO_MAX_PEER_ID + 1];
 	char sched_instance[64];
 	int welcomed;
+	int sched_pause;        /* the scheduler's welcome listed the feature "pause" */
 	int heartbeat_ms, lease_ms;
 	uint64_t last_rx, last_hello, last_hb;
 	long long seen;
 	int running;
 	int stopping;           /* set once a stop was asked: no new builds */
 	int governed;           /* a sensor is over its limit: no new builds (vz_governor) */
+	int paused;             /* `vinz executor --pause`: no new builds, running ones go on */
+	int handing_back;       /* second stop: running builds canceled and handed back (REQUEUE) */
+	void *control;          /* ROUTER at ipc://WORK_DIR/control.sock (--pause, --resume, --status) */
+	char control_ep[700];
 	uint64_t last_sense;
 	job *jobs;
 	vz_map *pending;        /* uuid -> pending result */
@@ -89,7 +98,7 @@ static void send_hello(vz_executor *x)
 
 static long long free_slots(vz_executor *x)
 {
-	if (x->stopping || x->governed)
+	if (x->stopping || x->governed || x->paused)
 		return 0;
 	long long f = x->cfg->executor.capacity - x->running;
 	return f < 0 ? 0 : f;
@@ -114,10 +123,19 @@ static void job_emit(void *ctx, vz_msg_type type, json_t *body)
 	json_decref(body);
 }
 
+/* Sets a build's cancel flag unless something stopped it already (the scheduler, a stop, its
+ * disk watcher): the first reason decides its result. */
+static void cancel_once(job *j, int why)
+{
+	int zero = 0;
+	__atomic_compare_exchange_n(&j->cancel, &zero, why, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 static void *job_main(void *arg)
 {
 	job *j = arg;
-	vz_build_run(j->req, &j->x->env, &j->cancel, job_emit, j);
+	vz_build_ctl ctl = { &j->cancel, j->pause_ok ? &j->resume : NULL };
+	vz_build_run_ctl(j->req, &j->x->env, &ctl, job_emit, j);
 	zmq_close(j->push);
 	j->push = NULL;
 	__atomic_store_n(&j->finished, 1, __ATOMIC_RELEASE);
@@ -148,6 +166,7 @@ static void start_build(vz_executor *x, vz_msg *m)
 	j->x = x;
 	vz_strlcpy(j->uuid, uuid, sizeof(j->uuid));
 	j->attempt = vz_msg_int(m, "attempt", 1);
+	j->pause_ok = x->sched_pause;
 	j->req = json_incref(m->body);
 	j->push = zmq_socket(x->zctx, ZMQ_PUSH);
 	int zero = 0;
@@ -184,6 +203,7 @@ static void reap(vz_executor *x)
 		pthread_join(j->thread, NULL);
 		*pp = j->next;
 		json_decref(j->req);
+		json_decref(j->paused);
 		free(j);
 		x->running--;
 		changed = 1;
@@ -226,9 +246,19 @@ static void on_inbox(vz_executor *x)
 			vz_info("build %s finished: %s", p->uuid, vz_msg_str(m, "result"));
 			if (x->welcomed)
 				send_result(x, p);
-		} else if (x->welcomed) {
-			/* started and log: best effort while connected; the log is re-sent on request */
-			send_msg(x, m->type, json_incref(m->body));
+		} else {
+			if (m->type == VZ_MSG_PAUSED) {
+				for (job *j = x->jobs; j; j = j->next)
+					if (strcmp(j->uuid, vz_msg_str(m, "build")) == 0 && !j->resume) {
+						json_decref(j->paused);
+						j->paused = json_incref(m->body);
+					}
+				vz_info("build %s paused (zuul.pause)", vz_msg_str(m, "build"));
+			}
+			/* started, log, early_failure, paused: best effort while connected; the log is
+			 * re-sent on request, paused with every heartbeat */
+			if (x->welcomed)
+				send_msg(x, m->type, json_incref(m->body));
 		}
 		vz_msg_free(m);
 	}
@@ -284,6 +314,13 @@ static void on_welcome(vz_executor *x, vz_msg *m)
 	if (x->heartbeat_ms < 50)
 		x->heartbeat_ms = 50;
 	x->welcomed = 1;
+	x->sched_pause = 0;
+	size_t fi;
+	json_t *f;
+	json_array_foreach(json_object_get(m->body, "features"), fi, f) {
+		if (json_is_string(f) && strcmp(json_string_value(f), "pause") == 0)
+			x->sched_pause = 1;
+	}
 	vz_info("connected to scheduler %.8s at %s%s", si, x->endpoint, changed ? "" : " (again)");
 	/* everything not yet acknowledged goes to this scheduler instance */
 	size_t it = 0;
@@ -334,7 +371,15 @@ static int on_dealer(vz_executor *x, vz_err *e)
 		case VZ_MSG_CANCEL:
 			for (job *j = x->jobs; j; j = j->next)
 				if (strcmp(j->uuid, vz_msg_str(m, "build")) == 0)
-					j->cancel = VZ_BUILD_CANCEL;
+					cancel_once(j, VZ_BUILD_CANCEL);
+			break;
+		case VZ_MSG_RESUME:
+			for (job *j = x->jobs; j; j = j->next)
+				if (strcmp(j->uuid, vz_msg_str(m, "build")) == 0) {
+					j->resume = 1;
+					json_decref(j->paused);
+					j->paused = NULL;
+				}
 			break;
 		case VZ_MSG_LOG_RESEND:
 			resend_log(x, vz_msg_str(m, "build"), vz_msg_int(m, "offset", 0));
@@ -399,6 +444,9 @@ static void timers(vz_executor *x)
 		send_msg(x, VZ_MSG_HEARTBEAT,
 			 json_pack("{s:o,s:I,s:I}", "running", running_list(x), "free", free_slots(x), "seen", x->seen));
 		x->last_hb = now;
+		for (job *j = x->jobs; j; j = j->next)
+			if (j->paused && !j->resume)
+				send_msg(x, VZ_MSG_PAUSED, json_incref(j->paused));
 	}
 	/* a scheduler that stays silent is gone or restarted: say hello again */
 	if (now - x->last_rx > (uint64_t)x->heartbeat_ms * 3 + 1000 && now - x->last_hello > 1000) {
@@ -430,6 +478,7 @@ int vz_executor_new(vz_executor **out, const vz_config *cfg, void *zctx, const c
 	x->env.work_dir = cfg->executor.work_dir;
 	x->env.executor = cfg->executor.name;
 	x->env.site = cfg;
+	x->env.disk_limit_mb = cfg->executor.disk_limit_per_job;
 	int rc = 0;
 	if ((rc = vz_mkdir_p(cfg->executor.work_dir, 0755, e)))
 		goto out;
@@ -474,38 +523,146 @@ out:
 	return rc;
 }
 
+/* ---------- the control socket (vinz executor --pause / --resume) ---------- */
+
+static json_t *control_status(vz_executor *x)
+{
+	return json_pack("{s:s,s:b,s:b,s:b,s:i,s:I}", "executor", x->cfg->executor.name, "paused", x->paused, "stopping",
+			 x->stopping, "governed", x->governed, "running", x->running, "free", free_slots(x));
+}
+
+static void on_control(vz_executor *x)
+{
+	for (int n = 0; n < 64; n++) {
+		char peer[VZ_PROTO_MAX_PEER_ID + 1], ref[VZ_PROTO_MAX_ID + 1] = "";
+		size_t plen = 0;
+		vz_msg *m = NULL;
+		vz_err e = { 0 };
+		int rc = vz_proto_recv(x->control, 1, peer, &plen, &m, ref, ZMQ_DONTWAIT, &e);
+		if (rc == VZ_ETIMEOUT)
+			return;
+		if (rc) {
+			vz_warn("control socket %s: refused a request: %s", x->control_ep, vz_err_msg(&e));
+			vz_err re = { 0 };
+			vz_proto_send_refusal(x->control, peer, plen, ref, &e, &re);
+			continue;
+		}
+		const char *op = m->type == VZ_MSG_REQUEST ? vz_msg_str(m, "op") : "";
+		json_t *body;
+		if (strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0) {
+			int want = strcmp(op, "pause") == 0;
+			if (want != x->paused) {
+				x->paused = want;
+				if (want)
+					vz_info("executor %s paused: no new builds; %d running go on", x->cfg->executor.name, x->running);
+				else
+					vz_info("executor %s resumed: takes builds again", x->cfg->executor.name);
+				send_ready(x);
+			}
+			body = json_pack("{s:b,s:o}", "ok", 1, "data", control_status(x));
+		} else if (strcmp(op, "status") == 0) {
+			body = json_pack("{s:b,s:o}", "ok", 1, "data", control_status(x));
+		} else {
+			body = json_pack("{s:b,s:s,s:s}", "ok", 0, "code", "notfound", "error",
+					 "unknown executor control operation: use pause, resume or status");
+		}
+		vz_err se = { 0 };
+		if (vz_proto_send(x->control, peer, plen, VZ_MSG_REPLY, m->id, body, &se))
+			vz_warn("control socket %s: cannot answer: %s", x->control_ep, vz_err_msg(&se));
+		json_decref(body);
+		vz_msg_free(m);
+	}
+}
+
+char *vz_executor_control_endpoint(const vz_config *cfg)
+{
+	char *p = vz_path_join(cfg->executor.work_dir, "control.sock");
+	size_t n = strlen(p) + 7;
+	char *ep = vz_xcalloc(1, n);
+	snprintf(ep, n, "ipc://%s", p);
+	free(p);
+	return ep;
+}
+
+static void open_control(vz_executor *x)
+{
+	char *ep = vz_executor_control_endpoint(x->cfg);
+	vz_strlcpy(x->control_ep, ep, sizeof(x->control_ep));
+	free(ep);
+	if (strlen(x->control_ep) - 6 > 100) {
+		vz_warn("executor work dir %s is too long for a control socket (ipc paths hold 100 bytes): "
+			"`vinz executor --pause/--resume` will not reach this executor", x->cfg->executor.work_dir);
+		return;
+	}
+	x->control = zmq_socket(x->zctx, ZMQ_ROUTER);
+	int linger = 0;
+	if (x->control)
+		zmq_setsockopt(x->control, ZMQ_LINGER, &linger, sizeof(linger));
+	if (!x->control || zmq_bind(x->control, x->control_ep) != 0) {
+		vz_warn("cannot open the control socket %s: %s; `vinz executor --pause/--resume` will not reach this executor",
+			x->control_ep, zmq_strerror(zmq_errno()));
+		if (x->control)
+			zmq_close(x->control);
+		x->control = NULL;
+	}
+}
+
+/* One turn of the loop: wait up to timeout_ms for a message, handle what came, reap finished
+ * builds, run the timers. Returns non-zero on a fatal error from the scheduler (e set). */
+static int turn(vz_executor *x, int timeout_ms, vz_err *e)
+{
+	zmq_pollitem_t items[] = { { x->dealer, 0, ZMQ_POLLIN, 0 }, { x->inbox, 0, ZMQ_POLLIN, 0 },
+				   { x->control, 0, ZMQ_POLLIN, 0 } };
+	if (zmq_poll(items, x->control ? 3 : 2, timeout_ms) < 0 && zmq_errno() != EINTR)
+		return vz_err_set(e, VZ_EIO, "poll failed: %s", zmq_strerror(zmq_errno()));
+	on_inbox(x);
+	if (x->control)
+		on_control(x);
+	int rc = on_dealer(x, e);
+	if (rc)
+		return rc;
+	reap(x);
+	timers(x);
+	return 0;
+}
+
 int vz_executor_run(vz_executor *x, volatile sig_atomic_t *stop, vz_err *e)
 {
 	int rc = 0;
+	uint64_t deliver_until = 0;
 	x->last_rx = vz_mono_ms();
+	open_control(x);
 	sense(x, x->last_rx); /* no slots are offered before the sensors were read once */
 	send_hello(x);
-	while (!*stop) {
-		zmq_pollitem_t items[] = { { x->dealer, 0, ZMQ_POLLIN, 0 }, { x->inbox, 0, ZMQ_POLLIN, 0 } };
-		int timeout = x->heartbeat_ms < 200 ? x->heartbeat_ms : 200;
-		if (zmq_poll(items, 2, x->jobs ? 20 : timeout) < 0 && zmq_errno() != EINTR) {
-			rc = vz_err_set(e, VZ_EIO, "poll failed: %s", zmq_strerror(zmq_errno()));
-			break;
+	for (;;) {
+		if (*stop && !x->stopping) {
+			/* first stop: no new builds; the running ones finish and deliver their results */
+			x->stopping = 1;
+			vz_info("executor %s stopping: takes no new builds, waits for %d running (stop again to hand them back)",
+				x->cfg->executor.name, x->running);
+			send_ready(x);
 		}
-		on_inbox(x);
-		if ((rc = on_dealer(x, e)))
+		if (*stop >= 2 && !x->handing_back) {
+			/* second stop: the running builds are canceled and handed back (REQUEUE) */
+			x->handing_back = 1;
+			vz_info("executor %s stopping now: handing %d running builds back", x->cfg->executor.name, x->running);
+			for (job *j = x->jobs; j; j = j->next)
+				cancel_once(j, VZ_BUILD_CANCEL_STOPPING);
+		}
+		if (x->stopping && !x->jobs) {
+			uint64_t now = vz_mono_ms();
+			if (!deliver_until)
+				deliver_until = now + STOP_GRACE_MS;
+			if (vz_map_len(x->pending) == 0 || !x->welcomed || now >= deliver_until)
+				break;
+		}
+		int timeout = x->heartbeat_ms < 200 ? x->heartbeat_ms : 200;
+		if ((rc = turn(x, x->jobs ? 20 : timeout, e)))
 			break;
-		reap(x);
-		timers(x);
 	}
-	/* stopping: cancel what runs, deliver what we can within the grace period */
-	x->stopping = 1;
-	send_ready(x);
+	/* a fatal error: hand back what still runs and wait for the threads */
 	for (job *j = x->jobs; j; j = j->next)
-		j->cancel = VZ_BUILD_CANCEL_STOPPING;
-	uint64_t until = vz_mono_ms() + STOP_GRACE_MS;
-	while ((x->jobs || (vz_map_len(x->pending) > 0 && x->welcomed && rc == 0)) && vz_mono_ms() < until) {
-		zmq_pollitem_t items[] = { { x->dealer, 0, ZMQ_POLLIN, 0 }, { x->inbox, 0, ZMQ_POLLIN, 0 } };
-		zmq_poll(items, 2, 20);
-		on_inbox(x);
-		on_dealer(x, NULL);
-		reap(x);
-	}
+		cancel_once(j, VZ_BUILD_CANCEL_STOPPING);
 	while (x->jobs) { /* threads end once their commands are killed */
 		on_inbox(x);
 		reap(x);
@@ -530,5 +687,7 @@ void vz_executor_free(vz_executor *x)
 		zmq_close(x->dealer);
 	if (x->inbox)
 		zmq_close(x->inbox);
+	if (x->control)
+		zmq_close(x->control);
 	free(x);
 }

@@ -723,8 +723,15 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 	if (strcmp(result, "REQUEUE") == 0) {
 		/* the executor refused the build before running anything (it is stopping): the same
 		 * attempt goes back to the queue and is not counted */
-		rc = vz_store_exec(s->st, e, "UPDATE builds SET state='queued', executor=NULL, node=NULL, dispatched_at=NULL WHERE id=?",
-				   "i", b->id);
+		rc = vz_store_exec(s->st, e, "UPDATE builds SET state='queued', executor=NULL, node=NULL, dispatched_at=NULL,"
+				   " started_at=NULL WHERE id=?", "i", b->id);
+		/* a build handed back mid-run starts over: its partial log goes */
+		char *lp = log_path(s, b->uuid);
+		if (truncate(lp, 0) != 0 && errno != ENOENT)
+			vz_warn("build %s: cannot discard its partial log %s: %s", b->uuid, lp, strerror(errno));
+		free(lp);
+		b->log_have = 0;
+		b->resend_asked = 0;
 		if (rc < 0 || (rc = add_event(s, b, "requeued", json_pack("{s:s,s:s}", "executor", p->key, "why", msg), e)))
 			goto fail;
 		release_node(s, b);

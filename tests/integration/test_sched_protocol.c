@@ -460,6 +460,59 @@ static void test_requeue_keeps_the_attempt(void **state)
 	vz_msg_free(b);
 }
 
+/* A build handed back mid-run (second SIGTERM of its executor: REQUEUE without log_size) starts
+ * over: the same attempt, no start time, its partial log discarded, no log_resend asked. */
+static void test_handed_back_build_starts_over(void **state)
+{
+	env *t = *state;
+	void *s = fx_new(t, "handback/1");
+	fx_hello(s, "handback", "1", NULL);
+	fx_ready(s, 1, 0);
+	enqueue(t, "1");
+	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
+	char uuid[64];
+	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
+	vz_msg_free(b);
+	fx_send(s, VZ_MSG_STARTED, json_pack("{s:s,s:i,s:I}", "build", uuid, "attempt", 1, "started_at", (json_int_t)vz_wall_ms()));
+	fx_send(s, VZ_MSG_LOG, json_pack("{s:s,s:i,s:s}", "build", uuid, "offset", 0, "data", "first run, cut short\n"));
+	fx_ready(s, 0, 1);
+	fx_send(s, VZ_MSG_RESULT, json_pack("{s:s,s:i,s:s,s:s}", "build", uuid, "attempt", 1, "result", "REQUEUE", "message",
+					    "the executor stopped during the build and handed it back"));
+	vz_msg *m = fx_expect(s, VZ_MSG_ACK, 3000); /* not a log_resend */
+	vz_msg_free(m);
+	json_t *bs = builds_of(t, "1");
+	assert_int_equal(json_array_size(bs), 1);
+	json_t *b0 = json_array_get(bs, 0);
+	assert_string_equal(json_string_value(json_object_get(b0, "state")), "queued");
+	assert_int_equal(json_integer_value(json_object_get(b0, "attempt")), 1);
+	assert_true(json_is_null(json_object_get(b0, "start_time")) || !json_object_get(b0, "start_time"));
+	char logp[1024];
+	vz_strlcpy(logp, json_string_value(json_object_get(b0, "log_url")), sizeof(logp));
+	json_decref(bs);
+	char *content = vz_test_out("cat %s 2>/dev/null || true", logp);
+	assert_string_equal(content, "");
+	free(content);
+	/* the next executor runs the same attempt from the start; its log is the whole log */
+	void *s2 = fx_new(t, "next/1");
+	fx_hello(s2, "next", "1", NULL);
+	fx_ready(s2, 1, 0);
+	b = fx_expect(s2, VZ_MSG_BUILD, 3000);
+	assert_string_equal(vz_msg_str(b, "build"), uuid);
+	assert_int_equal(vz_msg_int(b, "attempt", 0), 1);
+	vz_msg_free(b);
+	fx_send(s2, VZ_MSG_LOG, json_pack("{s:s,s:i,s:s}", "build", uuid, "offset", 0, "data", "second\n"));
+	fx_result(s2, uuid, 1, "SUCCESS", 7);
+	m = fx_expect(s2, VZ_MSG_ACK, 3000);
+	vz_msg_free(m);
+	content = vz_test_out("cat %s", logp);
+	assert_string_equal(content, "second");
+	free(content);
+	bs = builds_of(t, "1");
+	assert_int_equal(json_array_size(bs), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(bs, 0), "result")), "SUCCESS");
+	json_decref(bs);
+}
+
 /* ---- the real executor against a scheduler of another protocol version ---- */
 
 static void *fake_sched_v2(void *arg)
@@ -664,6 +717,73 @@ static void test_executor_cancel_and_result_resend(void **state)
 	assert_int_not_equal(system("pgrep -f 'sleep 30[.]7781' >/dev/null"), 0);
 }
 
+/* The first stop drains: no new builds (0 slots, a late build answered REQUEUE), the running one
+ * finishes SUCCESS and is delivered, then the executor returns. A second stop hands a running
+ * build back at once: REQUEUE without log_size, its command killed. */
+static void test_executor_two_stage_stop(void **state)
+{
+	env *t = *state;
+	char *repo = vz_path_join(t->dir, "repos/p.git");
+	xrun xr = { 0 };
+	pthread_t th;
+	char rid[256];
+	size_t rlen = 0;
+	void *r = fake_sched_with_executor(t, "inproc://fake-sched-stop1", &xr, &th, rid, &rlen);
+	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-drain", repo, "sleep 1.2; echo drained"));
+	vz_msg *m = router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	xr.stop = 1;
+	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 3000);
+	assert_non_null(m);
+	assert_int_equal(vz_msg_int(m, "free", -1), 0);
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-late", repo, "true"));
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "build"), "b-late");
+	assert_string_equal(vz_msg_str(m, "result"), "REQUEUE");
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-late", "attempt", 1));
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "build"), "b-drain");
+	assert_string_equal(vz_msg_str(m, "result"), "SUCCESS");
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-drain", "attempt", 1));
+	pthread_join(th, NULL); /* returns by itself once the result is acknowledged */
+	assert_int_equal(xr.rc, 0);
+	vz_executor_free(xr.x);
+	zmq_close(r);
+
+	xrun x2 = { 0 };
+	r = fake_sched_with_executor(t, "inproc://fake-sched-stop2", &x2, &th, rid, &rlen);
+	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-back", repo, "sleep 30.8123"));
+	m = router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	x2.stop = 1;
+	usleep(300 * 1000);
+	uint64_t t0 = vz_mono_ms();
+	x2.stop = 2;
+	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "build"), "b-back");
+	assert_string_equal(vz_msg_str(m, "result"), "REQUEUE");
+	assert_string_equal(vz_msg_str(m, "message"), "the executor stopped during the build and handed it back");
+	assert_null(json_object_get(m->body, "log_size"));
+	assert_true(vz_mono_ms() - t0 < 5000);
+	fprintf(stderr, "figure: second stop to REQUEUE result %llu ms\n", (unsigned long long)(vz_mono_ms() - t0));
+	vz_msg_free(m);
+	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-back", "attempt", 1));
+	pthread_join(th, NULL);
+	assert_int_equal(x2.rc, 0);
+	vz_executor_free(x2.x);
+	zmq_close(r);
+	free(repo);
+	assert_int_not_equal(system("pgrep -f 'sleep 30[.]8123' >/dev/null"), 0);
+}
+
 int main(void)
 {
 	vz_log_set_level(getenv("VZ_TEST_LOG") ? VZ_LOG_DEBUG : VZ_LOG_QUIET);
@@ -679,9 +799,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incomplete_log_is_resent_before_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_errors_are_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requeue_keeps_the_attempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handed_back_build_starts_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_executor_refuses_other_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_governed_executor_offers_no_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_executor_cancel_and_result_resend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_executor_two_stage_stop, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	vz_workspace_global_cleanup();

@@ -43,6 +43,9 @@ static const struct {
 	{ VZ_MSG_LOG_RESEND, "log_resend", "{\"build\":\"b1\",\"offset\":10}", 2 },
 	{ VZ_MSG_REQUEST, "request", "{\"op\":\"status\"}", 1 },
 	{ VZ_MSG_REPLY, "reply", "{\"ok\":true}", 1 },
+	{ VZ_MSG_PAUSED, "paused", "{\"build\":\"b1\",\"attempt\":1}", 2 },
+	{ VZ_MSG_RESUME, "resume", "{\"build\":\"b1\"}", 1 },
+	{ VZ_MSG_EARLY_FAILURE, "early_failure", "{\"build\":\"b1\",\"attempt\":1}", 2 },
 };
 #define NVALID (sizeof(valid) / sizeof(valid[0]))
 
@@ -221,6 +224,18 @@ static const struct {
 	{ "negative credit", "{\"v\":1,\"type\":\"ready\",\"id\":\"a\",\"free\":-1,\"seen\":0}", VZ_EPROTO, "\"free\"", "a" },
 	{ "negative seen", "{\"v\":1,\"type\":\"ready\",\"id\":\"a\",\"free\":1,\"seen\":-9}", VZ_EPROTO, "\"seen\"", "a" },
 	{ "bad optional type", "{\"v\":1,\"type\":\"result\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"result\":\"X\",\"log_size\":\"9\"}", VZ_EPROTO, "\"log_size\"", "a" },
+	{ "welcome features not a list", "{\"v\":1,\"type\":\"welcome\",\"id\":\"a\",\"scheduler_instance\":\"s\",\"lease_ms\":1,\"heartbeat_ms\":1,\"features\":\"pause\"}", VZ_EPROTO, "\"features\"", "a" },
+	{ "result data not an object", "{\"v\":1,\"type\":\"result\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"result\":\"X\",\"data\":[1]}", VZ_EPROTO, "\"data\"", "a" },
+	{ "result artifacts not a list", "{\"v\":1,\"type\":\"result\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"result\":\"X\",\"artifacts\":{}}", VZ_EPROTO, "\"artifacts\"", "a" },
+	{ "result warnings not a list", "{\"v\":1,\"type\":\"result\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"result\":\"X\",\"warnings\":\"w\"}", VZ_EPROTO, "\"warnings\"", "a" },
+	{ "result log_url not a string", "{\"v\":1,\"type\":\"result\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"result\":\"X\",\"log_url\":1}", VZ_EPROTO, "\"log_url\"", "a" },
+	{ "result child_jobs not a list", "{\"v\":1,\"type\":\"result\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"result\":\"X\",\"child_jobs\":\"j\"}", VZ_EPROTO, "\"child_jobs\"", "a" },
+	{ "build parent_data not an object", "{\"v\":1,\"type\":\"build\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"job\":\"j\",\"project\":\"p\",\"node\":{},\"commands\":[],\"timeout\":1,\"parent_data\":\"x\"}", VZ_EPROTO, "\"parent_data\"", "a" },
+	{ "build failure_output not a list", "{\"v\":1,\"type\":\"build\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"job\":\"j\",\"project\":\"p\",\"node\":{},\"commands\":[],\"timeout\":1,\"failure_output\":\"x\"}", VZ_EPROTO, "\"failure_output\"", "a" },
+	{ "build negative post_timeout", "{\"v\":1,\"type\":\"build\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"job\":\"j\",\"project\":\"p\",\"node\":{},\"commands\":[],\"timeout\":1,\"post_timeout\":-1}", VZ_EPROTO, "\"post_timeout\"", "a" },
+	{ "paused data not an object", "{\"v\":1,\"type\":\"paused\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"data\":3}", VZ_EPROTO, "\"data\"", "a" },
+	{ "resume without build", "{\"v\":1,\"type\":\"resume\",\"id\":\"a\"}", VZ_EPROTO, "\"build\"", "a" },
+	{ "early_failure message not a string", "{\"v\":1,\"type\":\"early_failure\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"message\":[]}", VZ_EPROTO, "\"message\"", "a" },
 	{ "version 2", "{\"v\":2,\"type\":\"hello\",\"id\":\"h1\"}", VZ_EVERSION, "version 2", "h1" },
 	{ "version 0", "{\"v\":0,\"type\":\"ready\",\"id\":\"h1\",\"free\":1,\"seen\":1}", VZ_EVERSION, "version 1", "h1" },
 	{ "version 2 unknown type", "{\"v\":2,\"type\":\"frobnicate\",\"id\":\"h2\"}", VZ_EVERSION, NULL, "h2" },
