@@ -71,7 +71,7 @@ static int run(int argc, char **argv)
 		return ex;
 	if (op)
 		return control(config, op);
-	vz_config *cfg = vz_cli_daemon_start(config, "vinz-executor", &ex);
+	vz_config *cfg = vz_cli_daemon_start(config, "vinz-executor", 1, &ex);
 	if (!cfg)
 		return ex;
 	void *zctx = zmq_ctx_new();

@@ -12,7 +12,7 @@ static int run(int argc, char **argv)
 	int ex = vz_cli_daemon_args(&vz_cmd_scheduler, argc, argv, "listen", &config, &listen);
 	if (ex >= 0)
 		return ex;
-	vz_config *cfg = vz_cli_daemon_start(config, "vinz-scheduler", &ex);
+	vz_config *cfg = vz_cli_daemon_start(config, "vinz-scheduler", 0, &ex);
 	if (!cfg)
 		return ex;
 	void *zctx = zmq_ctx_new();

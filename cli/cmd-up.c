@@ -94,7 +94,7 @@ static int run(int argc, char **argv)
 	int ex = vz_cli_daemon_args(&vz_cmd_up, argc, argv, NULL, &config, NULL);
 	if (ex >= 0)
 		return ex;
-	vz_config *cfg = vz_cli_daemon_start(config, "vinz-up", &ex);
+	vz_config *cfg = vz_cli_daemon_start(config, "vinz-up", 0, &ex);
 	if (!cfg)
 		return ex;
 	vz_embedded *m = NULL;

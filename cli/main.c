@@ -135,14 +135,14 @@ int vz_cli_daemon_args(const vz_cmd *cmd, int argc, char **argv, const char *ext
 	return -1;
 }
 
-vz_config *vz_cli_daemon_start(const char *config, const char *ident, int *exit_code)
+vz_config *vz_cli_daemon_start(const char *config, const char *ident, int lazy_libs, int *exit_code)
 {
 	vz_config *cfg = vz_cli_load_config(config);
 	if (!cfg) {
 		*exit_code = VZ_EXIT_CONFIG;
 		return NULL;
 	}
-	if (vz_cli_init_libs()) {
+	if (!lazy_libs && vz_cli_init_libs()) {
 		vz_config_free(cfg);
 		*exit_code = VZ_EXIT_FAIL;
 		return NULL;

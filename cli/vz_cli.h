@@ -50,9 +50,10 @@ void vz_cli_cleanup_libs(void);
  * exit code (usage printed). */
 int vz_cli_daemon_args(const vz_cmd *cmd, int argc, char **argv, const char *extra_name, const char **config,
 		       const char **extra);
-/* Loads the config, initialises the libraries, names the log and installs signal handlers.
- * NULL on failure with *exit_code set. vz_cli_daemon_end undoes it. */
-vz_config *vz_cli_daemon_start(const char *config, const char *ident, int *exit_code);
+/* Loads the config, initialises the libraries (unless lazy_libs: the executor leaves that to its
+ * first build), names the log and installs signal handlers. NULL on failure with *exit_code set.
+ * vz_cli_daemon_end undoes it. */
+vz_config *vz_cli_daemon_start(const char *config, const char *ident, int lazy_libs, int *exit_code);
 void vz_cli_daemon_end(vz_config *cfg);
 
 /* Calls the scheduler's admin op; prints errors; returns an exit code and sets *data on success. */

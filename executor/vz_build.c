@@ -734,6 +734,12 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	logp = vz_build_log_path(env->work_dir, uuid);
 	cache = vz_path_join(env->work_dir, "cache");
 	vz_rm_rf(bdir, NULL);
+	/* libgit2 and libssh2 are set up by the first build, not at start: an idle executor keeps
+	 * their memory (OpenSSL's tables, CA certificates) unmapped */
+	if (vz_workspace_global_init(&e) || vz_node_global_init(&e)) {
+		snprintf(message, sizeof(message), "%s", vz_err_msg(&e));
+		goto done;
+	}
 	if (vz_mkdir_p(bdir, 0755, &e)) {
 		snprintf(message, sizeof(message), "executor work dir: %s", vz_err_msg(&e));
 		goto done;

@@ -2,6 +2,7 @@
 #include "vz_workspace.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <git2.h>
 #include <stdio.h>
@@ -24,19 +25,34 @@ static int git_fail(vz_err *e, int code, const char *fmt, const char *arg)
 	return vz_err_set(e, code, "git: %s: %s", what, ge && ge->message ? ge->message : "unknown error");
 }
 
+static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_inited;
+
 int vz_workspace_global_init(vz_err *e)
 {
-	if (git_libgit2_init() < 0)
-		return git_fail(e, VZ_EIO, "%s", "cannot initialise libgit2");
-	/* builds are isolated by the per-repository lock; libgit2's own owner checks would refuse
-	 * caches made by another user of a shared work dir */
-	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
-	return 0;
+	int rc = 0;
+	pthread_mutex_lock(&g_init_mu);
+	if (!g_inited) {
+		if (git_libgit2_init() < 0) {
+			rc = git_fail(e, VZ_EIO, "%s", "cannot initialise libgit2");
+		} else {
+			/* builds are isolated by the per-repository lock; libgit2's own owner checks
+			 * would refuse caches made by another user of a shared work dir */
+			git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+			g_inited = 1;
+		}
+	}
+	pthread_mutex_unlock(&g_init_mu);
+	return rc;
 }
 
 void vz_workspace_global_cleanup(void)
 {
-	git_libgit2_shutdown();
+	pthread_mutex_lock(&g_init_mu);
+	if (g_inited)
+		git_libgit2_shutdown();
+	g_inited = 0;
+	pthread_mutex_unlock(&g_init_mu);
 }
 
 /* Cache directory name: the URL with every character outside [A-Za-z0-9._-] replaced. */

@@ -9,7 +9,8 @@
 #include "vz_err.h"
 #include "vz_gitcred.h"
 
-/* Process-wide libgit2 init; call once from main. */
+/* Process-wide libgit2 init: the first call initialises, later ones do nothing (thread-safe),
+ * so a build can call it on its way in. Cleanup undoes it once, at exit. */
 int vz_workspace_global_init(vz_err *e);
 void vz_workspace_global_cleanup(void);
 
