@@ -465,6 +465,26 @@ bad:
 	return VZ_EINVAL;
 }
 
+int vz_secrets_chunk_check(const char *chunk, size_t *nbytes)
+{
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	int rc = unb64(&buf, &n, chunk);
+	free(buf);
+	if (rc == 0 && nbytes)
+		*nbytes = n;
+	return rc == VZ_ENOMEM ? rc : rc ? VZ_EINVAL : 0;
+}
+
+int vz_secrets_key_lookup(vz_secrets_key **out, void *ctx, const char *connection, const char *project, vz_err *e)
+{
+	const vz_secrets_store *st = ctx;
+	*out = NULL;
+	if (!st || !connection)
+		return VZ_ENOTFOUND;
+	return vz_secrets_key_get(out, st->state_dir, connection, project, st->create, e);
+}
+
 static int utf8_valid(const unsigned char *p, size_t n)
 {
 	size_t i = 0;

@@ -56,6 +56,20 @@ int vz_secrets_key_has_private(const vz_secrets_key *k);
  * SubjectPublicKeyInfo ("BEGIN PUBLIC KEY", what Zuul serves as PROJECT.pub). *out: free(). */
 int vz_secrets_key_pem(char **out, const vz_secrets_key *k, int private_part, vz_err *e);
 
+/* A key source for vz_zconf_load_opts: keys from a state directory. */
+typedef struct vz_secrets_store {
+	const char *state_dir;
+	int create; /* make a project's key when it has none (the scheduler); 0 for checks */
+} vz_secrets_store;
+
+/* vz_zconf_key_fn over a vz_secrets_store (ctx): vz_secrets_key_get(state_dir, connection,
+ * project, create). VZ_ENOTFOUND when there is no key (or no connection is known). */
+int vz_secrets_key_lookup(vz_secrets_key **out, void *ctx, const char *connection, const char *project, vz_err *e);
+
+/* Checks that chunk is base64 (whitespace ignored); *nbytes (may be NULL) gets the decoded size.
+ * 0 or VZ_EINVAL. */
+int vz_secrets_chunk_check(const char *chunk, size_t *nbytes);
+
 /* Plaintext bytes per chunk: key bytes - 42 (470 for RSA-4096). */
 size_t vz_secrets_chunk_size(const vz_secrets_key *k);
 
