@@ -51,7 +51,9 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 
 struct vz_secrets_key;
 
-/* Finds the private key of a project's secrets (vz_secrets_key_lookup is one). Returns 0 with *out
+/* Finds the private key of a project's secrets (vz_secrets_key_lookup is one). project is the
+ * source's canonical name; a key store keyed by the name on the connection strips the
+ * connection's hostname first (cli/cmd-config.c does). Returns 0 with *out
  * set (the layout frees it), VZ_ENOTFOUND when the project has no key (its secrets are then checked
  * for structure only and stay encrypted), or another code with a message (a configuration error
  * at the secret). */
