@@ -273,7 +273,8 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 	 * already there (the parents') */
 	json_t *secrets = json_object_get(v->attrs, "secrets");
 	json_t *own = json_array(), *to_parent = json_array();
-	json_t *own_refs = json_object(); /* name -> secret object, for vz_zconf_job_secrets */
+	/* name -> secret object, for vz_zconf_job_secrets; only made when the variant has secrets */
+	json_t *own_refs = json_array_size(secrets) ? json_object() : NULL;
 	{
 		size_t i;
 		json_t *s;
