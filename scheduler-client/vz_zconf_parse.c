@@ -1097,9 +1097,9 @@ static json_t *secret_encrypted(vz_zconf *z, const zc_file *f, const char *sname
 	size_t len = 0;
 	vz_err de = { 0 };
 	if (vz_secrets_decrypt(&plain, &len, k, chunks, nc, &de)) {
-		zc_error(z, &p, "secret \"%s\": %s does not decrypt with the key of project %s: %s (encrypt it again "
-			 "with vinz encrypt --project %s)", sname, where, f->src->project, vz_err_msg(&de),
-			 f->src->project);
+		zc_error(z, &p, "secret \"%s\": %s does not decrypt with the key of project %s: %s (encrypt the value "
+			 "again with this project's public key: vinz encrypt)", sname, where, f->src->project,
+			 vz_err_msg(&de));
 		return NULL;
 	}
 	json_t *v = json_stringn(plain, len);

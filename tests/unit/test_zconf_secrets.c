@@ -306,9 +306,9 @@ static void test_errors(void **state)
 	assert_int_equal(l.rc, VZ_EINVAL);
 	assert_string_equal(vz_zconf_error(l.z, 0), "config/zuul.yaml:4:10: secret \"big\": data.v does not decrypt with "
 				  "the key of project example.org/config: chunk 2 of 2 does not decrypt with the "
-				  "project's key (encrypted for another project's key, or corrupted) (encrypt it "
-				  "again with vinz encrypt --project example.org/config) (project example.org/config, "
-				  "branch master)");
+				  "project's key (encrypted for another project's key, or corrupted) (encrypt the "
+				  "value again with this project's public key: vinz encrypt) (project "
+				  "example.org/config, branch master)");
 	unload(&l);
 	free(text);
 
