@@ -1109,14 +1109,22 @@ static json_t *secret_encrypted(vz_zconf *z, const zc_file *f, const char *sname
 	return v;
 }
 
-static int has_encrypted(const vz_ynode *n, int depth)
+/* The first !encrypted/pkcs1-oaep node under n, or NULL. */
+static const vz_ynode *find_encrypted(const vz_ynode *n, int depth)
 {
 	if (n->tag && strcmp(n->tag, ENCRYPTED_TAG) == 0)
-		return 1;
-	for (size_t i = 0; n->kind != VZ_Y_SCALAR && depth < VZ_YAML_MAX_DEPTH && i < n->n; i++)
-		if (has_encrypted(n->items[i], depth + 1))
-			return 1;
-	return 0;
+		return n;
+	for (size_t i = 0; n->kind != VZ_Y_SCALAR && depth < VZ_YAML_MAX_DEPTH && i < n->n; i++) {
+		const vz_ynode *f = find_encrypted(n->items[i], depth + 1);
+		if (f)
+			return f;
+	}
+	return NULL;
+}
+
+static int has_encrypted(const vz_ynode *n, int depth)
+{
+	return find_encrypted(n, depth) != NULL;
 }
 
 /* A secret's data as JSON with encrypted values decrypted (typed as PyYAML reads the plain
@@ -1949,6 +1957,15 @@ int vz_zconf_load_opts(vz_zconf **out, const vz_zconf_source *srcs, size_t n, co
 				if (body->kind != VZ_Y_MAP) {
 					zc_pos p = at(f, body);
 					zc_error(z, &p, "%s must be a mapping, not %s", stanza_types[t].name, kind_name(body));
+					continue;
+				}
+				/* encrypted values mean something in a secret's data only; elsewhere (a job's
+				 * vars...) the ciphertext would silently become a plain string */
+				const vz_ynode *enc = stanza_types[t].type != VZ_ZC_SECRET ? find_encrypted(body, 0) : NULL;
+				if (enc) {
+					zc_pos p = at(f, enc);
+					zc_error(z, &p, "%s values are only read in a secret's data, not in a %s: define a "
+						 "secret and list it in the job's secrets", ENCRYPTED_TAG, stanza_types[t].name);
 					continue;
 				}
 				if (stanza_types[t].type == VZ_ZC_PRAGMA) {

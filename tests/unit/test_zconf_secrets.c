@@ -2,7 +2,8 @@
  * (list and block-scalar forms, nested values, multi-chunk), given only to the playbooks of the job
  * that binds them (and its parents' with pass-to-parent, Zuul's job.secrets rules), never in the
  * frozen graph or any error; structure checked without a key; a wrong key, a corrupt chunk, bad
- * base64 or an unknown tag reported at FILE:LINE:COL naming the secret. */
+ * base64 or an unknown tag reported at FILE:LINE:COL naming the secret; an encrypted value outside
+ * a secret refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -325,6 +326,9 @@ static void test_errors(void **state)
 		  "list of 1 to 4096 base64 chunks, not a mapping" },
 		{ "- secret:\n    name: s\n    data:\n      v: !encrypted/pkcs1-oaep []\n",
 		  "not an empty list" },
+		{ "- job:\n    name: j\n    vars:\n      token: !encrypted/pkcs1-oaep QUJD\n",
+		  "config/zuul.yaml:4:14: !encrypted/pkcs1-oaep values are only read in a secret's data, not in a job: "
+		  "define a secret and list it in the job's secrets" },
 		{ "- secret:\n    name: s\n    data:\n      deep: {list: [1, !vault abc]}\n",
 		  "config/zuul.yaml:4:24: secret \"s\": data.deep.list[1]: unknown tag !vault" },
 	};
