@@ -236,6 +236,43 @@ static void test_python_oracle(void **state)
 	free(back);
 }
 
+/* vinz keys: export/import between state directories, never overwriting, and usage errors. */
+static void test_keys_cli(void **state)
+{
+	(void)state;
+	vz_buf out = VZ_BUF_INIT(1u << 20);
+	/* the exported key imported elsewhere decrypts what was encrypted for the first */
+	char *pub2 = vz_test_out("cd %s && %s keys import --project " PROJECT " -C gh -s state2 priv.pem 2>/dev/null && "
+				 "%s keys show --project " PROJECT " -C gh -s state2", g_dir, VZ_BIN, VZ_BIN);
+	char *pub1 = vz_test_out("cd %s && cat pub.pem", g_dir);
+	assert_string_equal(pub1, pub2);
+	free(pub1);
+	free(pub2);
+	char *mode = vz_test_out("cd %s && stat -c %%a state2/keys/secrets/project/gh/org/app/0.pem "
+				 "state2/keys/secrets/project/gh/org/app", g_dir);
+	assert_string_equal(mode, "600\n700");
+	free(mode);
+	/* importing the same key again: fine; another key: refused, exit 1, the key unchanged */
+	assert_int_equal(vz_test_sh(NULL, "cd %s && %s keys import --project " PROJECT " -C gh -s state2 < priv.pem", g_dir,
+				    VZ_BIN), 0);
+	assert_int_equal(vz_test_sh(&out, "cd %s && %s keys import --project " PROJECT " -C gh -s state2 other.pem 2>&1",
+				    g_dir, VZ_BIN), 1);
+	assert_non_null(strstr(vz_buf_cstr(&out), "already has a different key"));
+	assert_int_equal(vz_test_sh(NULL, "cd %s && cmp -s priv.pem state2/keys/secrets/project/gh/org/app/0.pem", g_dir),
+			 0);
+	/* export never overwrites a file */
+	assert_int_equal(vz_test_sh(&out, "cd %s && %s keys export --project " PROJECT " -C gh -s state priv.pem 2>&1", g_dir,
+				    VZ_BIN), 1);
+	assert_non_null(strstr(vz_buf_cstr(&out), "never overwritten"));
+	/* usage: no project, an unknown verb, a project name leaving the key directory */
+	assert_int_equal(vz_test_sh(NULL, "%s keys show -C gh -s x", VZ_BIN), 2);
+	assert_int_equal(vz_test_sh(NULL, "%s keys rotate --project p -C gh -s x", VZ_BIN), 2);
+	assert_int_equal(vz_test_sh(NULL, "%s encrypt -C gh -s x", VZ_BIN), 2);
+	assert_int_equal(vz_test_sh(&out, "cd %s && %s keys show --project ../../etc -C gh -s state 2>&1", g_dir, VZ_BIN), 1);
+	assert_non_null(strstr(vz_buf_cstr(&out), "cannot name a key directory"));
+	vz_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_key_and_corrupt_chunk),
 		cmocka_unit_test(test_vinz_encrypts_openssl_decrypts),
 		cmocka_unit_test(test_python_oracle),
+		cmocka_unit_test(test_keys_cli),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
