@@ -15,10 +15,11 @@
 extern const vz_cmd vz_cmd_playbook;
 extern const vz_cmd vz_cmd_config; /* cli/cmd-config.c */
 extern const vz_cmd vz_cmd_run;    /* cli/cmd-run.c */
+extern const vz_cmd vz_cmd_keys, vz_cmd_encrypt; /* cli/cmd-keys.c, cli/cmd-encrypt.c */
 
 static const vz_cmd *commands[] = {
 	&vz_cmd_demo, &vz_cmd_up, &vz_cmd_scheduler, &vz_cmd_executor, &vz_cmd_enqueue, &vz_cmd_status, &vz_cmd_builds, &vz_cmd_merge,
-	&vz_cmd_keygen, &vz_cmd_playbook, &vz_cmd_config, &vz_cmd_run, &vz_cmd_logs,
+	&vz_cmd_keygen, &vz_cmd_playbook, &vz_cmd_config, &vz_cmd_run, &vz_cmd_logs, &vz_cmd_keys, &vz_cmd_encrypt,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

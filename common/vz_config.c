@@ -1,7 +1,7 @@
 /* vz_config: reads the site configuration YAML into a vz_config, checking every key, type, range
  * and cross-reference, and reporting every problem as "FILE:LINE:COL: message" rather than the
  * first only. Sections are read in dependency order (connections, nodes, pipelines, jobs,
- * projects) whatever their order in the file, so references resolve in one pass. */
+ * projects, tenants) whatever their order in the file, so references resolve in one pass. */
 #include "vz_config.h"
 #include "vz_curve.h"
 
@@ -679,6 +679,187 @@ static void read_project(cctx *x, const vz_ynode *m, void *ent, const char *what
 	}
 }
 
+/* ---- tenants (Zuul's main.yaml, as the `tenants:` list) ---- */
+
+static const char *const tenant_types[] = {"pipeline", "job", "project", "project-template", "nodeset", "secret",
+					   "semaphore", "queue", "pragma", NULL};
+
+/* include/exclude: a type name or a list of them. */
+static void read_types(cctx *x, const vz_ynode *m, const char *key, char ***out, size_t *n, const char *what)
+{
+	char list[256], kb[80];
+	get_strv(x, m, key, 1, out, n);
+	for (size_t i = 0; i < *n; i++)
+		if (!one_of((*out)[i], tenant_types)) {
+			join_keys(list, sizeof(list), tenant_types);
+			const vz_ynode *v = get(m, key);
+			const vz_ynode *at = v && v->kind == VZ_Y_SEQ && i < v->n ? v->items[i] : v;
+			cerr(x, at, "unknown object type '%s' in '%s' of %s; types: %s", at ? shown(at, kb, sizeof(kb)) : "",
+			     key, what, list);
+		}
+}
+
+static void tenant_add(cctx *x, vz_conf_tenant *t, const vz_ynode *at, const char *name, const char *conn,
+		       int trusted, const vz_ynode *opts, const char *tname)
+{
+	static const char *const keys[] = {"include", "exclude", "load-branch", NULL};
+	static const char *const unsupported[] = {"shadow", "exclude-unprotected-branches", "exclude-locked-branches",
+						  "include-branches", "exclude-branches", "always-dynamic-branches",
+						  "extra-config-paths", "implied-branch-matchers", NULL};
+	char what[512], kb[80];
+	for (size_t i = 0; i < t->nprojects; i++)
+		if (strcmp(t->projects[i].name, name) == 0 && strcmp(t->projects[i].connection, conn) == 0) {
+			cerr(x, at, "project '%s' is listed twice in tenant '%s'", shown(at, kb, sizeof(kb)), tname);
+			return;
+		}
+	vz_conf_tenant_project *p = &t->projects[t->nprojects++];
+	p->name = vz_xstrdup(name);
+	p->connection = vz_xstrdup(conn);
+	p->config_project = trusted;
+	snprintf(what, sizeof(what), "project '%s' of tenant '%s'", name, tname);
+	if (!opts || vz_yscalar_is_null(opts))
+		return;
+	if (opts->kind != VZ_Y_MAP) {
+		cerr(x, opts, "the options of %s must be a mapping (include, exclude%s), not %s", what,
+		     trusted ? ", load-branch" : "", kind_name(opts));
+		return;
+	}
+	for (size_t i = 0; i < opts->n; i++) {
+		if (key_allowed(opts->keys[i], unsupported))
+			cerr(x, opts->keys[i], "'%s' (%s) is not supported by vinz yet; remove it (docs/configuration.md "
+			     "lists what tenants support)", opts->keys[i]->str, what);
+		else if (!key_allowed(opts->keys[i], keys) || (!trusted && !strcmp(opts->keys[i]->str, "load-branch")))
+			cerr(x, opts->keys[i], "unknown key '%s' in %s; allowed keys: include, exclude%s",
+			     shown(opts->keys[i], kb, sizeof(kb)), what, trusted ? ", load-branch" : "");
+	}
+	read_types(x, opts, "include", &p->include, &p->ninclude, what);
+	read_types(x, opts, "exclude", &p->exclude, &p->nexclude, what);
+	if (trusted)
+		get_str(x, opts, "load-branch", &p->load_branch);
+}
+
+/* A config-projects or untrusted-projects list: NAME, {NAME: {options}}, or a project group
+ * {projects: [NAME...], include: ..., exclude: ...}. */
+static void read_tenant_list(cctx *x, vz_conf_tenant *t, const vz_ynode *list, const char *key, const char *conn,
+			     int trusted, const char *tname)
+{
+	if (list->kind != VZ_Y_SEQ) {
+		cerr(x, list, "'%s' of connection '%s' in tenant '%s' must be a list of projects, not %s", key, conn, tname,
+		     kind_name(list));
+		return;
+	}
+	for (size_t i = 0; i < list->n; i++) {
+		const vz_ynode *it = list->items[i];
+		char *name = NULL;
+		if (it->kind == VZ_Y_SCALAR) {
+			if (as_string(x, it, key, &name) == 0)
+				tenant_add(x, t, it, name, conn, trusted, NULL, tname);
+		} else if (it->kind == VZ_Y_MAP && vz_ymap_get(it, "projects")) {
+			static const char *const gkeys[] = {"projects", "include", "exclude", NULL};
+			check_keys(x, it, gkeys, "a project group");
+			const vz_ynode *ps = vz_ymap_get(it, "projects");
+			if (ps->kind != VZ_Y_SEQ) {
+				cerr(x, ps, "'projects' of a project group must be a list of names, not %s", kind_name(ps));
+				continue;
+			}
+			char what[512];
+			char **inc = NULL, **exc = NULL;
+			size_t ninc = 0, nexc = 0;
+			snprintf(what, sizeof(what), "a project group of tenant '%s'", tname);
+			read_types(x, it, "include", &inc, &ninc, what);
+			read_types(x, it, "exclude", &exc, &nexc, what);
+			for (size_t j = 0; j < ps->n; j++) {
+				char *pn = NULL;
+				size_t before = t->nprojects;
+				if (as_string(x, ps->items[j], "projects", &pn) == 0)
+					tenant_add(x, t, ps->items[j], pn, conn, trusted, NULL, tname);
+				/* the group's include/exclude apply to each of its projects */
+				if (t->nprojects > before) {
+					vz_conf_tenant_project *p = &t->projects[before];
+					p->include = ninc ? vz_xcalloc(ninc, sizeof(char *)) : NULL;
+					p->exclude = nexc ? vz_xcalloc(nexc, sizeof(char *)) : NULL;
+					for (size_t q = 0; q < ninc; q++)
+						p->include[q] = vz_xstrdup(inc[q]);
+					for (size_t q = 0; q < nexc; q++)
+						p->exclude[q] = vz_xstrdup(exc[q]);
+					p->ninclude = ninc;
+					p->nexclude = nexc;
+				}
+				free(pn);
+			}
+			free_strv(inc, ninc);
+			free_strv(exc, nexc);
+		} else if (it->kind == VZ_Y_MAP && it->n == 1) {
+			if (as_string(x, it->keys[0], key, &name) == 0)
+				tenant_add(x, t, it->keys[0], name, conn, trusted, it->items[0], tname);
+		} else {
+			cerr(x, it, "each item of '%s' must be a project name, {NAME: {options}} or a project group "
+			     "{projects: [...]}, not %s", key, it->kind == VZ_Y_MAP ? "a mapping of several keys" :
+			     kind_name(it));
+		}
+		free(name);
+	}
+}
+
+static void read_tenant(cctx *x, const vz_ynode *m, void *ent, const char *what)
+{
+	static const char *const keys[] = {"name", "source", NULL};
+	vz_conf_tenant *t = ent;
+	check_keys(x, m, keys, what);
+	const vz_ynode *src = get(m, "source");
+	if (!src) {
+		cerr(x, m, "%s needs 'source' (connection names, each with config-projects and untrusted-projects)", what);
+		return;
+	}
+	if (src->kind != VZ_Y_MAP) {
+		cerr(x, src, "'source' of %s must be a mapping of connection names, not %s", what, kind_name(src));
+		return;
+	}
+	size_t cap = 0;
+	for (size_t i = 0; i < src->n; i++) {
+		const vz_ynode *c = src->items[i];
+		for (size_t k = 0; c->kind == VZ_Y_MAP && k < c->n; k++) {
+			const vz_ynode *l = c->items[k];
+			if (l->kind == VZ_Y_SEQ)
+				for (size_t j = 0; j < l->n; j++) {
+					const vz_ynode *ps = l->items[j]->kind == VZ_Y_MAP ? vz_ymap_get(l->items[j], "projects")
+											 : NULL;
+					cap += ps && ps->kind == VZ_Y_SEQ ? ps->n : 1;
+				}
+		}
+	}
+	t->projects = vz_xcalloc(cap ? cap : 1, sizeof(*t->projects));
+	/* Zuul's order: every source's config projects, then every source's untrusted projects */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < src->n; i++) {
+			const vz_ynode *ck = src->keys[i], *c = src->items[i];
+			char kb[80];
+			if (pass == 0 && !vz_config_connection(x->c, ck->str)) {
+				cerr(x, ck, "unknown connection '%s' in 'source' of %s; define it under 'connections'",
+				     shown(ck, kb, sizeof(kb)), what);
+				continue;
+			}
+			if (!vz_config_connection(x->c, ck->str))
+				continue;
+			if (c->kind != VZ_Y_MAP) {
+				if (pass == 0)
+					cerr(x, c, "connection '%s' in %s must map config-projects and untrusted-projects, "
+					     "not %s", ck->str, what, kind_name(c));
+				continue;
+			}
+			if (pass == 0) {
+				static const char *const ckeys[] = {"config-projects", "untrusted-projects", NULL};
+				char w2[512];
+				snprintf(w2, sizeof(w2), "connection '%s' of %s", ck->str, what);
+				check_keys(x, c, ckeys, w2);
+			}
+			const char *key = pass == 0 ? "config-projects" : "untrusted-projects";
+			const vz_ynode *l = get(c, key);
+			if (l)
+				read_tenant_list(x, t, l, key, ck->str, pass == 0, t->name);
+		}
+}
+
 typedef void (*entry_fn)(cctx *x, const vz_ynode *m, void *ent, const char *what);
 
 /* Reads the list under key: each entry a mapping with a unique 'name'. Every entity struct
@@ -810,7 +991,8 @@ int vz_config_parse(vz_config **out, const char *data, size_t len, const char *f
 		    vz_err *e)
 {
 	static const char *const keys[] = {"state_dir", "log_level", "scheduler", "executor",
-					   "connections", "nodes", "pipelines", "jobs", "projects", NULL};
+					   "connections", "nodes", "pipelines", "jobs", "projects",
+					   "tenants", NULL};
 	static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 	vz_ynode *root = NULL;
 	vz_err ye = {0};
@@ -858,6 +1040,8 @@ int vz_config_parse(vz_config **out, const char *data, size_t len, const char *f
 			  read_job);
 		read_list(&x, root, "projects", "project", sizeof(vz_conf_project),
 			  (void **)&c->projects, &c->nprojects, read_project);
+		read_list(&x, root, "tenants", "tenant", sizeof(vz_conf_tenant), (void **)&c->tenants,
+			  &c->ntenants, read_tenant);
 	}
 	set_defaults(c);
 out:
@@ -956,6 +1140,20 @@ void vz_config_free(vz_config *c)
 		free(p->pipelines);
 	}
 	free(c->projects);
+	for (size_t i = 0; i < c->ntenants; i++) {
+		vz_conf_tenant *t = &c->tenants[i];
+		for (size_t j = 0; j < t->nprojects; j++) {
+			vz_conf_tenant_project *p = &t->projects[j];
+			free(p->name);
+			free(p->connection);
+			free_strv(p->include, p->ninclude);
+			free_strv(p->exclude, p->nexclude);
+			free(p->load_branch);
+		}
+		free(t->projects);
+		free(t->name);
+	}
+	free(c->tenants);
 	free(c);
 }
 
@@ -975,3 +1173,4 @@ LOOKUP(vz_config_node, vz_conf_node, nodes, nnodes)
 LOOKUP(vz_config_pipeline, vz_conf_pipeline, pipelines, npipelines)
 LOOKUP(vz_config_job, vz_conf_job, jobs, njobs)
 LOOKUP(vz_config_project, vz_conf_project, projects, nprojects)
+LOOKUP(vz_config_tenant, vz_conf_tenant, tenants, ntenants)

@@ -70,6 +70,24 @@ typedef struct vz_conf_project {
 	size_t npipelines;
 } vz_conf_project;
 
+/* A project of a tenant (Zuul's main.yaml `source: CONN: config-projects|untrusted-projects`). */
+typedef struct vz_conf_tenant_project {
+	char *name;          /* the project's name on its connection, e.g. "org/repo" */
+	char *connection;
+	int config_project;  /* 1: trusted (config-projects) */
+	char **include;      /* object types loaded (pipeline, job, ...); NULL: all */
+	size_t ninclude;
+	char **exclude;      /* object types left out (after include) */
+	size_t nexclude;
+	char *load_branch;   /* config projects: the branch read (default: the repository's HEAD) */
+} vz_conf_tenant_project;
+
+typedef struct vz_conf_tenant {
+	char *name;
+	vz_conf_tenant_project *projects; /* tenant order: every config project, then every untrusted one */
+	size_t nprojects;
+} vz_conf_tenant;
+
 typedef struct vz_config {
 	char *path;       /* absolute path of the file */
 	char *dir;        /* its directory */
@@ -102,6 +120,7 @@ typedef struct vz_config {
 	vz_conf_pipeline *pipelines;     size_t npipelines;
 	vz_conf_job *jobs;               size_t njobs;
 	vz_conf_project *projects;       size_t nprojects;
+	vz_conf_tenant *tenants;         size_t ntenants;
 } vz_config;
 
 /* Loads and validates a site config. On error returns VZ_EINVAL (VZ_ENOTFOUND when the file is
@@ -121,5 +140,6 @@ const vz_conf_node *vz_config_node(const vz_config *c, const char *name);
 const vz_conf_pipeline *vz_config_pipeline(const vz_config *c, const char *name);
 const vz_conf_job *vz_config_job(const vz_config *c, const char *name);
 const vz_conf_project *vz_config_project(const vz_config *c, const char *name);
+const vz_conf_tenant *vz_config_tenant(const vz_config *c, const char *name);
 
 #endif

@@ -33,6 +33,8 @@ typedef struct vz_zconf_source {
 	const json_t *files; /* {path: content} in Zuul's order (vz_spec_read_config); borrowed */
 	const char *prefix;  /* put in front of each path in messages (e.g. a work tree's "DIR/"); may be NULL */
 	unsigned types;      /* VZ_ZC_* loaded from this source; 0 means all */
+	const char *connection; /* the project's connection (its secrets key is per connection and
+				 * project); may be NULL when no key source is given */
 } vz_zconf_source;
 
 typedef struct vz_zconf vz_zconf;
@@ -47,7 +49,31 @@ typedef struct vz_zconf vz_zconf;
  * copies what it needs from srcs. *out freed with vz_zconf_free. */
 int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err *e);
 
-void vz_zconf_free(vz_zconf *z); /* accepts NULL */
+struct vz_secrets_key;
+
+/* Finds the private key of a project's secrets (vz_secrets_key_lookup is one). project is the
+ * source's canonical name; a key store keyed by the name on the connection strips the
+ * connection's hostname first (cli/cmd-config.c does). Returns 0 with *out
+ * set (the layout frees it), VZ_ENOTFOUND when the project has no key (its secrets are then checked
+ * for structure only and stay encrypted), or another code with a message (a configuration error
+ * at the secret). */
+typedef int (*vz_zconf_key_fn)(struct vz_secrets_key **out, void *ctx, const char *connection, const char *project,
+			       vz_err *e);
+
+typedef struct vz_zconf_options {
+	vz_zconf_key_fn key_fn; /* NULL: secrets are not decrypted, only checked */
+	void *key_ctx;
+} vz_zconf_options;
+
+/* vz_zconf_load with options (o may be NULL). With a key source, every `!encrypted/pkcs1-oaep`
+ * value in a secret's data is decrypted with the key of the project defining the secret; a value
+ * that does not decrypt is a configuration error at its FILE:LINE:COL naming the secret. Decrypted
+ * values stay inside the layout: vz_zconf_freeze never shows them; vz_zconf_job_secrets gives them
+ * for a frozen job's playbooks. */
+int vz_zconf_load_opts(vz_zconf **out, const vz_zconf_source *srcs, size_t n, const vz_zconf_options *o,
+		       vz_err *e);
+
+void vz_zconf_free(vz_zconf *z); /* accepts NULL; clears decrypted values before freeing them */
 
 /* Number of configuration errors found (may exceed VZ_ZCONF_MAX_ERRORS). */
 size_t vz_zconf_nerrors(const vz_zconf *z);
@@ -77,10 +103,24 @@ typedef struct vz_zconf_item {
  *              "playbooks":{"pre-run":[{"path","project","branch","trusted","roles","secrets","from"}],
  *                           "run":[...],"post-run":[...],"cleanup-run":[...]}}],
  *    "skipped": [{"name","reason"}]}
- * Jobs in Zuul's order (templates first, then the project's own list). Secret values never appear.
+ * Jobs in Zuul's order (templates first, then the project's own list). Secret values never appear:
+ * a playbook's "secrets" lists the names it binds, and "secret-refs" (only when it has secrets)
+ * maps each name to the secret object ({NAME: SECRET}).
  * Returns 0; VZ_ENOTFOUND when no project stanza names the project or it has no such pipeline;
  * VZ_EINVAL when freezing fails (message "FILE:LINE:COL: ..."); VZ_ENOMEM. New reference. */
 int vz_zconf_freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, vz_err *e);
+
+/* The decrypted secrets each playbook of a frozen job gets, as Zuul gives them (the secret's data
+ * under the name the job binds it to): for job, one element of a graph's "jobs" from
+ * vz_zconf_freeze on the same layout,
+ *   {"pre-run": [{NAME: data, ...} per playbook, in the graph's order], "run": [...],
+ *    "post-run": [...], "cleanup-run": [...]}
+ * A playbook gets the secrets of the job definition that added it (and pass-to-parent secrets of
+ * the definitions after it), nothing else. Never log or print the result; build a redactor from
+ * it (vz_secrets_redactor_new). Returns 0; VZ_ENOTFOUND when a secret was not decrypted (the
+ * layout was loaded without its project's key); VZ_EINVAL when job is not a frozen job; VZ_ENOMEM.
+ * New reference. */
+int vz_zconf_job_secrets(json_t **out, const vz_zconf *z, const json_t *job, vz_err *e);
 
 /* Names of the pipelines, in definition order. New reference. */
 json_t *vz_zconf_pipelines(const vz_zconf *z);

@@ -273,13 +273,17 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 	 * already there (the parents') */
 	json_t *secrets = json_object_get(v->attrs, "secrets");
 	json_t *own = json_array(), *to_parent = json_array();
+	/* name -> secret object, for vz_zconf_job_secrets; only made when the variant has secrets */
+	json_t *own_refs = json_array_size(secrets) ? json_object() : NULL;
 	{
 		size_t i;
 		json_t *s;
 		json_array_foreach(secrets, i, s) {
-			json_array_append_new(own, json_string(json_string_value(json_object_get(s, "name"))));
+			const char *nm = json_string_value(json_object_get(s, "name"));
+			json_array_append_new(own, json_string(nm));
+			json_object_set(own_refs, nm, json_object_get(s, "secret"));
 			if (json_is_true(json_object_get(s, "pass-to-parent")))
-				json_array_append_new(to_parent, json_string(json_string_value(json_object_get(s, "name"))));
+				json_array_append_new(to_parent, json_string(nm));
 		}
 	}
 	if (json_array_size(to_parent))
@@ -288,9 +292,17 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 			json_t *pb;
 			json_array_foreach(f->pb[w], i, pb) {
 				json_t *ps = json_object_get(pb, "secrets");
+				json_t *refs = json_object_get(pb, "secret-refs");
+				if (!refs) {
+					refs = json_object();
+					json_object_set_new(pb, "secret-refs", refs);
+				}
 				size_t q;
 				json_t *s;
-				json_array_foreach(to_parent, q, s) if (!in_array(ps, s)) json_array_append(ps, s);
+				json_array_foreach(to_parent, q, s) if (!in_array(ps, s)) {
+					json_array_append(ps, s);
+					json_object_set(refs, json_string_value(s), json_object_get(own_refs, json_string_value(s)));
+				}
 			}
 		}
 	json_decref(to_parent);
@@ -326,6 +338,8 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 				json_t *pb = json_array_get(list, json_array_size(list) - 1);
 				json_object_set_new(pb, "roles", json_deep_copy(f->roles));
 				json_object_set_new(pb, "secrets", json_deep_copy(own));
+				if (json_object_size(own_refs))
+					json_object_set_new(pb, "secret-refs", json_deep_copy(own_refs));
 			}
 			json_t *old = f->pb[s->pbi];
 			if (s->pbi == 1) { /* run: replaced */
@@ -416,6 +430,7 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 		}
 	}
 	json_decref(own);
+	json_decref(own_refs);
 	(void)z;
 	char vbuf[1400];
 	snprintf(vbuf, sizeof(vbuf), "%s%s (%s:%d, project %s, branch %s)", v->pp ? "project variant of " : "", v->name,
@@ -1098,4 +1113,53 @@ size_t vz_zconf_check(vz_zconf *z)
 	vz_map_free(seen);
 	zc_sort_errors(z);
 	return z->nerrors;
+}
+
+int vz_zconf_job_secrets(json_t **out, const vz_zconf *z, const json_t *job, vz_err *e)
+{
+	static const char *const phases[] = { "pre-run", "run", "post-run", "cleanup-run" };
+	*out = NULL;
+	const json_t *pbs = json_object_get(job, "playbooks");
+	if (!z || !json_is_object(pbs))
+		return vz_err_set(e, VZ_EINVAL, "not a frozen job: it has no \"playbooks\" (pass an element of the "
+						"graph's \"jobs\" from vz_zconf_freeze)");
+	const char *jname = json_string_value(json_object_get(job, "name"));
+	json_t *res = json_object();
+	int rc = 0;
+	for (size_t w = 0; res && w < sizeof(phases) / sizeof(phases[0]); w++) {
+		json_t *list = json_array();
+		json_object_set_new(res, phases[w], list);
+		size_t i;
+		json_t *pb;
+		json_array_foreach(json_object_get(pbs, phases[w]), i, pb) {
+			json_t *one = json_object();
+			json_array_append_new(list, one);
+			const char *var;
+			json_t *ref;
+			json_object_foreach(json_object_get(pb, "secret-refs"), var, ref) {
+				const zc_named *s = vz_map_get(z->secrets, json_string_value(ref));
+				if (!s) {
+					rc = vz_err_set(e, VZ_ENOTFOUND, "job \"%s\": secret \"%s\" is not in this layout",
+							jname ? jname : "?", json_string_value(ref));
+					goto out;
+				}
+				if (!s->plain) {
+					rc = vz_err_set(e, VZ_ENOTFOUND, "job \"%s\": secret \"%s\" of project %s was not "
+									 "decrypted: load the layout with the project's key",
+							jname ? jname : "?", s->name, s->pos.f->src->project);
+					goto out;
+				}
+				json_object_set_new(one, var, json_deep_copy(s->plain));
+			}
+		}
+	}
+	if (!res)
+		rc = vz_err_set(e, VZ_ENOMEM, "out of memory");
+out:
+	if (rc) {
+		json_decref(res);
+		return rc;
+	}
+	*out = res;
+	return 0;
 }

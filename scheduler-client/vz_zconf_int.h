@@ -47,6 +47,7 @@ int zc_rxlist_any(const zc_rxlist *l, const char *s);
 
 typedef struct zc_src {
 	char *project, *branch, *prefix;
+	char *connection; /* may be NULL */
 	int trusted;
 	unsigned types;
 	size_t nbranches; /* branches of this project in the layout (implied branch matchers) */
@@ -125,7 +126,10 @@ typedef struct zc_errent {
 typedef struct zc_named {
 	char *name;
 	zc_pos pos;
-	json_t *data; /* normalised definition */
+	json_t *data; /* normalised definition (a secret's: its keys only, never values) */
+	/* secrets only */
+	json_t *plain;  /* the data with encrypted values decrypted; NULL when not decrypted */
+	int encrypted;  /* the data holds !encrypted/pkcs1-oaep values */
 } zc_named;
 
 struct vz_zconf {
@@ -151,6 +155,11 @@ struct vz_zconf {
 	vz_map *canon;        /* short name -> canonical name of a source project (borrowed) */
 	vz_map *proj_branches;/* "project\nbranch" of every source -> its zc_src */
 	zc_rxcache *rxcache;
+	/* secrets: where keys come from while loading, and the keys found (project -> key) */
+	vz_zconf_key_fn key_fn;
+	void *key_ctx;
+	vz_map *keys;
+	zc_vec key_list;
 };
 
 /* Records "FNAME:LINE:COL: message (project P, branch B)". */

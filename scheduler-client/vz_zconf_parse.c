@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vz_buf.h"
+#include "vz_secrets.h"
 #include "vz_util.h"
 #include "vz_zconf_int.h"
 
@@ -872,12 +873,16 @@ static zc_named *named_new(const char *name, const zc_file *f, const vz_ynode *n
 	return o;
 }
 
+static void wipe_json(json_t *v, int depth);
+
 static void named_free(zc_named *o)
 {
 	if (!o)
 		return;
 	free(o->name);
 	json_decref(o->data);
+	wipe_json(o->plain, 0);
+	json_decref(o->plain);
 	free(o);
 }
 
@@ -999,6 +1004,180 @@ static void parse_nodeset(vz_zconf *z, const zc_file *f, const vz_ynode *m)
 	add_named(z, z->nodesets, &z->nodeset_list, named_new(name->str, f, m, d), "nodeset");
 }
 
+#define ENCRYPTED_TAG "!encrypted/pkcs1-oaep"
+
+/* The key of project (cached for the load; NULL when it has none or it cannot be read, the
+ * latter reported once at p). */
+static vz_secrets_key *project_key(vz_zconf *z, const zc_src *src, const zc_pos *p)
+{
+	if (!z->key_fn)
+		return NULL;
+	if (!z->keys && !(z->keys = vz_map_new()))
+		return NULL;
+	static char none;
+	void *got = vz_map_get(z->keys, src->project);
+	if (got)
+		return got == &none ? NULL : got;
+	vz_secrets_key *k = NULL;
+	vz_err ke = { 0 };
+	int rc = z->key_fn(&k, z->key_ctx, src->connection, src->project, &ke);
+	if (rc || !k) {
+		if (rc && rc != VZ_ENOTFOUND)
+			zc_error(z, p, "the secrets key of project %s cannot be read: %s", src->project, vz_err_msg(&ke));
+		vz_secrets_key_free(k);
+		vz_map_set(z->keys, src->project, &none);
+		return NULL;
+	}
+	if (vz_map_set(z->keys, src->project, k) || zc_vec_push(&z->key_list, k)) {
+		vz_map_del(z->keys, src->project);
+		vz_secrets_key_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* Zeroes the strings of a decrypted value before it is freed. */
+static void wipe_json(json_t *v, int depth)
+{
+	if (!v || depth > VZ_YAML_MAX_DEPTH + 2)
+		return;
+	if (json_is_string(v)) {
+		char *p = (char *)json_string_value(v);
+		memset(p, 0, json_string_length(v));
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x) wipe_json(x, depth + 1);
+	} else if (json_is_object(v)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(v, k, x) wipe_json(x, depth + 1);
+	}
+}
+
+/* One !encrypted/pkcs1-oaep value: base64 text or a list of base64 chunks (Zuul's
+ * EncryptedPKCS1_OAEP). Checked always; decrypted when key is given. Returns the plaintext as a
+ * JSON string, json_null() when not decrypted, NULL after reporting an error. */
+static json_t *secret_encrypted(vz_zconf *z, const zc_file *f, const char *sname, const char *where,
+				const vz_ynode *n, const vz_secrets_key *k)
+{
+	const char *chunks[4096];
+	size_t nc = 0;
+	zc_pos p = at(f, n);
+	if (n->kind == VZ_Y_SCALAR) {
+		chunks[nc++] = n->str;
+	} else if (n->kind == VZ_Y_SEQ && n->n > 0 && n->n <= sizeof(chunks) / sizeof(chunks[0])) {
+		for (size_t i = 0; i < n->n; i++) {
+			if (n->items[i]->kind != VZ_Y_SCALAR || n->items[i]->tag) {
+				zc_pos q = at(f, n->items[i]);
+				zc_error(z, &q, "secret \"%s\": %s: chunk %zu of an encrypted value must be base64 text, "
+					 "not %s", sname, where, i + 1, kind_name(n->items[i]));
+				return NULL;
+			}
+			chunks[nc++] = n->items[i]->str;
+		}
+	} else {
+		zc_error(z, &p, "secret \"%s\": %s: an %s value must be base64 text or a list of 1 to %zu base64 "
+			 "chunks, not %s", sname, where, ENCRYPTED_TAG, sizeof(chunks) / sizeof(chunks[0]),
+			 n->kind == VZ_Y_SEQ && n->n == 0 ? "an empty list" : kind_name(n));
+		return NULL;
+	}
+	for (size_t i = 0; i < nc; i++) {
+		size_t nb = 0;
+		if (vz_secrets_chunk_check(chunks[i], &nb) || nb == 0) {
+			zc_pos q = n->kind == VZ_Y_SEQ ? at(f, n->items[i]) : p;
+			zc_error(z, &q, "secret \"%s\": %s: chunk %zu of %zu is not base64 (vinz encrypt prints a value to "
+				 "paste)", sname, where, i + 1, nc);
+			return NULL;
+		}
+	}
+	if (!k)
+		return json_null();
+	char *plain = NULL;
+	size_t len = 0;
+	vz_err de = { 0 };
+	if (vz_secrets_decrypt(&plain, &len, k, chunks, nc, &de)) {
+		zc_error(z, &p, "secret \"%s\": %s does not decrypt with the key of project %s: %s (encrypt the value "
+			 "again with this project's public key: vinz encrypt)", sname, where, f->src->project,
+			 vz_err_msg(&de));
+		return NULL;
+	}
+	json_t *v = json_stringn(plain, len);
+	vz_secrets_wipe(plain, len);
+	if (!v)
+		zc_error(z, &p, "secret \"%s\": %s: out of memory", sname, where);
+	return v;
+}
+
+/* The first !encrypted/pkcs1-oaep node under n, or NULL. */
+static const vz_ynode *find_encrypted(const vz_ynode *n, int depth)
+{
+	if (n->tag && strcmp(n->tag, ENCRYPTED_TAG) == 0)
+		return n;
+	for (size_t i = 0; n->kind != VZ_Y_SCALAR && depth < VZ_YAML_MAX_DEPTH && i < n->n; i++) {
+		const vz_ynode *f = find_encrypted(n->items[i], depth + 1);
+		if (f)
+			return f;
+	}
+	return NULL;
+}
+
+static int has_encrypted(const vz_ynode *n, int depth)
+{
+	return find_encrypted(n, depth) != NULL;
+}
+
+/* A secret's data as JSON with encrypted values decrypted (typed as PyYAML reads the plain
+ * ones). *encrypted is set when an encrypted value is found; *undecrypted when one was left
+ * encrypted (no key). NULL after reporting an error. */
+static json_t *secret_data(vz_zconf *z, const zc_file *f, const char *sname, const char *where, const vz_ynode *n,
+			   const vz_secrets_key *k, int *encrypted, int *undecrypted, int depth)
+{
+	if (n->tag && strcmp(n->tag, ENCRYPTED_TAG) == 0) {
+		*encrypted = 1;
+		json_t *v = secret_encrypted(z, f, sname, where, n, k);
+		if (v && json_is_null(v))
+			*undecrypted = 1;
+		return v;
+	}
+	if (n->tag && !vz_startswith(n->tag, "tag:yaml.org,2002:")) {
+		zc_pos p = at(f, n);
+		zc_error(z, &p, "secret \"%s\": %s: unknown tag %s (a value is plain or %s)", sname, where, n->tag,
+			 ENCRYPTED_TAG);
+		return NULL;
+	}
+	if (depth > VZ_YAML_MAX_DEPTH)
+		return NULL;
+	if (n->kind == VZ_Y_SCALAR)
+		return vz_ynode_to_json(n);
+	int ok = 1;
+	json_t *out = n->kind == VZ_Y_MAP ? json_object() : json_array();
+	for (size_t i = 0; out && i < n->n; i++) {
+		vz_buf w = VZ_BUF_INIT(1024);
+		if (n->kind == VZ_Y_MAP)
+			vz_buf_printf(&w, "%s.%s", where, n->keys[i]->str);
+		else
+			vz_buf_printf(&w, "%s[%zu]", where, i);
+		json_t *v = secret_data(z, f, sname, w.failed ? where : vz_buf_cstr(&w), n->items[i], k, encrypted,
+					undecrypted, depth + 1);
+		vz_buf_free(&w);
+		if (!v) {
+			ok = 0;
+			continue;
+		}
+		if (n->kind == VZ_Y_MAP)
+			json_object_set_new(out, n->keys[i]->str, v);
+		else
+			json_array_append_new(out, v);
+	}
+	if (!ok) {
+		wipe_json(out, 0);
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
 static void parse_secret(vz_zconf *z, const zc_file *f, const vz_ynode *m)
 {
 	static const char *const keys[] = { "name", "data", NULL };
@@ -1015,11 +1194,26 @@ static void parse_secret(vz_zconf *z, const zc_file *f, const vz_ynode *m)
 	}
 	if (!ok || !name)
 		return;
-	/* The payload stays opaque (decryption comes with the project keys); only its shape is kept. */
+	/* Only the shape is kept in the definition (shown by `config show`); decrypted values are
+	 * kept apart, in plain. */
+	zc_pos p = at(f, m);
+	int encrypted = 0, undecrypted = 0;
+	vz_secrets_key *k = has_encrypted(data, 0) ? project_key(z, f->src, &p) : NULL;
+	json_t *plain = secret_data(z, f, name->str, "data", data, k, &encrypted, &undecrypted, 0);
 	json_t *keysj = json_array();
 	for (size_t i = 0; i < data->n; i++)
 		json_array_append_new(keysj, json_string(data->keys[i]->str));
-	add_named(z, z->secrets, &z->secret_list, named_new(name->str, f, m, json_pack("{s:o}", "keys", keysj)), "secret");
+	zc_named *o = named_new(name->str, f, m, json_pack("{s:o}", "keys", keysj));
+	o->encrypted = encrypted;
+	if (plain && !undecrypted) {
+		o->plain = plain;
+	} else {
+		wipe_json(plain, 0);
+		json_decref(plain);
+	}
+	/* a secret whose value did not decrypt is still defined (its error is reported once, here,
+	 * not again at every job using it) */
+	add_named(z, z->secrets, &z->secret_list, o, "secret");
 }
 
 static void parse_semaphore(vz_zconf *z, const zc_file *f, const vz_ynode *m)
@@ -1495,6 +1689,7 @@ static void src_free(zc_src *s)
 	free(s->project);
 	free(s->branch);
 	free(s->prefix);
+	free(s->connection);
 	free(s);
 }
 
@@ -1623,12 +1818,21 @@ static const struct {
 
 int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err *e)
 {
+	return vz_zconf_load_opts(out, srcs, n, NULL, e);
+}
+
+int vz_zconf_load_opts(vz_zconf **out, const vz_zconf_source *srcs, size_t n, const vz_zconf_options *o, vz_err *e)
+{
 	*out = NULL;
 	vz_zconf *z = calloc(1, sizeof(*z));
 	zc_vec st[NTYPES] = { { 0 } };
 	int rc = 0;
 	if (!z)
 		return vz_err_set(e, VZ_ENOMEM, "out of memory loading the Zuul configuration");
+	if (o) {
+		z->key_fn = o->key_fn;
+		z->key_ctx = o->key_ctx;
+	}
 	z->errset = vz_map_new();
 	z->pipelines = vz_map_new();
 	z->nodesets = vz_map_new();
@@ -1654,6 +1858,7 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 		s->project = vz_xstrdup(srcs[i].project);
 		s->branch = vz_xstrdup(srcs[i].branch);
 		s->prefix = vz_xstrdup(srcs[i].prefix ? srcs[i].prefix : "");
+		s->connection = srcs[i].connection ? vz_xstrdup(srcs[i].connection) : NULL;
 		s->trusted = srcs[i].trusted;
 		s->types = srcs[i].types ? srcs[i].types : VZ_ZC_ALL;
 		zc_vec_push(&z->srcs, s);
@@ -1754,6 +1959,15 @@ int vz_zconf_load(vz_zconf **out, const vz_zconf_source *srcs, size_t n, vz_err 
 					zc_error(z, &p, "%s must be a mapping, not %s", stanza_types[t].name, kind_name(body));
 					continue;
 				}
+				/* encrypted values mean something in a secret's data only; elsewhere (a job's
+				 * vars...) the ciphertext would silently become a plain string */
+				const vz_ynode *enc = stanza_types[t].type != VZ_ZC_SECRET ? find_encrypted(body, 0) : NULL;
+				if (enc) {
+					zc_pos p = at(f, enc);
+					zc_error(z, &p, "%s values are only read in a secret's data, not in a %s: define a "
+						 "secret and list it in the job's secrets", ENCRYPTED_TAG, stanza_types[t].name);
+					continue;
+				}
 				if (stanza_types[t].type == VZ_ZC_PRAGMA) {
 					parse_pragma(z, f, body); /* applies to the whole file it is in */
 					continue;
@@ -1803,6 +2017,15 @@ out:
 			free(st[t].v[k]);
 		free(st[t].v);
 	}
+	/* the keys are needed while loading only */
+	for (size_t k = 0; k < z->key_list.n; k++)
+		vz_secrets_key_free(z->key_list.v[k]);
+	free(z->key_list.v);
+	z->key_list = (zc_vec){ 0 };
+	vz_map_free(z->keys);
+	z->keys = NULL;
+	z->key_fn = NULL;
+	z->key_ctx = NULL;
 	if (rc && rc != VZ_EINVAL) {
 		vz_zconf_free(z);
 		return rc;

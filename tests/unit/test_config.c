@@ -308,7 +308,7 @@ static const struct {
 } errors[] = {
 	/* unknown keys, with the allowed ones named */
 	{"colour: red\n", "f.yaml:1:1: unknown key 'colour' in the site configuration; allowed keys: "
-	 "state_dir, log_level, scheduler, executor, connections, nodes, pipelines, jobs, projects"},
+	 "state_dir, log_level, scheduler, executor, connections, nodes, pipelines, jobs, projects, tenants"},
 	{"scheduler: {listen: 'tcp://127.0.0.1:1', lesae: 3}\n", "f.yaml:1:42: unknown key 'lesae' in "
 	 "'scheduler'; allowed keys: listen, admin, lease, heartbeat, curve_key, curve_executors"},
 	/* CURVE: needed off the host, in pairs */
@@ -480,7 +480,7 @@ static void test_all_errors_reported(void **state)
 			  "    connection: none\n";              /* 15 */
 	static const char *const want = "f.yaml:1:12: 'log_level' must be debug, info, warn or error, not 'loud'\n"
 		"f.yaml:2:1: unknown key 'colour' in the site configuration; allowed keys: state_dir, "
-		"log_level, scheduler, executor, connections, nodes, pipelines, jobs, projects\n"
+		"log_level, scheduler, executor, connections, nodes, pipelines, jobs, projects, tenants\n"
 		"f.yaml:3:20: 'lease' must be a number of seconds above 0 and at most 86400 (0.5 is "
 		"half a second), not '0'\n"
 		"f.yaml:7:11: 'port' must be an integer from 1 to 65535, not '0'\n"
@@ -529,6 +529,116 @@ static void test_scalars_forms(void **state)
 	vz_config_free(c);
 }
 
+/* The tenants section: Zuul's main.yaml shape (source -> connection -> config-projects /
+ * untrusted-projects; names, {NAME: {include, exclude, load-branch}}, project groups), kept in
+ * Zuul's order (every config project first), with positioned errors. */
+static const char TENANTS[] =
+	"connections:\n"
+	"  - {name: gerrit, baseurl: /srv/git}\n"
+	"  - {name: github, baseurl: /srv/gh}\n"
+	"tenants:\n"
+	"  - name: main\n"
+	"    source:\n"
+	"      gerrit:\n"
+	"        config-projects:\n"
+	"          - project-config\n"
+	"          - zuul/zuul-jobs:\n"
+	"              include: [job, project-template]\n"
+	"        untrusted-projects:\n"
+	"          - openstack/nova\n"
+	"          - openstack/glance: {exclude: project}\n"
+	"      github:\n"
+	"        config-projects:\n"
+	"          - org/ci: {load-branch: main}\n"
+	"        untrusted-projects:\n"
+	"          - projects: [org/a, org/b]\n"
+	"            include: job\n"
+	"  - name: other\n"
+	"    source: {gerrit: {untrusted-projects: [openstack/nova]}}\n";
+
+static void test_tenants(void **state)
+{
+	(void)state;
+	vz_config *c = parse_ok(TENANTS, "site.yaml");
+	assert_int_equal(c->ntenants, 2);
+	const vz_conf_tenant *t = vz_config_tenant(c, "main");
+	assert_non_null(t);
+	assert_null(vz_config_tenant(c, "nope"));
+	static const struct {
+		const char *name, *conn;
+		int trusted;
+	} want[] = {
+		{"project-config", "gerrit", 1}, {"zuul/zuul-jobs", "gerrit", 1}, {"org/ci", "github", 1},
+		{"openstack/nova", "gerrit", 0}, {"openstack/glance", "gerrit", 0}, {"org/a", "github", 0},
+		{"org/b", "github", 0},
+	};
+	assert_int_equal(t->nprojects, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < t->nprojects; i++) {
+		assert_string_equal(t->projects[i].name, want[i].name);
+		assert_string_equal(t->projects[i].connection, want[i].conn);
+		assert_int_equal(t->projects[i].config_project, want[i].trusted);
+	}
+	assert_null(t->projects[0].include);
+	assert_int_equal(t->projects[1].ninclude, 2);
+	assert_string_equal(t->projects[1].include[1], "project-template");
+	assert_string_equal(t->projects[2].load_branch, "main");
+	assert_int_equal(t->projects[4].nexclude, 1);
+	assert_string_equal(t->projects[4].exclude[0], "project");
+	for (size_t i = 5; i < 7; i++) {
+		assert_int_equal(t->projects[i].ninclude, 1);
+		assert_string_equal(t->projects[i].include[0], "job");
+	}
+	assert_int_equal(vz_config_tenant(c, "other")->nprojects, 1);
+	vz_config_free(c);
+
+	static const struct {
+		const char *tail, *first;
+	} bad[] = {
+		{"tenants:\n  - name: t\n", "f.yaml:5:5: tenant 't' needs 'source' (connection names, each with config-projects and untrusted-projects)"},
+		{"tenants:\n  - name: t\n    source: {nope: {config-projects: [a]}}\n",
+		 "f.yaml:6:14: unknown connection 'nope' in 'source' of tenant 't'; define it under 'connections'"},
+		{"tenants:\n  - name: t\n    source: {gerrit: {config-projects: [a], trusted-projects: [b]}}\n",
+		 "f.yaml:6:45: unknown key 'trusted-projects' in connection 'gerrit' of tenant 't'; allowed keys: "
+		 "config-projects, untrusted-projects"},
+		{"tenants:\n  - name: t\n    source: {gerrit: {untrusted-projects: [a, {b: {include: [jobs]}}]}}\n",
+		 "f.yaml:6:62: unknown object type 'jobs' in 'include' of project 'b' of tenant 't'; types: pipeline, "
+		 "job, project, project-template, nodeset, secret, semaphore, queue, pragma"},
+		{"tenants:\n  - name: t\n    source: {gerrit: {untrusted-projects: [{a: {shadow: b}}]}}\n",
+		 "f.yaml:6:49: 'shadow' (project 'a' of tenant 't') is not supported by vinz yet"},
+		{"tenants:\n  - name: t\n    source: {gerrit: {untrusted-projects: [{a: {load-branch: x}}]}}\n",
+		 "f.yaml:6:49: unknown key 'load-branch' in project 'a' of tenant 't'; allowed keys: include, exclude"},
+		{"tenants:\n  - name: t\n    source: {gerrit: {config-projects: [a], untrusted-projects: [a]}}\n",
+		 "f.yaml:6:66: project 'a' is listed twice in tenant 't'"},
+		{"tenants:\n  - name: t\n    source: {gerrit: {untrusted-projects: a}}\n",
+		 "f.yaml:6:43: 'untrusted-projects' of connection 'gerrit' in tenant 't' must be a list of projects, "
+		 "not a scalar"},
+		{"tenants:\n  - name: t\n    source: {gerrit: {untrusted-projects: [{a: 1, b: 2}]}}\n",
+		 "f.yaml:6:44: each item of 'untrusted-projects' must be a project name, {NAME: {options}} or a "
+		 "project group {projects: [...]}, not a mapping of several keys"},
+		{"tenants:\n  - {name: t, source: {gerrit: {}}}\n  - {name: t, source: {gerrit: {}}}\n",
+		 "f.yaml:6:12: tenant 't' is already defined at line 5"},
+		{"tenants:\n  - name: t\n    max-nodes-per-job: 5\n    source: {gerrit: {}}\n",
+		 "f.yaml:6:5: unknown key 'max-nodes-per-job' in tenant 't'; allowed keys: name, source"},
+	};
+	const char *head = "connections:\n  - {name: gerrit, baseurl: /srv/git}\n  - {name: github, baseurl: /srv/gh}\n";
+	int nbad = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char doc[2048];
+		snprintf(doc, sizeof(doc), "%s%s", head, bad[i].tail);
+		vz_config *c2 = NULL;
+		vz_buf d = VZ_BUF_INIT(1 << 20);
+		vz_err e = {0};
+		int rc = vz_config_parse(&c2, doc, strlen(doc), "f.yaml", &d, &e);
+		if (rc != VZ_EINVAL || c2 || !vz_startswith(e.msg, bad[i].first)) {
+			print_error("tenant row %zu: rc %d\n got  %s\n want %s\n", i, rc, e.msg, bad[i].first);
+			nbad++;
+		}
+		vz_config_free(c2);
+		vz_buf_free(&d);
+	}
+	assert_int_equal(nbad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_scalars_forms),
+		cmocka_unit_test(test_tenants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
