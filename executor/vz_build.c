@@ -232,6 +232,23 @@ static void pb_line(void *ctx, const char *host, const char *text)
 	c->w->node = saved;
 }
 
+/* Opens the build's node session on a thread of its own, beside the workspace preparation. */
+typedef struct connector {
+	const vz_node_spec *spec;
+	vz_node *node;
+	int rc;
+	vz_err e;
+	pthread_t th;
+	int started;
+} connector;
+
+static void *connect_main(void *arg)
+{
+	connector *c = arg;
+	c->rc = vz_node_connect(&c->node, c->spec, &c->e);
+	return NULL;
+}
+
 static vz_node *pb_node(void *ctx, const char *host)
 {
 	pbctx *c = ctx;
@@ -777,8 +794,28 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	logf_line(&w, "vinz: build %s, job %s, attempt %lld, project %s change %s (%s)", uuid, jstr(req, "job"),
 		  (long long)attempt, jstr(req, "project"), jstr(req, "change"), jstr(req, "ref"));
 
+	/* the node's session is opened while the workspaces are made (an SSH connect and
+	 * authentication take tens of ms that would otherwise add to the job's start) */
+	const char *conn = jstr(nodej, "connection");
+	spec.kind = strcmp(conn, "local") == 0 ? VZ_NODE_LOCAL : VZ_NODE_SSH;
+	spec.name = node_name;
+	spec.host = jstr(nodej, "host");
+	spec.port = (int)json_integer_value(json_object_get(nodej, "port"));
+	spec.user = *jstr(nodej, "user") ? jstr(nodej, "user") : NULL;
+	spec.key_file = *jstr(nodej, "key") ? jstr(nodej, "key") : NULL;
+	spec.known_hosts = *jstr(nodej, "known_hosts") ? jstr(nodej, "known_hosts") : NULL;
+	spec.host_key = *jstr(nodej, "host_key") ? jstr(nodej, "host_key") : NULL;
+	connector cn = { .spec = &spec };
+	cn.started = pthread_create(&cn.th, NULL, connect_main, &cn) == 0;
+
 	/* 1. the workspaces on the executor: every project, at its speculative state */
 	int prc = vz_prepare_workspace(&prepared, req, bdir, cache, env->site, prepare_log, &w, &e);
+	/* 2. the node */
+	if (cn.started)
+		pthread_join(cn.th, NULL);
+	else
+		connect_main(&cn);
+	node = cn.node;
 	if (prc) {
 		if (prc == VZ_ECONFLICT)
 			result = "MERGE_CONFLICT";
@@ -789,21 +826,11 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	}
 	src = vz_xstrdup(prepared.projects[0].dir);
 	vz_strlcpy(commit, prepared.commit, sizeof(commit));
-	/* 2. the node */
-	const char *conn = jstr(nodej, "connection");
-	spec.kind = strcmp(conn, "local") == 0 ? VZ_NODE_LOCAL : VZ_NODE_SSH;
-	spec.name = node_name;
-	spec.host = jstr(nodej, "host");
-	spec.port = (int)json_integer_value(json_object_get(nodej, "port"));
-	spec.user = *jstr(nodej, "user") ? jstr(nodej, "user") : NULL;
-	spec.key_file = *jstr(nodej, "key") ? jstr(nodej, "key") : NULL;
-	spec.known_hosts = *jstr(nodej, "known_hosts") ? jstr(nodej, "known_hosts") : NULL;
-	spec.host_key = *jstr(nodej, "host_key") ? jstr(nodej, "host_key") : NULL;
-	int rc = vz_node_connect(&node, &spec, &e);
+	int rc = cn.rc;
 	if (rc) {
 		result = rc == VZ_EHOSTKEY || rc == VZ_EAUTH || rc == VZ_EINVAL ? "NODE_FAILURE" : "RETRY";
 		w.node_failed = 1;
-		snprintf(message, sizeof(message), "%s", vz_err_msg(&e)); /* names the node already */
+		snprintf(message, sizeof(message), "%s", vz_err_msg(&cn.e)); /* names the node already */
 		logf_line(&w, "vinz: %s", message);
 		goto done;
 	}

@@ -36,26 +36,41 @@ static long ppid_of(long pid)
 	return pp;
 }
 
-/* SIGKILLs pid's descendants (deepest first, bounded depth), then pid. */
-static void kill_tree(long pid, int depth)
+/* Collects pid and its descendants (parents before children, bounded) into out. */
+static int collect_tree(long pid, long *out, int n, int max, int depth)
 {
-	if (depth < 8) {
-		DIR *d = opendir("/proc");
-		struct dirent *de;
-		long kids[256];
-		int nk = 0;
-		while (d && (de = readdir(d)) && nk < 256) {
-			char *end;
-			long c = strtol(de->d_name, &end, 10);
-			if (*end == 0 && c > 0 && ppid_of(c) == pid)
-				kids[nk++] = c;
-		}
-		if (d)
-			closedir(d);
-		for (int i = 0; i < nk; i++)
-			kill_tree(kids[i], depth + 1);
+	if (n >= max)
+		return n;
+	out[n++] = pid;
+	if (depth >= 8)
+		return n;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	long kids[256];
+	int nk = 0;
+	while (d && (de = readdir(d)) && nk < 256) {
+		char *end;
+		long c = strtol(de->d_name, &end, 10);
+		if (*end == 0 && c > 0 && ppid_of(c) == pid)
+			kids[nk++] = c;
 	}
-	kill((pid_t)pid, SIGKILL);
+	if (d)
+		closedir(d);
+	for (int i = 0; i < nk; i++)
+		n = collect_tree(kids[i], out, n, max, depth + 1);
+	return n;
+}
+
+/* The node dies at once: pid's whole tree is frozen first (SIGSTOP, so no process gets to send
+ * anything more, not even the exit status of a command it saw killed), then killed. */
+static void kill_tree(long pid)
+{
+	long procs[1024];
+	int n = collect_tree(pid, procs, 0, 1024, 0);
+	for (int i = 0; i < n; i++)
+		kill((pid_t)procs[i], SIGSTOP);
+	for (int i = 0; i < n; i++)
+		kill((pid_t)procs[i], SIGKILL);
 }
 
 int main(int argc, char **argv)
@@ -102,7 +117,7 @@ int main(int argc, char **argv)
 		int sig = sigtimedwait(&set, NULL, &limit);
 		if (sig == SIGUSR1) {
 			if (sshd_pid > 0)
-				kill_tree(sshd_pid, 0);
+				kill_tree(sshd_pid);
 			continue;
 		}
 		if (sig < 0 && errno == EINTR)
