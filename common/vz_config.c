@@ -406,7 +406,8 @@ static void read_scheduler(cctx *x, const vz_ynode *root)
 static void read_executor(cctx *x, const vz_ynode *root)
 {
 	static const char *const keys[] = {"name", "scheduler", "capacity", "labels", "work_dir", "curve_key",
-					   "scheduler_key", "load_multiplier", "min_avail_mem", "min_avail_disk", "disk_limit_per_job", NULL};
+					   "scheduler_key", "load_multiplier", "min_avail_mem", "min_avail_disk", "disk_limit_per_job",
+					   "zone", "allow_unzoned", "max_starting_builds", NULL};
 	const vz_ynode *s = get(root, "executor");
 	if (!s)
 		return;
@@ -424,6 +425,9 @@ static void read_executor(cctx *x, const vz_ynode *root)
 	get_double(x, s, "min_avail_mem", 0, 100, &x->c->executor.min_avail_mem);
 	get_double(x, s, "min_avail_disk", 0, 100, &x->c->executor.min_avail_disk);
 	get_int(x, s, "disk_limit_per_job", -1, 1024 * 1024, &x->c->executor.disk_limit_per_job);
+	get_str(x, s, "zone", &x->c->executor.zone);
+	get_bool(x, s, "allow_unzoned", &x->c->executor.allow_unzoned);
+	get_int(x, s, "max_starting_builds", 1, 1024, &x->c->executor.max_starting_builds);
 	get_path(x, s, "curve_key", &x->c->executor.curve_key);
 	/* 40 characters: the Z85 key itself; anything else: a .pub file, relative to this file */
 	if (get_str(x, s, "scheduler_key", &x->c->executor.scheduler_key) == 1 &&
@@ -529,7 +533,7 @@ static char *current_user(void)
 static void read_node(cctx *x, const vz_ynode *m, void *ent, const char *what)
 {
 	static const char *const keys[] = {"name", "connection", "host", "port", "user", "key",
-					   "known_hosts", "host_key", "labels", "max_parallel", NULL};
+					   "known_hosts", "host_key", "labels", "max_parallel", "zone", NULL};
 	static const char *const conns[] = {"ssh", "local", NULL};
 	vz_conf_node *nd = ent;
 	check_keys(x, m, keys, what);
@@ -550,6 +554,7 @@ static void read_node(cctx *x, const vz_ynode *m, void *ent, const char *what)
 	get_str(x, m, "host_key", &nd->host_key);
 	get_strv(x, m, "labels", 0, &nd->labels, &nd->nlabels);
 	get_int(x, m, "max_parallel", 1, 1024, &nd->max_parallel);
+	get_str(x, m, "zone", &nd->zone);
 	if (strcmp(nd->connection, "ssh") == 0) {
 		if (!get(m, "host"))
 			cerr(x, m, "ssh %s needs 'host'", what);
@@ -1088,6 +1093,7 @@ void vz_config_free(vz_config *c)
 	free(c->scheduler.curve_executors);
 	free(c->executor.curve_key);
 	free(c->executor.scheduler_key);
+	free(c->executor.zone);
 	free(c->executor.name);
 	free(c->executor.scheduler);
 	free_strv(c->executor.labels, c->executor.nlabels);
@@ -1114,6 +1120,7 @@ void vz_config_free(vz_config *c)
 		free(n->key);
 		free(n->known_hosts);
 		free(n->host_key);
+		free(n->zone);
 		free_strv(n->labels, n->nlabels);
 	}
 	free(c->nodes);

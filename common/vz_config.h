@@ -39,6 +39,7 @@ typedef struct vz_conf_node {
 	char **labels;
 	size_t nlabels;
 	int max_parallel;  /* builds at once on this node, default 1 */
+	char *zone;        /* executor zone whose executors reach this node; NULL: unzoned */
 } vz_conf_node;
 
 typedef struct vz_conf_job {
@@ -114,6 +115,10 @@ typedef struct vz_config {
 		int disk_limit_per_job; /* MB a build's work dir may use (Zuul's default 250); -1: no limit */
 		char *curve_key;     /* CURVE key pair file (vinz keygen); NULL: no CURVE */
 		char *scheduler_key; /* the scheduler's public key: 40-character Z85 text or a .pub path */
+		char *zone;          /* Zuul's executor zone: builds only for nodes of this zone */
+		int allow_unzoned;   /* a zoned executor also takes builds for unzoned nodes */
+		int max_starting_builds; /* builds preparing at once (Zuul's starting-builds sensor);
+					  * 0: Zuul's default from the CPUs */
 	} executor;
 	vz_conf_connection *connections; size_t nconnections;
 	vz_conf_node *nodes;             size_t nnodes;

@@ -44,7 +44,7 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 	[VZ_MSG_HELLO] = { VZ_MSG_HELLO, "hello",
 		{ { "executor", FT_STR }, { "instance", FT_STR }, { "version", FT_STR },
 		  { "capacity", FT_UINT }, { "labels", FT_ARRAY }, { "running", FT_ARRAY } },
-		{ { "hostname", FT_STR } } },
+		{ { "hostname", FT_STR }, { "zone", FT_STR }, { "allow_unzoned", FT_BOOL } } },
 	[VZ_MSG_WELCOME] = { VZ_MSG_WELCOME, "welcome",
 		{ { "scheduler_instance", FT_STR }, { "lease_ms", FT_UINT }, { "heartbeat_ms", FT_UINT } },
 		{ { "features", FT_ARRAY } } },

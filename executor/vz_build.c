@@ -716,7 +716,7 @@ static void prepare_log(void *ctx, const char *line)
 
 void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz_build_emit emit, void *ctx)
 {
-	vz_build_ctl ctl = { cancel, NULL };
+	vz_build_ctl ctl = { cancel, NULL, NULL };
 	vz_build_run_ctl(req, env, &ctl, emit, ctx);
 }
 
@@ -875,10 +875,12 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	}
 
 	/* 4. the job: playbooks (Zuul's phases) or plain commands */
+	if (ctl->running)
+		__atomic_store_n(ctl->running, 1, __ATOMIC_RELEASE);
 	if (json_is_object(json_object_get(req, "playbooks"))) {
 		json_int_t tmo_s = json_integer_value(json_object_get(req, "timeout"));
 		uint64_t dl = vz_mono_ms() + (uint64_t)(tmo_s > 0 ? tmo_s : 1800) * 1000u;
-		vz_build_ctl pctl = { cancel, ctl->resume };
+		vz_build_ctl pctl = { cancel, ctl->resume, NULL };
 		run_playbooks(req, &prepared, bdir, node, node_name, nodej, env, &pctl, &w, dl, &result, message, sizeof(message),
 			      &data);
 		if (strcmp(result, "SUCCESS") != 0)

@@ -44,6 +44,8 @@ enum { VZ_BUILD_CANCEL = 1, VZ_BUILD_CANCEL_STOPPING = 2, VZ_BUILD_CANCEL_DISK =
 typedef struct vz_build_ctl {
 	volatile int *cancel;
 	volatile int *resume;
+	volatile int *running; /* optional: set to 1 once the job itself runs on the node (the
+				* workspaces are there); until then the build counts as starting */
 } vz_build_ctl;
 
 /* Runs the build described by req (a decoded "build" message body, borrowed). Emits "started",

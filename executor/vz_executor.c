@@ -29,6 +29,7 @@ typedef struct job {
 	volatile int resume;
 	int pause_ok;           /* the scheduler resumes paused builds (welcome features "pause") */
 	volatile int finished;
+	volatile int running_phase; /* set by the build once its node runs the job (Zuul's "started") */
 	json_t *paused;         /* the build's "paused" message while it waits for resume: re-sent
 				 * with every heartbeat so a reconnected scheduler learns it */
 	void *push;             /* the thread's PUSH socket to the main loop */
@@ -58,6 +59,7 @@ struct vz_executor {
 	int running;
 	int stopping;           /* set once a stop was asked: no new builds */
 	int governed;           /* a sensor is over its limit: no new builds (vz_governor) */
+	long long free_sent;    /* free slots last reported */
 	int paused;             /* `vinz executor --pause`: no new builds, running ones go on */
 	int handing_back;       /* second stop: running builds canceled and handed back (REQUEUE) */
 	void *control;          /* ROUTER at ipc://WORK_DIR/control.sock (--pause, --resume, --status) */
@@ -90,15 +92,32 @@ static void send_hello(vz_executor *x)
 	json_t *labels = json_array();
 	for (size_t i = 0; i < x->cfg->executor.nlabels; i++)
 		json_array_append_new(labels, json_string(x->cfg->executor.labels[i]));
-	send_msg(x, VZ_MSG_HELLO,
-		 json_pack("{s:s,s:s,s:s,s:i,s:o,s:o}", "executor", x->cfg->executor.name, "instance", x->instance, "version",
-			   "vinz", "capacity", x->cfg->executor.capacity, "labels", labels, "running", running_list(x)));
+	json_t *hello = json_pack("{s:s,s:s,s:s,s:i,s:o,s:o}", "executor", x->cfg->executor.name, "instance", x->instance,
+				  "version", "vinz", "capacity", x->cfg->executor.capacity, "labels", labels, "running",
+				  running_list(x));
+	if (x->cfg->executor.zone) {
+		json_object_set_new(hello, "zone", json_string(x->cfg->executor.zone));
+		json_object_set_new(hello, "allow_unzoned", json_boolean(x->cfg->executor.allow_unzoned));
+	}
+	send_msg(x, VZ_MSG_HELLO, hello);
 	x->last_hello = vz_mono_ms();
+}
+
+/* Zuul's starting-builds sensor (vz_governor_starting_ok): builds still preparing (merging,
+ * sending workspaces) hold back new ones. */
+static int starting_ok(vz_executor *x)
+{
+	long starting = 0;
+	for (job *j = x->jobs; j; j = j->next)
+		starting += !__atomic_load_n(&j->running_phase, __ATOMIC_ACQUIRE) &&
+			    !__atomic_load_n(&j->finished, __ATOMIC_ACQUIRE);
+	return vz_governor_starting_ok(starting, x->running, x->cfg->executor.max_starting_builds,
+				       x->cfg->executor.load_multiplier, sysconf(_SC_NPROCESSORS_ONLN), NULL, 0);
 }
 
 static long long free_slots(vz_executor *x)
 {
-	if (x->stopping || x->governed || x->paused)
+	if (x->stopping || x->governed || x->paused || !starting_ok(x))
 		return 0;
 	long long f = x->cfg->executor.capacity - x->running;
 	return f < 0 ? 0 : f;
@@ -106,8 +125,10 @@ static long long free_slots(vz_executor *x)
 
 static void send_ready(vz_executor *x)
 {
-	if (x->welcomed)
-		send_msg(x, VZ_MSG_READY, json_pack("{s:I,s:I}", "free", free_slots(x), "seen", x->seen));
+	if (!x->welcomed)
+		return;
+	x->free_sent = free_slots(x);
+	send_msg(x, VZ_MSG_READY, json_pack("{s:I,s:I}", "free", x->free_sent, "seen", x->seen));
 }
 
 static void send_result(vz_executor *x, struct pending *p);
@@ -134,7 +155,7 @@ static void cancel_once(job *j, int why)
 static void *job_main(void *arg)
 {
 	job *j = arg;
-	vz_build_ctl ctl = { &j->cancel, j->pause_ok ? &j->resume : NULL };
+	vz_build_ctl ctl = { &j->cancel, j->pause_ok ? &j->resume : NULL, &j->running_phase };
 	vz_build_run_ctl(j->req, &j->x->env, &ctl, job_emit, j);
 	zmq_close(j->push);
 	j->push = NULL;
@@ -435,6 +456,9 @@ static void timers(vz_executor *x)
 {
 	uint64_t now = vz_mono_ms();
 	sense(x, now);
+	/* builds leaving their starting phase free slots without any message: say so */
+	if (x->welcomed && free_slots(x) != x->free_sent)
+		send_ready(x);
 	if (!x->welcomed) {
 		if (now - x->last_hello >= 1000)
 			send_hello(x);

@@ -57,3 +57,27 @@ int vz_governor_ok(const vz_governor_limits *l, const vz_governor_sample *s, cha
 		why[0] = '\0';
 	return 1;
 }
+
+int vz_governor_starting_ok(long starting, long running, long max_starting_cfg, double load_multiplier, long ncpu,
+			    char *why, size_t whylen)
+{
+	if (ncpu < 1)
+		ncpu = 1;
+	double mult = load_multiplier > 0 ? load_multiplier : 2.5;
+	long max_starting = max_starting_cfg > 0 ? max_starting_cfg : (long)(mult * (double)ncpu * (ncpu <= 4 ? 2 : 1));
+	if (max_starting < 1)
+		max_starting = 1; /* Zuul's formula can give 0, and then no build ever starts */
+	long min_starting = ncpu / 2 > 1 ? ncpu / 2 : 1;
+	if (min_starting > max_starting)
+		min_starting = max_starting;
+	long limit = max_starting - running > min_starting ? max_starting - running : min_starting;
+	if (starting < limit) {
+		if (why && whylen)
+			why[0] = '\0';
+		return 1;
+	}
+	if (why && whylen)
+		snprintf(why, whylen, "%ld builds are starting (limit %ld: max_starting_builds %ld - %ld running, at least %ld)",
+			 starting, limit, max_starting, running, min_starting);
+	return 0;
+}

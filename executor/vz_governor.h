@@ -26,4 +26,13 @@ void vz_governor_sample_now(vz_governor_sample *out, const char *disk_path);
 /* 1 when the sample allows new work under limits; else 0 with a one-line reason in why. */
 int vz_governor_ok(const vz_governor_limits *limits, const vz_governor_sample *s, char *why, size_t whylen);
 
+/* Zuul's starting-builds sensor: with `starting` builds still preparing (not yet running their
+ * job on the node) and `running` builds held in all, another build may start while
+ * starting < max(max_starting - running, min_starting). max_starting is max_starting_cfg, or
+ * when that is 0 Zuul's default: load_multiplier (2.5 when 0) x ncpu x (2 with at most 4 CPUs,
+ * else 1), at least 1; min_starting = max(ncpu / 2, 1), at most max_starting. 1 when it may, else 0 with a
+ * reason in why. */
+int vz_governor_starting_ok(long starting, long running, long max_starting_cfg, double load_multiplier, long ncpu,
+			    char *why, size_t whylen);
+
 #endif

@@ -35,6 +35,8 @@ typedef struct peer {
 	char *key;           /* "name/instance", as recorded in builds.executor */
 	int capacity;
 	json_t *labels;
+	char *zone;          /* executor zone; NULL: unzoned */
+	int allow_unzoned;   /* a zoned executor that also takes unzoned nodes */
 	long long free, seen, sent;
 	int credit_known;
 	uint64_t last_seen;
@@ -183,6 +185,7 @@ static void peer_free(peer *p)
 		return;
 	free(p->name);
 	free(p->key);
+	free(p->zone);
 	json_decref(p->labels);
 	free(p);
 }
@@ -611,6 +614,9 @@ static int on_hello(vz_sched *s, const char *rid, size_t len, vz_msg *m, vz_err 
 	p->capacity = (int)vz_msg_int(m, "capacity", 1);
 	json_decref(p->labels);
 	p->labels = json_incref(json_object_get(m->body, "labels"));
+	free(p->zone);
+	p->zone = *vz_msg_str(m, "zone") ? vz_xstrdup(vz_msg_str(m, "zone")) : NULL;
+	p->allow_unzoned = json_is_true(json_object_get(m->body, "allow_unzoned"));
 	p->credit_known = 0;
 	p->free = p->seen = p->sent = 0;
 	p->last_seen = vz_mono_ms();
@@ -854,6 +860,15 @@ out:
 
 /* ---------- dispatch ---------- */
 
+/* Zuul's executor zones: a node in a zone is reached only by that zone's executors; an unzoned
+ * node by unzoned executors and by zoned ones that allow it. */
+static int zone_reaches(const peer *p, const vz_conf_node *n)
+{
+	if (n->zone)
+		return p->zone && strcmp(p->zone, n->zone) == 0;
+	return !p->zone || p->allow_unzoned;
+}
+
 static int labels_intersect(json_t *exec_labels, const vz_conf_node *n)
 {
 	if (!exec_labels || json_array_size(exec_labels) == 0)
@@ -932,12 +947,13 @@ static int dispatch(vz_sched *s, vz_err *e)
 		build *b = *pp;
 		const vz_conf_job *job = vz_config_job(s->cfg, b->job);
 		const char *label = job ? job->label : NULL;
-		/* a free healthy node first; while a healthy node with the label exists, wait for it;
-		 * when every such node failed lately, try one of them (it may be back, or the build
-		 * uses up its attempts and ends RETRY_LIMIT) */
+		/* a free healthy node an executor can reach first; while a healthy node with the label
+		 * exists, wait for it; when every such node failed lately, try the one that failed
+		 * longest ago (it may be back, or the build uses up its attempts: RETRY_LIMIT) */
 		int ni = -1, any = 0, healthy = 0, ni_down = -1;
+		peer *best = NULL, *best_down = NULL;
 		uint64_t now = vz_mono_ms();
-		for (size_t i = 0; i < s->cfg->nnodes; i++) {
+		for (size_t i = 0; i < s->cfg->nnodes && ni < 0; i++) {
 			const vz_conf_node *n = &s->cfg->nodes[i];
 			if (!node_has_label(n, label))
 				continue;
@@ -946,25 +962,32 @@ static int dispatch(vz_sched *s, vz_err *e)
 			healthy |= !down;
 			if (s->node_used[i] >= (n->max_parallel > 0 ? n->max_parallel : 1))
 				continue;
-			if (!down) {
-				ni = (int)i;
-				break;
-			}
-			if (ni_down < 0 || s->node_down_until[i] < s->node_down_until[ni_down])
-				ni_down = (int)i;
-		}
-		if (ni < 0 && !healthy)
-			ni = ni_down;
-		peer *best = NULL;
-		long long best_avail = 0;
-		for (peer *p = s->peers; ni >= 0 && p; p = p->next) {
-			if (!p->rid_len || !p->credit_known || !labels_intersect(p->labels, &s->cfg->nodes[ni]))
+			if (down && ni_down >= 0 && s->node_down_until[i] >= s->node_down_until[ni_down])
 				continue;
-			long long avail = p->free - (p->sent - p->seen);
-			if (avail > best_avail) {
-				best = p;
-				best_avail = avail;
+			peer *pick = NULL;
+			long long pick_avail = 0;
+			for (peer *p = s->peers; p; p = p->next) {
+				if (!p->rid_len || !p->credit_known || !labels_intersect(p->labels, n) || !zone_reaches(p, n))
+					continue;
+				long long avail = p->free - (p->sent - p->seen);
+				if (avail > pick_avail) {
+					pick = p;
+					pick_avail = avail;
+				}
 			}
+			if (!pick)
+				continue;
+			if (down) {
+				ni_down = (int)i;
+				best_down = pick;
+			} else {
+				ni = (int)i;
+				best = pick;
+			}
+		}
+		if (ni < 0 && !healthy) {
+			ni = ni_down;
+			best = best_down;
 		}
 		if (!any) {
 			/* no node offers the label: the build cannot run anywhere */
@@ -1237,8 +1260,9 @@ static json_t *admin_status(vz_sched *s, vz_err *e, int *dberr)
 	}
 	json_t *execs = json_array();
 	for (peer *p = s->peers; p; p = p->next)
-		json_array_append_new(execs, json_pack("{s:s,s:b,s:i,s:I}", "name", p->name, "connected", p->rid_len > 0,
-						       "capacity", p->capacity, "free", (json_int_t)p->free));
+		json_array_append_new(execs, json_pack("{s:s,s:b,s:i,s:I,s:s?,s:b}", "name", p->name, "connected", p->rid_len > 0,
+						       "capacity", p->capacity, "free", (json_int_t)p->free, "zone", p->zone,
+						       "allow_unzoned", p->allow_unzoned));
 	json_t *nodes = json_array();
 	for (size_t i = 0; i < s->cfg->nnodes; i++) {
 		const vz_conf_node *n = &s->cfg->nodes[i];

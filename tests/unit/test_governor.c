@@ -34,6 +34,43 @@ static void test_decisions(void **state)
 	}
 }
 
+/* Zuul's StartingBuildsSensor (zuul/executor/sensors/startingbuilds.py): starting <
+ * max(max_starting - running, min_starting), max_starting defaulting to
+ * load_multiplier x CPUs x (2 when CPUs <= 4, else 1), min_starting = max(CPUs / 2, 1). */
+static void test_starting_builds(void **state)
+{
+	(void)state;
+	static const struct {
+		long starting, running, cfg;
+		double mult;
+		long ncpu;
+		int ok;
+	} cases[] = {
+		{ 0, 0, 0, 0, 2, 1 },    /* default max 2.5 x 2 x 2 = 10 */
+		{ 9, 9, 0, 0, 2, 0 },    /* limit max(10 - 9, 1) = 1: 9 starting is too many */
+		{ 0, 9, 0, 0, 2, 1 },    /* ...but 0 starting may start one */
+		{ 1, 9, 0, 0, 2, 0 },
+		{ 4, 5, 0, 0, 2, 1 },    /* limit 10 - 5 = 5 */
+		{ 5, 5, 0, 0, 2, 0 },
+		{ 0, 0, 1, 0, 2, 1 },    /* configured 1 */
+		{ 1, 1, 1, 0, 2, 0 },
+		{ 7, 20, 0, 1, 16, 1 },  /* 16 CPUs: max 16, min 8, limit max(16 - 20, 8) = 8... */
+		{ 8, 20, 0, 1, 16, 0 },  /* ...so 8 starting is the limit */
+		{ 0, 0, 0, 0.1, 1, 1 },  /* Zuul's formula gives max int(0.2) = 0 and never starts a
+					  * build; vinz keeps max_starting at least 1 */
+		{ 1, 0, 0, 0.1, 1, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char why[200] = "x";
+		int ok = vz_governor_starting_ok(cases[i].starting, cases[i].running, cases[i].cfg, cases[i].mult,
+						 cases[i].ncpu, why, sizeof(why));
+		if (ok != cases[i].ok)
+			fail_msg("case %zu: got %d, want %d (%s)", i, ok, cases[i].ok, why);
+		if (!ok)
+			assert_non_null(strstr(why, "builds are starting"));
+	}
+}
+
 static void test_sample(void **state)
 {
 	(void)state;
@@ -52,6 +89,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_starting_builds),
 		cmocka_unit_test(test_sample),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
