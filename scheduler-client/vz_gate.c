@@ -629,6 +629,8 @@ static void cancel_build(vz_gate *g, const gt_pipe *p, const gt_item *it, gt_js 
 
 static void reset_buildset(gt_item *it)
 {
+	/* a landing in flight is answered with the old generation and ignored */
+	it->landing = 0;
 	it->gen++;
 	it->merge = GT_MERGE_NEW;
 	free(it->repo_state);
@@ -1896,6 +1898,9 @@ int vz_gate_promote(vz_gate *g, const char *pipeline, const char *const *changes
 	if (!order)
 		return vz_err_set(e, VZ_ENOMEM, "gate: out of memory");
 	size_t k = 0;
+	/* an item being landed stays at the head: its landing is already under way */
+	if (q->n && q->items[0]->landing)
+		order[k++] = q->items[0];
 	for (size_t i = 0; i < n; i++) {
 		gt_item *it = find_change_in_queue(q, changes[i]);
 		int dup = 0;
