@@ -253,12 +253,10 @@ int gt_pipe_apply_conf(gt_pipe *p, const vz_gate_pipeline_conf *c, vz_err *e)
 	if (p->window_floor < 1 || p->increase_factor < 1 || p->decrease_factor < 1 ||
 	    p->window_ceiling < 0 || (p->window_ceiling && p->window && p->window_ceiling < p->window_floor) ||
 	    (p->window && p->window < p->window_floor && c->window > 0 && c->window_floor > 0 &&
-	     c->window < c->window_floor) ||
-	    (p->decrease_type == VZ_GATE_WINDOW_EXPONENTIAL && p->decrease_factor < 2 && !c->window_fixed))
+	     c->window < c->window_floor))
 		return vz_err_set(e, VZ_EINVAL, "pipeline %s: bad window settings (window %d, floor %d, "
 				  "ceiling %d, increase factor %d, decrease factor %d): the floor is at "
-				  "least 1, factors at least 1 (2 for exponential decrease), the "
-				  "ceiling not below the floor", c->name, c->window, c->window_floor,
+				  "least 1, factors at least 1, the ceiling not below the floor", c->name, c->window, c->window_floor,
 				  c->window_ceiling, c->increase_factor, c->decrease_factor);
 	if (p->manager == VZ_GATE_INDEPENDENT)
 		p->window = 0;
@@ -356,10 +354,23 @@ int vz_gate_set_queue(vz_gate *g, const char *pipeline, const char *project, con
 
 /* ---- lookups ---- */
 
+/* Items are appended with increasing ids, so a queue is sorted by id unless a promote reordered
+ * it: binary search then, a scan otherwise. */
 static gt_item *item_in_queue(const gt_queue *q, uint64_t id)
 {
 	if (!id)
 		return NULL;
+	if (!q->unsorted) {
+		size_t lo = 0, hi = q->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (q->items[mid]->id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo < q->n && q->items[lo]->id == id ? q->items[lo] : NULL;
+	}
 	for (size_t i = 0; i < q->n; i++)
 		if (q->items[i]->id == id)
 			return q->items[i];
@@ -601,16 +612,19 @@ static int any_job_failed(const gt_item *it)
 	return 0;
 }
 
-static int holding_following(const gt_queue *q, const gt_item *it)
+/* Zuul's isHoldingFollowingChanges: a live item with a hold-following-changes job that has not
+ * succeeded, or the same for the item ahead (a non-live item ends the chain). Items ahead are
+ * processed first, so their flag is current when the items behind read it. */
+static int compute_holds(const gt_queue *q, gt_item *it)
 {
-	for (size_t n = 0; it && n <= q->n; n++, it = item_in_queue(q, it->ahead)) {
-		if (!it->live)
-			continue;
-		for (size_t i = 0; i < it->njobs; i++)
-			if (it->jobs[i].hold_following && it->js[i].result != VZ_GATE_SUCCESS)
-				return 1;
-	}
-	return 0;
+	it->holds = 0;
+	if (!it->live)
+		return 0;
+	for (size_t i = 0; i < it->njobs; i++)
+		if (it->jobs[i].hold_following && it->js[i].result != VZ_GATE_SUCCESS)
+			return it->holds = 1;
+	gt_item *a = item_in_queue(q, it->ahead);
+	return it->holds = a ? a->holds : 0;
 }
 
 /* ---- cancel, reset, move, dequeue (Zuul's cancelJobs, moveItem, dequeueItem) ---- */
@@ -645,22 +659,13 @@ static void reset_buildset(gt_item *it)
 static void cancel_jobs(vz_gate *g, const gt_pipe *p, gt_queue *q, gt_item *it, int prime)
 {
 	size_t pos = item_index(q, it);
-	uint64_t *set = malloc((q->n + 1) * sizeof(*set));
-	if (!set) {
-		g->oom = 1;
-		return;
-	}
-	size_t nset = 0;
-	set[nset++] = it->id;
+	uint64_t mark = ++g->epoch;
 	for (size_t i = pos; i < q->n; i++) {
 		gt_item *c = q->items[i];
-		int in = c == it;
-		for (size_t k = 0; !in && k < nset; k++)
-			in = c->ahead == set[k];
-		if (!in)
+		gt_item *a = c == it ? NULL : item_in_queue(q, c->ahead);
+		if (c != it && !(a && a->mark == mark))
 			continue;
-		if (c != it)
-			set[nset++] = c->id;
+		c->mark = mark;
 		for (size_t j = 0; j < c->njobs; j++) {
 			cancel_build(g, p, c, &c->js[j]);
 			if (!prime && !c->js[j].result)
@@ -669,7 +674,6 @@ static void cancel_jobs(vz_gate *g, const gt_pipe *p, gt_queue *q, gt_item *it, 
 		if (prime)
 			reset_buildset(c);
 	}
-	free(set);
 }
 
 static void move_item(gt_queue *q, gt_item *it, uint64_t to)
@@ -718,6 +722,8 @@ static void dequeue_item(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, const
 	memmove(&q->items[pos], &q->items[pos + 1], (q->n - pos - 1) * sizeof(*q->items));
 	q->n--;
 	gt_item_free(it);
+	if (q->n == 0)
+		q->unsorted = 0;
 	if (q->dynamic && q->n == 0)
 		remove_queue(p, q);
 }
@@ -727,8 +733,10 @@ static void dequeue_item(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, const
 static void remove_item(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, const char *why)
 {
 	cancel_jobs(g, p, q, it, 1);
-	if (it->live && !it->reported)
-		report(g, p, it, "dequeue", "DEQUEUED", fmt("%s was dequeued: %s.", it->key, why));
+	/* Zuul's dequeue reporters apply when the item reported start and has no result */
+	if (it->live && !it->reported && it->reported_start)
+		report(g, p, it, "dequeue", "DEQUEUED", fmt("Build canceled. %s was dequeued: %s.",
+							   it->key, why));
 	dequeue_item(g, p, q, it, why);
 }
 
@@ -826,7 +834,8 @@ static int launch_jobs(vz_gate *g, const gt_pipe *p, const gt_queue *q, gt_item 
 {
 	if (!it->live || it->config_error || it->merge != GT_MERGE_DONE)
 		return 0;
-	if (holding_following(q, item_in_queue(q, it->ahead)))
+	gt_item *ahead = item_in_queue(q, it->ahead);
+	if (ahead && ahead->holds)
 		return 0;
 	int n = 0;
 	for (size_t j = 0; j < it->njobs; j++) {
@@ -924,13 +933,15 @@ static void request_land(vz_gate *g, const gt_pipe *p, gt_item *it)
 }
 
 /* Returns 1 when something changed. *nnfi is the nearest non-failing item's id. */
-static int process_one(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, uint64_t *nnfi)
+static int process_one(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, size_t pos,
+		       uint64_t *nnfi)
 {
 	int changed = 0, ready = 0;
 	gt_item *ahead = item_in_queue(q, it->ahead);
 	if (ahead && !ahead->live)
 		ahead = NULL;
 	unsigned failing = 0;
+	compute_holds(q, it);
 
 	const char *missing = missing_need(g, p, q, it);
 	if (it->unqualified || missing) {
@@ -954,7 +965,6 @@ static int process_one(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, uint64_
 		return 1;
 	}
 
-	size_t pos = item_index(q, it);
 	int actionable = q->window == 0 || pos < (size_t)q->window;
 	it->active = actionable;
 
@@ -1046,17 +1056,23 @@ static int process_queue(vz_gate *g, gt_pipe *p, gt_queue *q)
 		ids[i] = q->items[i]->id;
 	int changed = 0;
 	uint64_t nnfi = 0;
+	size_t gone = 0; /* snapshot items no longer queued: only the processed item can leave */
 	/* the queue may be freed when its last item leaves (dynamic queues): stop then */
 	for (size_t i = 0; i < n && !g->oom; i++) {
+		gt_item *it = item_in_queue(q, ids[i]);
+		if (!it) {
+			gone++;
+			continue;
+		}
+		size_t before = q->n;
+		changed |= process_one(g, p, q, it, i - gone, &nnfi);
 		int alive = 0;
 		for (size_t k = 0; k < p->nqueues; k++)
 			alive |= p->queues[k] == q;
 		if (!alive)
-			break;
-		gt_item *it = item_in_queue(q, ids[i]);
-		if (!it)
-			continue;
-		changed |= process_one(g, p, q, it, &nnfi);
+			break; /* a dynamic queue is freed with its last item */
+		if (q->n < before)
+			gone++;
 	}
 	free(ids);
 	return changed;
@@ -1921,6 +1937,7 @@ int vz_gate_promote(vz_gate *g, const char *pipeline, const char *const *changes
 	for (size_t i = 0; i < q->n; i++)
 		same &= order[i] == q->items[i] && q->items[i]->ahead == (i ? q->items[i - 1]->id : 0);
 	if (!same) {
+		q->unsorted = 1;
 		/* Zuul's promote: every item of the queue starts over in the new order */
 		for (size_t i = 0; i < q->n; i++)
 			for (size_t j = 0; j < q->items[i]->njobs; j++)

@@ -35,6 +35,9 @@ typedef enum {
 #define VZ_GATE_MAX_NEEDS 64       /* needed changes per change, dependencies per job */
 #define VZ_GATE_MAX_STR 1024       /* any name, id, ref or message given in */
 
+enum { VZ_GATE_PRECEDENCE_NORMAL = 0, VZ_GATE_PRECEDENCE_LOW = 1, VZ_GATE_PRECEDENCE_HIGH = 2 };
+#define VZ_GATE_WINDOW_UNLIMITED (-1)
+
 /* A pipeline. Zero fields take Zuul's defaults: window 20, floor 3, increase linear by 1,
  * decrease exponential by 2, no ceiling; dequeue_on_new_patchset true unless
  * keep_on_new_patchset is set. Serial and supercedent queues always have a window of 1;
@@ -42,7 +45,7 @@ typedef enum {
 typedef struct vz_gate_pipeline_conf {
 	const char *name;
 	vz_gate_manager manager;
-	int window;          /* 0: default 20; -1: unlimited */
+	int window;          /* 0: default 20; VZ_GATE_WINDOW_UNLIMITED for Zuul's `window: 0` */
 	int window_floor;    /* 0: default 3 */
 	int window_ceiling;  /* 0: none */
 	vz_gate_window_type increase_type; /* NONE here means the default, linear */
@@ -51,7 +54,7 @@ typedef struct vz_gate_pipeline_conf {
 	int decrease_factor; /* 0: 2 */
 	int window_fixed;    /* 1: window-increase-type and -decrease-type "none" */
 	int keep_on_new_patchset; /* 1: dequeue-on-new-patchset false */
-	int precedence;      /* 0 low, 1 normal (default when unset is the caller's), 2 high */
+	int precedence;      /* Zuul's constants: VZ_GATE_PRECEDENCE_NORMAL (0, the default), _LOW, _HIGH */
 	const char *const *supercedes; /* pipeline names; NULL-free array of nsupercedes */
 	size_t nsupercedes;
 } vz_gate_pipeline_conf;
@@ -136,7 +139,8 @@ typedef struct vz_gate_action {
 	const char *job;      /* BUILD */
 	uint64_t build;       /* BUILD, CANCEL */
 	int attempt;          /* BUILD: 1 for the first */
-	int precedence;       /* BUILD: node requests are served by precedence, then enqueue_time */
+	int precedence;       /* BUILD: the pipeline's; node requests are served high, normal, low,
+	                       * then by enqueue_time */
 	int64_t enqueue_time; /* BUILD */
 	const char *report;   /* REPORT */
 	const char *result;   /* REPORT: SUCCESS, FAILURE, MERGE_CONFLICT, MERGE_FAILURE, CONFIG_ERROR,

@@ -45,12 +45,16 @@ typedef struct gt_item {
 	int merge;      /* GT_MERGE_* */
 	char *repo_state, *merge_message;
 	int reported_start, reported, landing, unqualified, failing, active;
+	/* transient, recomputed while processing, not saved */
+	int holds;      /* this item or one ahead holds following changes */
+	uint64_t mark;  /* cancel_jobs' visit mark */
 } gt_item;
 
 typedef struct gt_queue {
 	char *name;
 	int dynamic; /* removed when empty (independent, supercedent) */
 	int window;  /* 0: unlimited */
+	int unsorted; /* items not in increasing id order (after a promote) */
 	gt_item **items;
 	size_t n, cap;
 } gt_queue;
@@ -85,6 +89,7 @@ struct vz_gate {
 	char **landed; /* change ids landed through this gate or reported merged */
 	size_t nlanded, landedcap;
 	uint64_t next_item, next_build, seq;
+	uint64_t epoch; /* for cancel_jobs' marks */
 	vz_gate_action *acts;
 	size_t nacts, actcap;
 	gt_removed *removed; /* removals during the current event, for dequeue messages */

@@ -411,6 +411,9 @@ static gt_pipe *read_pipe(rd *r, const json_t *o)
 			q->window = (int)get_int(r, qo, "window", 0, VZ_GATE_MAX_ITEMS);
 			if (!r->rc)
 				read_items(r, qo, "items", &q->items, &q->n, &q->cap);
+			for (size_t m = 1; m < q->n; m++)
+				if (q->items[m]->id <= q->items[m - 1]->id)
+					q->unsorted = 1;
 		}
 	}
 	if (r->rc) {

@@ -405,9 +405,10 @@ static void sim_init(sim *s, int restore)
 	s->restore = restore;
 	vz_err e = { 0 };
 	assert_int_equal(vz_gate_new(&s->g, &e), 0);
-	vz_gate_pipeline_conf check = { .name = "check", .manager = VZ_GATE_INDEPENDENT, .precedence = 1 };
+	vz_gate_pipeline_conf check = { .name = "check", .manager = VZ_GATE_INDEPENDENT };
 	const char *sup[] = { "check" };
-	vz_gate_pipeline_conf gate = { .name = "gate", .manager = VZ_GATE_DEPENDENT, .precedence = 2,
+	vz_gate_pipeline_conf gate = { .name = "gate", .manager = VZ_GATE_DEPENDENT,
+				       .precedence = VZ_GATE_PRECEDENCE_HIGH,
 				       .supercedes = sup, .nsupercedes = 1 };
 	assert_int_equal(vz_gate_add_pipeline(s->g, &check, &e), 0);
 	assert_int_equal(vz_gate_add_pipeline(s->g, &gate, &e), 0);
@@ -1204,6 +1205,8 @@ static void test_serial_and_supercedent(void **st)
 	sim_done(&s);
 }
 
+/* B and C never started: superseded without a dequeue report (Zuul reports dequeue only for an
+ * item that reported start) */
 static void test_supercedent_prune(void **st)
 {
 	(void)st;
@@ -1221,8 +1224,8 @@ static void test_supercedent_prune(void **st)
 	assert_string_equal(flt(&s, "build report"),
 			    "report post A enqueue\nreport post A start\nbuild post A j: A\n"
 			    "report post B enqueue\n"
-			    "report post C enqueue\nreport post B dequeue DEQUEUED\n"
-			    "report post D enqueue\nreport post C dequeue DEQUEUED\n"
+			    "report post C enqueue\n"
+			    "report post D enqueue\n"
 			    "report post A success SUCCESS\nreport post D start\nbuild post D j: D\n"
 			    "report post D success SUCCESS\n");
 	sim_done(&s);
