@@ -409,6 +409,26 @@ static int is_landed(const vz_gate *g, const char *change)
 	return 0;
 }
 
+/* Remembers a landed change; the oldest is forgotten past VZ_GATE_MAX_LANDED (the driver leaves
+ * changes merged long ago out of `needs`). 0 or VZ_ENOMEM. */
+static int note_landed(vz_gate *g, const char *change)
+{
+	char *c = gt_strdup(change);
+	if (!c)
+		return VZ_ENOMEM;
+	if (g->nlanded >= VZ_GATE_MAX_LANDED) {
+		free(g->landed[0]);
+		memmove(&g->landed[0], &g->landed[1], (g->nlanded - 1) * sizeof(*g->landed));
+		g->nlanded--;
+	}
+	if (grow((void **)&g->landed, &g->landedcap, g->nlanded, sizeof(*g->landed))) {
+		free(c);
+		return VZ_ENOMEM;
+	}
+	g->landed[g->nlanded++] = c;
+	return 0;
+}
+
 /* The name of the queue project would use in p (Zuul: named queue, else one per project). */
 static const char *queue_name_for(const gt_pipe *p, const char *project)
 {
@@ -1372,7 +1392,7 @@ static void supercede(vz_gate *g, gt_pipe *p, const gt_item *it)
 		gt_pipe *o = gt_pipe_find(g, p->supercedes[s]);
 		if (!o || o == p)
 			continue;
-		gt_queue *oq;
+		gt_queue *oq = NULL;
 		gt_item *old = find_live_in_pipe(o, it->key, &oq);
 		if (old) {
 			char *why = fmt("superseded by %s entering %s", it->key, p->name);
@@ -1585,7 +1605,7 @@ int vz_gate_enqueue(vz_gate *g, const char *pipeline, const vz_gate_item_spec *s
 	if (!it)
 		return vz_err_set(e, VZ_ENOMEM, "gate: out of memory");
 	if (find_live_in_pipe(p, it->key, NULL)) {
-		gt_queue *oq;
+		gt_queue *oq = NULL;
 		gt_item *old = find_live_in_pipe(p, it->key, &oq);
 		if (it->change && old->patchset < it->patchset && p->dequeue_on_new_patchset) {
 			char *why = fmt("patchset %d replaces patchset %d", it->patchset, old->patchset);
@@ -1686,9 +1706,9 @@ int vz_gate_merge_result(vz_gate *g, uint64_t item, unsigned gen, int merged,
 
 int vz_gate_build_started(vz_gate *g, uint64_t build, int64_t now, vz_err *e)
 {
-	gt_pipe *p;
-	gt_queue *q;
-	size_t j;
+	gt_pipe *p = NULL;
+	gt_queue *q = NULL;
+	size_t j = 0;
 	gt_item *it = build ? item_with_build(g, build, &p, &q, &j) : NULL;
 	if (it && !it->js[j].result)
 		it->js[j].started = now ? now : 1;
@@ -1698,9 +1718,9 @@ int vz_gate_build_started(vz_gate *g, uint64_t build, int64_t now, vz_err *e)
 int vz_gate_build_early_failure(vz_gate *g, uint64_t build, int64_t now, vz_err *e)
 {
 	(void)now;
-	gt_pipe *p;
-	gt_queue *q;
-	size_t j;
+	gt_pipe *p = NULL;
+	gt_queue *q = NULL;
+	size_t j = 0;
 	gt_item *it = build ? item_with_build(g, build, &p, &q, &j) : NULL;
 	if (it && !it->js[j].result)
 		it->js[j].pre_fail = 1;
@@ -1721,9 +1741,9 @@ int vz_gate_build_result(vz_gate *g, uint64_t build, vz_gate_result r, int64_t n
 	if (r < VZ_GATE_SUCCESS || r > VZ_GATE_REQUEUE || r == VZ_GATE_SKIPPED)
 		return vz_err_set(e, VZ_EINVAL, "build %llu: %d is not a result an executor reports",
 				  (unsigned long long)build, (int)r);
-	gt_pipe *p;
-	gt_queue *q;
-	size_t j;
+	gt_pipe *p = NULL;
+	gt_queue *q = NULL;
+	size_t j = 0;
 	gt_item *it = build ? item_with_build(g, build, &p, &q, &j) : NULL;
 	if (!it || it->js[j].result)
 		return finish(g, e); /* unknown, canceled or already final: changes nothing */
@@ -1765,8 +1785,8 @@ int vz_gate_landing_result(vz_gate *g, uint64_t item, unsigned gen, int landed,
 	if (message && strlen(message) > VZ_GATE_MAX_STR)
 		return vz_err_set(e, VZ_ETOOBIG, "landing result for item %llu: message too long",
 				  (unsigned long long)item);
-	gt_pipe *p;
-	gt_queue *q;
+	gt_pipe *p = NULL;
+	gt_queue *q = NULL;
 	gt_item *it = item_find(g, item, &p, &q);
 	if (!it || !it->landing || it->gen != gen)
 		return finish(g, e);
@@ -1774,13 +1794,8 @@ int vz_gate_landing_result(vz_gate *g, uint64_t item, unsigned gen, int landed,
 	if (landed) {
 		report(g, p, it, "success", "SUCCESS", result_message(it, "Build succeeded."));
 		window_increase(p, q);
-		if (it->change && !is_landed(g, it->change)) {
-			if (grow((void **)&g->landed, &g->landedcap, g->nlanded, sizeof(*g->landed)) ||
-			    !(g->landed[g->nlanded] = gt_strdup(it->change)))
-				g->oom = 1;
-			else
-				g->nlanded++;
-		}
+		if (it->change && note_landed(g, it->change))
+			g->oom = 1;
 		dequeue_item(g, p, q, it, "it landed");
 	} else {
 		report(g, p, it, "failure", "MERGE_FAILURE",
@@ -1800,12 +1815,8 @@ int vz_gate_change_merged(vz_gate *g, const char *change, int64_t now, vz_err *e
 	(void)now;
 	if (!change || !*change || strlen(change) > VZ_GATE_MAX_STR)
 		return vz_err_set(e, VZ_EINVAL, "change merged: a change id is needed");
-	if (!is_landed(g, change)) {
-		if (grow((void **)&g->landed, &g->landedcap, g->nlanded, sizeof(*g->landed)) ||
-		    !(g->landed[g->nlanded] = gt_strdup(change)))
-			return vz_err_set(e, VZ_ENOMEM, "gate: out of memory");
-		g->nlanded++;
-	}
+	if (!is_landed(g, change) && note_landed(g, change))
+		return vz_err_set(e, VZ_ENOMEM, "gate: out of memory");
 	return finish(g, e);
 }
 
@@ -1815,7 +1826,7 @@ static int remove_change(vz_gate *g, gt_pipe *p, const char *change, int max_pat
 			 const char *why)
 {
 	int n = 0;
-	gt_queue *q;
+	gt_queue *q = NULL;
 	gt_item *it;
 	/* bounded: each round removes one item */
 	for (size_t round = 0; round <= VZ_GATE_MAX_ITEMS; round++) {
@@ -1901,7 +1912,7 @@ int vz_gate_promote(vz_gate *g, const char *pipeline, const char *const *changes
 		return vz_err_set(e, VZ_EINVAL, "promote: give 1 to %d changes", VZ_GATE_MAX_ITEMS);
 	gt_queue *q = NULL;
 	for (size_t i = 0; i < n; i++) {
-		gt_queue *cq;
+		gt_queue *cq = NULL;
 		if (!changes[i] || !find_live_in_pipe(p, changes[i], &cq))
 			return vz_err_set(e, VZ_ENOTFOUND, "promote: %s is not in pipeline %s",
 					  changes[i] ? changes[i] : "(null)", pipeline);

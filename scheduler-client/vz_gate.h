@@ -34,6 +34,7 @@ typedef enum {
 #define VZ_GATE_MAX_JOBS 256       /* jobs per item */
 #define VZ_GATE_MAX_NEEDS 64       /* needed changes per change, dependencies per job */
 #define VZ_GATE_MAX_STR 1024       /* any name, id, ref or message given in */
+#define VZ_GATE_MAX_LANDED 1024    /* landed changes remembered for `needs` (the oldest go first) */
 
 enum { VZ_GATE_PRECEDENCE_NORMAL = 0, VZ_GATE_PRECEDENCE_LOW = 1, VZ_GATE_PRECEDENCE_HIGH = 2 };
 #define VZ_GATE_WINDOW_UNLIMITED (-1)

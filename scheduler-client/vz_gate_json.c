@@ -469,7 +469,7 @@ int vz_gate_from_json(vz_gate **out, const json_t *j, vz_err *e)
 	g->next_item = (uint64_t)get_int(&r, j, "next_item", 1, INT64_MAX);
 	g->next_build = (uint64_t)get_int(&r, j, "next_build", 1, INT64_MAX);
 	g->seq = (uint64_t)get_int(&r, j, "seq", 0, INT64_MAX);
-	g->landed = get_strarr(&r, j, "landed", SIZE_MAX, &g->nlanded);
+	g->landed = get_strarr(&r, j, "landed", VZ_GATE_MAX_LANDED, &g->nlanded);
 	g->landedcap = g->nlanded;
 	const json_t *pipes = r.rc ? NULL : get_arr(&r, j, "pipelines", VZ_GATE_MAX_PIPELINES);
 	if (pipes) {
