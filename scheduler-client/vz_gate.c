@@ -972,6 +972,9 @@ static int process_one(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, size_t 
 				m = fmt("%s no longer meets the requirements of %s.", it->key, p->name);
 			else {
 				const char *why = removed_why(g, missing);
+				if (!why && p->manager == VZ_GATE_INDEPENDENT)
+					why = "it is not queued or waiting anywhere in vinz, so the "
+					      "item cannot be tested with it";
 				m = why ? fmt("Change %s is needed (%s).", missing, why)
 					: fmt("Change %s is needed.", missing);
 			}

@@ -165,7 +165,7 @@ int vz_gate_set_queue(vz_gate *g, const char *pipeline, const char *project, con
 /* Events. Each returns 0 when the event was taken (which may mean "ignored": a stale result, an
  * unknown build), VZ_EINVAL / VZ_ETOOBIG / VZ_ENOTFOUND (unknown pipeline) for bad input, and
  * VZ_ECONFLICT for an enqueue refused because of a dependency cycle (the message names the
- * changes; a failure report is also emitted). A failed call leaves the state as it was before
+ * changes; a failure report is emitted and the cycle's waiting changes are dropped). A failed call leaves the state as it was before
  * the call, except VZ_ENOMEM, after which the gate must be freed. */
 
 /* Enqueues a change or ref whose requirements are met (approved). A change whose needed changes

@@ -1177,6 +1177,20 @@ static void test_independent_depends_on(void **st)
 			    "report check B enqueue\nreport check B start\nbuild check B j: A+B\n"
 			    "report check A success SUCCESS\nreport check B success SUCCESS\n");
 	assert_string_equal(queues(&s), "");
+	/* a needed change vinz does not know cannot be tested with: failure, saying so */
+	vz_err e = { 0 };
+	jobs J;
+	parse_jobs(&J, "j");
+	const char *needs[] = { "Z" };
+	vz_gate_item_spec spec = { .change = { .project = "p", .change = "D", .patchset = 1,
+					       .ref = "refs/d", .needs = needs, .nneeds = 1 },
+				   .jobs = J.v, .njobs = J.n };
+	assert_int_equal(vz_gate_enqueue(s.g, "check", &spec, 1, NULL, &e), 0);
+	const vz_gate_action *last = vz_gate_action_at(s.g, vz_gate_nactions(s.g) - 1);
+	assert_string_equal(last->report, "failure");
+	assert_string_equal(last->message, "Change Z is needed (it is not queued or waiting anywhere "
+					   "in vinz, so the item cannot be tested with it).");
+	vz_gate_actions_clear(s.g);
 	sim_done(&s);
 }
 
