@@ -1435,7 +1435,11 @@ static int add_item(vz_gate *g, gt_pipe *p, gt_item *it, int depth)
 			c->reported = c->reported_start = c->landing = c->failing = c->unqualified = 0;
 			c->merge = GT_MERGE_NEW;
 			c->gen = 0;
-			c->nneeds = 0; /* only its own needs one level deep are kept */
+			/* it is tested as it is, ahead of the item: what it needs in turn is not
+			 * checked here (one level, as the item's own needs name the changes) */
+			for (size_t n = 0; n < c->nneeds; n++)
+				free(c->needs[n]);
+			c->nneeds = 0;
 			ahead[na++] = c;
 		}
 		gt_queue *q = g->oom ? NULL : queue_for(p, it);
@@ -1635,12 +1639,28 @@ int vz_gate_enqueue(vz_gate *g, const char *pipeline, const vz_gate_item_spec *s
 				   it->change, p->name, buf);
 			report(g, p, NULL, "failure", "FAILURE",
 			       fmt("%s was not enqueued: dependency cycle %s.", it->change, buf));
+			if (g->nacts && !g->oom) {
+				/* no item, but the reporter needs the change and its project */
+				vz_gate_action *a = &g->acts[g->nacts - 1];
+				a->change = gt_strdup(it->change);
+				a->project = gt_strdup(it->project);
+				if (!a->change || !a->project)
+					g->oom = 1;
+			}
 			/* the other changes of the cycle waiting here are refused too */
+			/* path points into the waiting items: find them all before freeing any */
+			gt_item *drop[VZ_GATE_MAX_NEEDS + 2];
+			size_t ndrop = 0;
 			for (size_t i = 1; i <= n; i++) {
 				gt_item *pend = pending_find(p, path[i]);
-				if (pend && pend != it)
-					pending_remove(p, pend);
+				int dup = 0;
+				for (size_t k = 0; k < ndrop; k++)
+					dup |= drop[k] == pend;
+				if (pend && pend != it && !dup)
+					drop[ndrop++] = pend;
 			}
+			for (size_t i = 0; i < ndrop; i++)
+				pending_remove(p, drop[i]);
 			gt_item_free(it);
 			gt_removed_clear(g);
 			return g->oom ? vz_err_set(e, VZ_ENOMEM, "gate: out of memory") : VZ_ECONFLICT;

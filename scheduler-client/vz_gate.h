@@ -131,7 +131,8 @@ typedef struct vz_gate_action {
 	const char *key;      /* stable idempotency key: the same action after a restore has the same key */
 	const char *pipeline;
 	uint64_t item;        /* 0 for a report about a change that was never enqueued (a cycle) */
-	const char *change;   /* the item's change id, or "ref:<project>:<ref>" */
+	const char *change;   /* the item's change id, or "ref:<project>:<ref>" (the refused change
+	                       * for a cycle report) */
 	const char *project;
 	unsigned gen;         /* buildset generation: quoted back in merge and landing results */
 	const char *const *changes; /* MERGE, BUILD: what is tested, in queue order, own last */
