@@ -980,6 +980,10 @@ static int process_one(vz_gate *g, gt_pipe *p, gt_queue *q, gt_item *it, size_t 
 			}
 			it->reported = 1;
 			report(g, p, it, "failure", "FAILURE", m);
+			/* Zuul reports it through reportItem: it did not succeed, so in a dependent
+			 * pipeline the window shrinks */
+			if (changes_merge(p) && it->njobs)
+				window_decrease(p, q);
 		}
 		char *why = fmt(it->unqualified ? "it no longer meets the requirements"
 				: "needed change %s is gone", missing ? missing : "");

@@ -662,6 +662,9 @@ static void test_s08_dependents_of_failed(void **st)
 			    "report gate B failure FAILURE\n"
 			    "build gate C j: C\n"
 			    "land gate C\nreport gate C success SUCCESS\n");
+	/* A's failure and B's dequeue both shrink the window (20 / 2 / 2), C's landing grows it */
+	enq(&s, "gate", "probe", (enq_opts){ 0 });
+	assert_string_equal(queues(&s), "gate/p[6]: probe\n");
 	sim_done(&s);
 }
 
