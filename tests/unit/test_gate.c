@@ -1248,6 +1248,61 @@ static void test_supercedent_prune(void **st)
 	sim_done(&s);
 }
 
+/* ---- the same events through each manager ---- */
+
+static void test_manager_table(void **st)
+{
+	(void)st;
+	static const struct {
+		vz_gate_manager m;
+		const char *builds;
+		const char *finals;
+	} t[] = {
+		/* every item alone, every item reports, nothing lands */
+		{ VZ_GATE_INDEPENDENT, "build m A j: A\nbuild m B j: B\nbuild m C j: C\n",
+		  "report m A failure FAILURE\nreport m B success SUCCESS\nreport m C success SUCCESS\n" },
+		/* speculative: B and C re-tested without A, then land */
+		{ VZ_GATE_DEPENDENT,
+		  "build m A j: A\nbuild m B j: A+B\nbuild m C j: A+B+C\nbuild m B j: B\nbuild m C j: B+C\n"
+		  "land m B\nland m C\n",
+		  "report m A failure FAILURE\nreport m B success SUCCESS\nreport m C success SUCCESS\n" },
+		/* one at a time, each on its own, nothing lands */
+		{ VZ_GATE_SERIAL, "build m A j: A\nbuild m B j: B\nbuild m C j: C\n",
+		  "report m A failure FAILURE\nreport m B success SUCCESS\nreport m C success SUCCESS\n" },
+		/* the head runs, B is superseded by C before it starts */
+		{ VZ_GATE_SUPERCEDENT, "build m A j: A\nbuild m C j: C\n",
+		  "report m A failure FAILURE\nreport m C success SUCCESS\n" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		sim s;
+		sim_init(&s, 0);
+		vz_err e = { 0 };
+		vz_gate_pipeline_conf c = { .name = "m", .manager = t[i].m };
+		assert_int_equal(vz_gate_add_pipeline(s.g, &c, &e), 0);
+		s.fail[0] = "A";
+		enq(&s, "m", "A", (enq_opts){ 0 });
+		enq(&s, "m", "B", (enq_opts){ 0 });
+		enq(&s, "m", "C", (enq_opts){ 0 });
+		run_all(&s);
+		if (strcmp(flt(&s, "build land"), t[i].builds) != 0)
+			fail_msg("manager %d builds:\n%s", (int)t[i].m, flt(&s, "build land"));
+		char finals[1024] = "";
+		const char *f = flt(&s, "report");
+		for (const char *line = f; *line;) {
+			const char *nl = strchr(line, '\n');
+			if (strstr(line, "SUCCESS") && strstr(line, "SUCCESS") < nl)
+				strncat(finals, line, (size_t)(nl - line + 1));
+			else if (strstr(line, "FAILURE") && strstr(line, "FAILURE") < nl)
+				strncat(finals, line, (size_t)(nl - line + 1));
+			line = nl + 1;
+		}
+		if (strcmp(finals, t[i].finals) != 0)
+			fail_msg("manager %d reports:\n%s", (int)t[i].m, finals);
+		assert_string_equal(queues(&s), "");
+		sim_done(&s);
+	}
+}
+
 /* ---- windows: Zuul's increase/decrease arithmetic, table-driven ---- */
 
 static void test_window_table(void **st)
@@ -1404,6 +1459,7 @@ int main(void)
 		cmocka_unit_test(test_independent_depends_on),
 		cmocka_unit_test(test_serial_and_supercedent),
 		cmocka_unit_test(test_supercedent_prune),
+		cmocka_unit_test(test_manager_table),
 		cmocka_unit_test(test_window_table),
 		cmocka_unit_test(test_items_outside_window_wait),
 		cmocka_unit_test(test_bad_input),
