@@ -1791,6 +1791,9 @@ int vz_gate_build_result(vz_gate *g, uint64_t build, vz_gate_result r, int64_t n
 		}
 		r = VZ_GATE_RETRY_LIMIT;
 	}
+	/* a failure-output match fails the build however it ends (Zuul's executor) */
+	if (s->pre_fail && r == VZ_GATE_SUCCESS)
+		r = VZ_GATE_FAILURE;
 	s->result = r;
 	if (r != VZ_GATE_SUCCESS) {
 		skip_dependents(it, j);
