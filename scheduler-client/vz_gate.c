@@ -1765,7 +1765,7 @@ static void skip_dependents(gt_item *it, size_t j)
 int vz_gate_build_result(vz_gate *g, uint64_t build, vz_gate_result r, int64_t now, vz_err *e)
 {
 	(void)now;
-	if (r < VZ_GATE_SUCCESS || r > VZ_GATE_REQUEUE || r == VZ_GATE_SKIPPED)
+	if (r < VZ_GATE_SUCCESS || r > VZ_GATE_REQUEUE)
 		return vz_err_set(e, VZ_EINVAL, "build %llu: %d is not a result an executor reports",
 				  (unsigned long long)build, (int)r);
 	gt_pipe *p = NULL;

@@ -96,8 +96,9 @@ typedef struct vz_gate_item_spec {
 	const char *config_error; /* set when freezing the job graph failed: reported as config-error */
 } vz_gate_item_spec;
 
-/* Build results an executor or the node pool reports. The gate adds SKIPPED (a parent failed),
- * CANCELED (fail-fast or a reset while running), RETRY_LIMIT (attempts used up). */
+/* Build results an executor or the node pool reports (SUCCESS .. REQUEUE; SKIPPED is final and
+ * not a success). The gate itself sets SKIPPED (a parent failed), CANCELED (fail-fast or a
+ * reset while running), RETRY_LIMIT (attempts used up). */
 typedef enum {
 	VZ_GATE_SUCCESS = 1,
 	VZ_GATE_FAILURE,
