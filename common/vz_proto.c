@@ -74,7 +74,8 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 		{ { "message", FT_STR }, { "started_at", FT_INT }, { "ended_at", FT_INT },
 		  { "commit", FT_STR }, { "log_size", FT_UINT }, { "node", FT_STR },
 		  { "executor", FT_STR }, { "exit_code", FT_INT }, { "data", FT_OBJECT }, { "log_url", FT_STR },
-		  { "artifacts", FT_ARRAY }, { "child_jobs", FT_ARRAY }, { "warnings", FT_ARRAY }, { "node_failed", FT_BOOL } } },
+		  { "artifacts", FT_ARRAY }, { "child_jobs", FT_ARRAY }, { "warnings", FT_ARRAY }, { "node_failed", FT_BOOL },
+		  { "files", FT_OBJECT } } },
 	[VZ_MSG_ACK] = { VZ_MSG_ACK, "ack",
 		{ { "build", FT_STR }, { "attempt", FT_UINT } },
 		{ { NULL, FT_ANY } } },
@@ -90,7 +91,7 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 		{ { "ref", FT_STR } } },
 	[VZ_MSG_LOG_RESEND] = { VZ_MSG_LOG_RESEND, "log_resend",
 		{ { "build", FT_STR }, { "offset", FT_UINT } },
-		{ { "attempt", FT_UINT }, { "end", FT_UINT } } },
+		{ { "attempt", FT_UINT }, { "end", FT_UINT }, { "path", FT_STR } } },
 	[VZ_MSG_REQUEST] = { VZ_MSG_REQUEST, "request",
 		{ { "op", FT_STR } },
 		{ { "args", FT_OBJECT } } },
@@ -106,6 +107,10 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 	[VZ_MSG_EARLY_FAILURE] = { VZ_MSG_EARLY_FAILURE, "early_failure",
 		{ { "build", FT_STR }, { "attempt", FT_UINT } },
 		{ { "message", FT_STR } } },
+	[VZ_MSG_LOG_FILE] = { VZ_MSG_LOG_FILE, "log_file",
+		{ { "build", FT_STR }, { "attempt", FT_UINT }, { "path", FT_STR }, { "offset", FT_UINT },
+		  { "size", FT_UINT }, { "data", FT_STR } },
+		{ { NULL, FT_ANY } } },
 };
 
 /* Keys every frame carries; a body's own v/type/id are replaced on encode. */
@@ -808,4 +813,24 @@ int vz_proto_sockopts(void *sock, vz_err *e)
 			return rc;
 	}
 	return 0;
+}
+
+int vz_proto_log_path_ok(const char *rel)
+{
+	size_t n = rel ? strlen(rel) : 0;
+	if (n == 0 || n > 1024 || rel[0] == '/' || strchr(rel, '\\') || strcmp(rel, "job-output.txt") == 0)
+		return 0;
+	int comps = 0;
+	for (const char *p = rel; *p;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.') || ++comps > 16)
+			return 0;
+		p += len;
+		if (*p == '/')
+			p++;
+		else
+			break;
+	}
+	return rel[n - 1] != '/';
 }

@@ -38,6 +38,8 @@ typedef enum vz_msg_type {
 	VZ_MSG_PAUSED = 16,    /* executor -> scheduler: build, attempt, data (zuul.pause after run) */
 	VZ_MSG_RESUME = 17,    /* scheduler -> executor: build (a paused build goes on with post-run) */
 	VZ_MSG_EARLY_FAILURE = 18, /* executor -> scheduler: build, attempt, message (failure-output matched) */
+	VZ_MSG_LOG_FILE = 19,  /* executor -> scheduler: build, attempt, path, offset, size, data (base64): a
+				* file of the build's log directory for the scheduler's log store */
 	VZ_MSG__MAX
 } vz_msg_type;
 
@@ -102,5 +104,10 @@ int vz_proto_send_refusal(void *sock, const void *peer, size_t peer_len, const c
  * memory cap (a few times VZ_PROTO_MAX_FRAME), reconnect intervals, tcp keepalive.
  * Returns 0 or VZ_EIO. */
 int vz_proto_sockopts(void *sock, vz_err *e);
+
+/* 1 when rel may name a file of a build's log directory on both sides: relative, '/'-separated,
+ * 1..1024 bytes, at most 16 components, none empty, "." or "..", no NUL or backslash, and not
+ * "job-output.txt" (the streamed log has that name). */
+int vz_proto_log_path_ok(const char *rel);
 
 #endif

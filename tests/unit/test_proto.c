@@ -46,6 +46,8 @@ static const struct {
 	{ VZ_MSG_PAUSED, "paused", "{\"build\":\"b1\",\"attempt\":1}", 2 },
 	{ VZ_MSG_RESUME, "resume", "{\"build\":\"b1\"}", 1 },
 	{ VZ_MSG_EARLY_FAILURE, "early_failure", "{\"build\":\"b1\",\"attempt\":1}", 2 },
+	{ VZ_MSG_LOG_FILE, "log_file",
+	  "{\"build\":\"b1\",\"attempt\":1,\"path\":\"a/b.txt\",\"offset\":0,\"size\":3,\"data\":\"YWJj\"}", 6 },
 };
 #define NVALID (sizeof(valid) / sizeof(valid[0]))
 
@@ -601,6 +603,27 @@ static void test_sock_garbage_tcp(void **state)
 	garbage_then_valid("tcp://127.0.0.1:*");
 }
 
+/* Paths of log directory files: what both sides accept, and what would leave the build's log
+ * directory or overwrite its streamed log. */
+static void test_log_paths(void **state)
+{
+	(void)state;
+	static const char *const good[] = { "a", "job-output.json", "logs/x.txt", "a/b/c/d", ".hidden", "a..b", "x/job-output.txt" };
+	static const char *const bad[] = { "", "/etc/passwd", "../x", "a/../b", "a/./b", ".", "..", "a//b", "a/", "a\\b",
+					   "job-output.txt", "1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!vz_proto_log_path_ok(good[i]))
+			fail_msg("'%s' should be accepted", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (vz_proto_log_path_ok(bad[i]))
+			fail_msg("'%s' should be refused", bad[i]);
+	char longp[1100];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	assert_false(vz_proto_log_path_ok(longp));
+	assert_false(vz_proto_log_path_ok(NULL));
+}
+
 static void test_sock_multipart(void **state)
 {
 	(void)state;
@@ -770,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_sock_version_refuse),
 		cmocka_unit_test(test_sock_unroutable),
 		cmocka_unit_test(test_sock_req_client),
+		cmocka_unit_test(test_log_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
