@@ -418,31 +418,7 @@ typedef struct build_run {
 	pthread_cond_t cv;
 	int done;
 	vz_build_env env;
-	/* job-output.json: the playbook engine rewrites BUILD_DIR/logs/job-output.json for each
-	 * playbook vz_build runs; its documents are gathered here as each playbook ends, so the
-	 * run's file holds every playbook as Zuul's does */
-	char *engine_json;
-	json_t *docs;
-	ino_t last_ino;
-	struct timespec last_mtime;
 } build_run;
-
-/* Appends the engine's job-output.json when it is a new one (another playbook ended). */
-static void gather_json(build_run *b)
-{
-	struct stat st;
-	if (!b->engine_json || stat(b->engine_json, &st) != 0)
-		return;
-	if (st.st_ino == b->last_ino && st.st_mtim.tv_sec == b->last_mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == b->last_mtime.tv_nsec)
-		return;
-	b->last_ino = st.st_ino;
-	b->last_mtime = st.st_mtim;
-	json_t *j = json_load_file(b->engine_json, 0, NULL);
-	if (json_is_array(j))
-		json_array_extend(b->docs, j);
-	json_decref(j);
-}
 
 static void on_emit(void *ctx, vz_msg_type type, json_t *body)
 {
@@ -472,15 +448,6 @@ static void on_emit(void *ctx, vz_msg_type type, json_t *body)
 static void on_line(void *ctx, const char *node, const char *text, size_t len)
 {
 	build_run *b = ctx;
-	/* vz_build logs "vinz: <phase> playbook ..." before each playbook and "vinz: result ..." at
-	 * the end: the previous playbook's document is complete then */
-	static const char *const marks[] = { "vinz: pre_run playbook ", "vinz: run playbook ",
-					     "vinz: post_run playbook ", "vinz: cleanup_run playbook ", "vinz: result " };
-	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
-		if (len >= strlen(marks[i]) && memcmp(text, marks[i], strlen(marks[i])) == 0) {
-			gather_json(b);
-			break;
-		}
 	run_view_line(b->c->view, node, text, len);
 }
 
@@ -708,12 +675,6 @@ static void run_job(run_ctx *c, job *jb)
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cv, NULL);
 	vz_strlcpy(b->result, "ERROR", sizeof(b->result));
-	b->docs = json_array();
-	{
-		char rel[128];
-		snprintf(rel, sizeof(rel), "builds/%s/logs/job-output.json", jstr(req, "build"));
-		b->engine_json = vz_path_join(c->workdir, rel);
-	}
 	b->env = (vz_build_env){ .work_dir = c->workdir, .executor = "vinz-run", .on_line = on_line, .line_ctx = b,
 				 .keep_workspace = c->keep };
 	if (vz_mkdir_p(jdir, 0755, &e)) {
@@ -756,11 +717,8 @@ static void run_job(run_ctx *c, job *jb)
 	char *logs = vz_path_join(c->workdir, rel);
 	char *json_src = vz_path_join(logs, "job-output.json");
 	char *json_dst = vz_path_join(jdir, "job-output.json");
-	gather_json(b);
-	if (json_array_size(b->docs) && json_dump_file(b->docs, json_dst, JSON_INDENT(2)) == 0)
-		unlink(json_src);
-	else
-		move_if(json_src, json_dst);
+	/* the engine's job-output.json holds every playbook of the build */
+	move_if(json_src, json_dst);
 	char *logs_dst = vz_path_join(jdir, "logs");
 	move_if(logs, logs_dst);
 	free(logs);
@@ -786,8 +744,7 @@ out:
 		fclose(b->log);
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
-	json_decref(b->docs);
-	free(b->engine_json);
+
 	free(b);
 	free(jdir);
 	json_decref(req);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <regex.h>
@@ -13,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "vz_buf.h"
 #include "vz_log.h"
@@ -22,6 +26,7 @@
 #include "vz_inventory.h"
 #include "vz_playbook.h"
 #include "vz_prepare.h"
+#include "vz_proto.h"
 #include "vz_zuulvars.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
@@ -199,6 +204,154 @@ static void end_lines(logw *w)
 			vz_buf_reset(&w->line[i]);
 		}
 	}
+}
+
+char *vz_build_logs_dir(const char *work_dir, const char *uuid)
+{
+	char rel[128];
+	snprintf(rel, sizeof(rel), "builds/%s/logs", uuid);
+	return vz_path_join(work_dir, rel);
+}
+
+#define LOG_FILE_CHUNK (48 * 1024)  /* raw bytes per log_file message (64 KiB as base64) */
+#define LOG_FILES_MAX 10000         /* files collected from a build's log directory */
+
+long long vz_build_send_log_file(const char *uuid, long long attempt, const char *abs, const char *rel, long long from,
+				 vz_build_emit emit, void *ctx)
+{
+	int fd = open(abs, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	long long size = st.st_size;
+	unsigned char raw[LOG_FILE_CHUNK];
+	char b64[LOG_FILE_CHUNK / 3 * 4 + 8];
+	for (long long off = from < 0 ? 0 : from; off < size || (off == 0 && size == 0);) {
+		ssize_t n = size ? pread(fd, raw, sizeof(raw), (off_t)off) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		EVP_EncodeBlock((unsigned char *)b64, raw, (int)n);
+		emit(ctx, VZ_MSG_LOG_FILE,
+		     json_pack("{s:s,s:I,s:s,s:I,s:I,s:s}", "build", uuid, "attempt", (json_int_t)attempt, "path", rel,
+			       "offset", (json_int_t)off, "size", (json_int_t)size, "data", b64));
+		if (n == 0)
+			break; /* an empty file: one message says it exists */
+		off += n;
+	}
+	close(fd);
+	return size;
+}
+
+typedef struct logwalk {
+	logw *w;
+	const char *root;
+	long long total, cap;
+	int nfiles;
+	json_t *files;  /* path -> size, sent */
+	vz_buf cut;     /* what was left out, one line each */
+} logwalk;
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sends the regular files under root/rel (sorted, no symlinks followed, at most 16 levels) that
+ * fit in the cap; the build's streamed job-output.txt is not among them (the engine's copy of it
+ * at the top is skipped). */
+static void walk_logs(logwalk *lw, const char *rel, int depth)
+{
+	char *dir = rel ? vz_path_join(lw->root, rel) : vz_xstrdup(lw->root);
+	DIR *d = opendir(dir);
+	if (!d) {
+		free(dir);
+		return;
+	}
+	char **names = NULL;
+	size_t nn = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && nn < LOG_FILES_MAX) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (nn == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = realloc(names, cap * sizeof(*names));
+			if (!names)
+				abort();
+		}
+		names[nn++] = vz_xstrdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, nn, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < nn; i++) {
+		char *crel = rel ? vz_path_join(rel, names[i]) : vz_xstrdup(names[i]);
+		char *abs = vz_path_join(lw->root, crel);
+		struct stat st;
+		if (lstat(abs, &st) != 0) {
+			/* gone meanwhile */
+		} else if (S_ISDIR(st.st_mode)) {
+			if (depth < 15)
+				walk_logs(lw, crel, depth + 1);
+			else
+				vz_buf_printf(&lw->cut, "%s/: deeper than 16 levels\n", crel);
+		} else if (!S_ISREG(st.st_mode)) {
+			vz_buf_printf(&lw->cut, "%s: not a regular file\n", crel);
+		} else if (!rel && !strcmp(names[i], "job-output.txt")) {
+			/* the engine's copy of what was streamed as the build's job-output.txt */
+		} else if (!vz_proto_log_path_ok(crel)) {
+			vz_buf_printf(&lw->cut, "%s: a name the log store does not take\n", crel);
+		} else if (lw->nfiles >= LOG_FILES_MAX || lw->total + st.st_size > lw->cap) {
+			vz_buf_printf(&lw->cut, "%s: %lld bytes, over the log limit of %lld bytes for the build's files\n", crel,
+				      (long long)st.st_size, lw->cap);
+		} else {
+			long long sz = vz_build_send_log_file(lw->w->uuid, lw->w->attempt, abs, crel, 0, lw->w->emit, lw->w->ctx);
+			if (sz >= 0) {
+				json_object_set_new(lw->files, crel, json_integer(sz));
+				lw->total += sz;
+				lw->nfiles++;
+			}
+		}
+		free(abs);
+		free(crel);
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
+}
+
+/* The build's log directory to the scheduler's log store: returns {path: size} of what was sent
+ * (NULL when nothing). What did not fit is listed in vinz-log-files-cut.txt, sent as well. */
+static json_t *send_log_files(logw *w, const char *logs)
+{
+	logwalk lw = { .w = w, .root = logs, .cap = (long long)w->max, .files = json_object() };
+	vz_buf_init(&lw.cut, 256 * 1024);
+	walk_logs(&lw, NULL, 0);
+	if (lw.cut.len) {
+		char *p = vz_path_join(logs, "vinz-log-files-cut.txt");
+		vz_buf note = VZ_BUF_INIT(300 * 1024);
+		vz_buf_printf(&note, "[vinz: these files of the build's log directory were not collected]\n%s",
+			      vz_buf_cstr(&lw.cut));
+		vz_err e = { 0 };
+		if (vz_write_file_atomic(p, note.ptr, note.len, 0644, &e) == 0) {
+			long long sz = vz_build_send_log_file(w->uuid, w->attempt, p, "vinz-log-files-cut.txt", 0, w->emit, w->ctx);
+			if (sz >= 0)
+				json_object_set_new(lw.files, "vinz-log-files-cut.txt", json_integer(sz));
+		}
+		logf_line(w, "vinz: some files of the log directory were not collected: see vinz-log-files-cut.txt");
+		vz_buf_free(&note);
+		free(p);
+	}
+	vz_buf_free(&lw.cut);
+	if (json_object_size(lw.files) == 0) {
+		json_decref(lw.files);
+		return NULL;
+	}
+	return lw.files;
 }
 
 char *vz_build_log_path(const char *work_dir, const char *uuid)
@@ -959,6 +1112,14 @@ done:
 	if (strcmp(result, "DISK_FULL") == 0)
 		logf_line(&w, "vinz: the build's directory used %lld MB, over disk_limit_per_job (%d MB)",
 			  disk.used / (1024 * 1024), env->disk_limit_mb);
+	/* the log directory's files (job-output.json, what post-run fetched) go to the log store;
+	 * a build handed back starts over, so its files do not count */
+	json_t *files = NULL;
+	if (bdir && strcmp(result, "REQUEUE") != 0) {
+		char *logs = vz_path_join(bdir, "logs");
+		files = send_log_files(&w, logs);
+		free(logs);
+	}
 	if (w.fd >= 0) {
 		logf_line(&w, "vinz: result %s", result);
 		flush(&w);
@@ -983,6 +1144,8 @@ done:
 		json_object_set_new(body, "log_size", json_integer((json_int_t)w.offset));
 	if (w.node_failed && strcmp(result, "SUCCESS") != 0)
 		json_object_set_new(body, "node_failed", json_true());
+	if (files)
+		json_object_set_new(body, "files", files);
 	add_returned(body, data);
 	json_decref(data);
 	emit(ctx, VZ_MSG_RESULT, body);

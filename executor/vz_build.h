@@ -64,4 +64,15 @@ void vz_build_run(json_t *req, const vz_build_env *env, volatile int *cancel, vz
 /* Path of a build's log: WORK_DIR/builds/<uuid>/job-output.txt (caller frees). */
 char *vz_build_log_path(const char *work_dir, const char *uuid);
 
+/* The build's log directory on the executor (WORK_DIR/builds/UUID/logs): what post-run
+ * playbooks fetch into zuul.executor.log_root, and job-output.json. Its files go to the
+ * scheduler's log store as log_file messages when the build ends (docs/executor.md). */
+char *vz_build_logs_dir(const char *work_dir, const char *uuid);
+
+/* Sends the file abs of a build's log directory, named rel there, from byte `from` to its
+ * current end as log_file messages (at most 48 KiB of data each, base64) through emit.
+ * Returns the file's size, or -1 when it cannot be read. */
+long long vz_build_send_log_file(const char *uuid, long long attempt, const char *abs, const char *rel, long long from,
+				 vz_build_emit emit, void *ctx);
+
 #endif

@@ -311,6 +311,29 @@ static void resend_log(vz_executor *x, const char *uuid, long long offset)
 		send_result(x, p);
 }
 
+static void emit_direct(void *ctx, vz_msg_type type, json_t *body)
+{
+	send_msg(ctx, type, body);
+}
+
+/* log_resend with a path: a file of the build's log directory again, from offset */
+static void resend_file(vz_executor *x, const char *uuid, const char *rel, long long offset)
+{
+	pending *p = vz_map_get(x->pending, uuid);
+	if (!vz_proto_log_path_ok(rel)) {
+		vz_warn("the scheduler asked again for '%.200s' of build %s: not a log file name; ignored", rel, uuid);
+	} else {
+		char *logs = vz_build_logs_dir(x->env.work_dir, uuid);
+		char *abs = vz_path_join(logs, rel);
+		if (vz_build_send_log_file(uuid, p ? p->attempt : 0, abs, rel, offset, emit_direct, x) < 0)
+			vz_warn("build %s: log file %s is gone; the scheduler will record it incomplete", uuid, rel);
+		free(abs);
+		free(logs);
+	}
+	if (p)
+		send_result(x, p);
+}
+
 static void forget_build(vz_executor *x, const char *uuid)
 {
 	pending *p = vz_map_del(x->pending, uuid);
@@ -403,7 +426,10 @@ static int on_dealer(vz_executor *x, vz_err *e)
 				}
 			break;
 		case VZ_MSG_LOG_RESEND:
-			resend_log(x, vz_msg_str(m, "build"), vz_msg_int(m, "offset", 0));
+			if (*vz_msg_str(m, "path"))
+				resend_file(x, vz_msg_str(m, "build"), vz_msg_str(m, "path"), vz_msg_int(m, "offset", 0));
+			else
+				resend_log(x, vz_msg_str(m, "build"), vz_msg_int(m, "offset", 0));
 			break;
 		case VZ_MSG_HEARTBEAT:
 			if (strcmp(vz_msg_str(m, "scheduler_instance"), x->sched_instance) != 0) {

@@ -366,6 +366,16 @@ void vz_pb_out_close(runner *r, vz_playbook_result *out, int rc)
 	(void)rc;
 	if (r->o->log_dir && r->all_docs) {
 		char *p = vz_path_join(r->o->log_dir, "job-output.json");
+		/* one record per playbook, like job-output.txt across the runs of one build (Zuul's
+		 * job-output.json holds every playbook of the job): earlier runs' records stay */
+		json_t *prev = p ? json_load_file(p, 0, NULL) : NULL;
+		if (json_is_array(prev)) {
+			json_array_extend(prev, r->all_docs);
+			json_decref(r->all_docs);
+			r->all_docs = prev;
+		} else {
+			json_decref(prev);
+		}
 		char *s = json_dumps(r->all_docs, JSON_INDENT(2));
 		vz_err e = { 0 };
 		if (p && s && vz_write_file_atomic(p, s, strlen(s), 0644, &e) != 0 && r->o->out)

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include <openssl/evp.h>
+
 #include "vz_curve.h"
 #include "vz_driver_git.h"
 #include "vz_log.h"
@@ -21,6 +23,7 @@
 
 #define BATCH_MAX 512 /* messages handled per transaction */
 #define LOG_RESEND_MAX 3
+#define LOG_FILE_B64_MAX (96 * 1024) /* base64 bytes in one log_file message */
 #define NODE_DOWN_MS 30000 /* a node that failed a build is avoided this long */
 #define LOG_CHUNK_MAX (256 * 1024) /* bytes of log per admin reply */
 #define LOG_WAIT_MAX 5000          /* ms an admin "log" request may wait for new output */
@@ -60,6 +63,7 @@ typedef struct build {
 	char *executor; /* peer key while running */
 	int node;       /* index in cfg->nodes, -1 when none */
 	int64_t log_have;
+	json_t *files_have; /* log directory files: path -> bytes arrived without a gap */
 	int resend_asked;
 	struct build *next; /* queued list */
 } build;
@@ -210,6 +214,7 @@ static void build_free(build *b)
 		return;
 	free(b->job);
 	free(b->executor);
+	json_decref(b->files_have);
 	free(b);
 }
 
@@ -704,6 +709,92 @@ static int on_log(vz_sched *s, peer *p, vz_msg *m, vz_err *e)
 	return 0;
 }
 
+/* A file of the build's log directory (docs/protocol.md, log_file): written under the build's log
+ * directory at its offset, with what arrived without a gap counted per file. */
+static int on_log_file(vz_sched *s, peer *p, vz_msg *m, vz_err *e)
+{
+	(void)e;
+	build *b = own_build(s, p, m);
+	const char *rel = vz_msg_str(m, "path");
+	long long off = vz_msg_int(m, "offset", -1), size = vz_msg_int(m, "size", -1);
+	const char *data = vz_msg_str(m, "data");
+	size_t dl = strlen(data);
+	if (!b)
+		return 0;
+	if (!vz_proto_log_path_ok(rel) || off < 0 || size < 0 || dl % 4 || dl > 4u * LOG_FILE_B64_MAX / 4) {
+		vz_warn("build %s: log file chunk refused (path '%.200s', offset %lld, %zu bytes of base64)", b->uuid, rel, off,
+			dl);
+		return 0;
+	}
+	unsigned char *raw = vz_xcalloc(1, dl / 4 * 3 + 4);
+	int n = dl ? EVP_DecodeBlock(raw, (const unsigned char *)data, (int)dl) : 0;
+	if (n < 0) {
+		vz_warn("build %s: log file %s: the data is not base64", b->uuid, rel);
+		free(raw);
+		return 0;
+	}
+	n -= dl >= 1 && data[dl - 1] == '=' ? (dl >= 2 && data[dl - 2] == '=' ? 2 : 1) : 0;
+	if (off + n > size) {
+		vz_warn("build %s: log file %s: a chunk past its announced size", b->uuid, rel);
+		free(raw);
+		return 0;
+	}
+	char rel2[1200];
+	snprintf(rel2, sizeof(rel2), "%s/%s", b->uuid, rel);
+	char *path = vz_path_join(s->log_dir, rel2);
+	char *slash = strrchr(path, '/');
+	*slash = 0;
+	vz_mkdir_p(path, 0755, NULL);
+	*slash = '/';
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	ssize_t w = fd >= 0 ? (n ? pwrite(fd, raw, (size_t)n, (off_t)off) : 0) : -1;
+	if (fd < 0 || w != n)
+		vz_warn("cannot write log file %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(raw);
+	free(path);
+	if (w == n) {
+		if (!b->files_have)
+			b->files_have = json_object();
+		long long have = json_integer_value(json_object_get(b->files_have, rel));
+		if (off <= have && off + n > have)
+			json_object_set_new(b->files_have, rel, json_integer(off + n));
+		else if (!json_object_get(b->files_have, rel) && off == 0)
+			json_object_set_new(b->files_have, rel, json_integer(0)); /* an empty file */
+	}
+	return 0;
+}
+
+/* The files a result lists ({path: size}) that did not arrive whole: {path: bytes we have}.
+ * After a scheduler restart nothing is counted in memory, so the file on disk is taken as it is. */
+static json_t *files_missing(vz_sched *s, build *b, json_t *files)
+{
+	json_t *missing = json_object();
+	const char *rel;
+	json_t *sz;
+	json_object_foreach(files, rel, sz) {
+		if (!vz_proto_log_path_ok(rel) || !json_is_integer(sz))
+			continue;
+		json_t *h = b->files_have ? json_object_get(b->files_have, rel) : NULL;
+		long long have = -1;
+		if (h) {
+			have = json_integer_value(h);
+		} else {
+			char rel2[1200];
+			snprintf(rel2, sizeof(rel2), "%s/%s", b->uuid, rel);
+			char *path = vz_path_join(s->log_dir, rel2);
+			struct stat st;
+			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+				have = st.st_size;
+			free(path);
+		}
+		if (have < json_integer_value(sz))
+			json_object_set_new(missing, rel, json_integer(have < 0 ? 0 : have));
+	}
+	return missing;
+}
+
 static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg *m, vz_err *e)
 {
 	const char *uuid = vz_msg_str(m, "build");
@@ -717,10 +808,18 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 		return 0;
 	}
 	long long log_size = vz_msg_int(m, "log_size", 0);
-	if (log_size > b->log_have && b->resend_asked < LOG_RESEND_MAX) {
+	json_t *missing = files_missing(s, b, json_object_get(m->body, "files"));
+	if ((log_size > b->log_have || json_object_size(missing)) && b->resend_asked < LOG_RESEND_MAX) {
 		b->resend_asked++;
 		json_decref(ackbody);
-		reply(s, rid, rlen, VZ_MSG_LOG_RESEND, json_pack("{s:s,s:I}", "build", uuid, "offset", (json_int_t)b->log_have));
+		if (log_size > b->log_have)
+			reply(s, rid, rlen, VZ_MSG_LOG_RESEND, json_pack("{s:s,s:I}", "build", uuid, "offset", (json_int_t)b->log_have));
+		const char *fp;
+		json_t *have;
+		json_object_foreach(missing, fp, have)
+			reply(s, rid, rlen, VZ_MSG_LOG_RESEND,
+			      json_pack("{s:s,s:I,s:s}", "build", uuid, "offset", json_integer_value(have), "path", fp));
+		json_decref(missing);
 		return 0;
 	}
 	const char *result = vz_msg_str(m, "result");
@@ -731,12 +830,15 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 		 * attempt goes back to the queue and is not counted */
 		rc = vz_store_exec(s->st, e, "UPDATE builds SET state='queued', executor=NULL, node=NULL, dispatched_at=NULL,"
 				   " started_at=NULL WHERE id=?", "i", b->id);
-		/* a build handed back mid-run starts over: its partial log goes */
-		char *lp = log_path(s, b->uuid);
-		if (truncate(lp, 0) != 0 && errno != ENOENT)
-			vz_warn("build %s: cannot discard its partial log %s: %s", b->uuid, lp, strerror(errno));
-		free(lp);
+		/* a build handed back mid-run starts over: its partial log and files go */
+		char *ld = vz_path_join(s->log_dir, b->uuid);
+		vz_err re = { 0 };
+		if (vz_rm_rf(ld, &re) != 0)
+			vz_warn("build %s: cannot discard its partial logs: %s", b->uuid, vz_err_msg(&re));
+		free(ld);
 		b->log_have = 0;
+		json_decref(b->files_have);
+		b->files_have = NULL;
 		b->resend_asked = 0;
 		if (rc < 0 || (rc = add_event(s, b, "requeued", json_pack("{s:s,s:s}", "executor", p->key, "why", msg), e)))
 			goto fail;
@@ -765,9 +867,14 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 		reply(s, rid, rlen, VZ_MSG_ACK, ackbody);
 		return 0;
 	}
-	char note[160] = "";
+	char note[300] = "";
 	if (log_size > b->log_have)
 		snprintf(note, sizeof(note), " (log incomplete: %lld of %lld bytes arrived)", (long long)b->log_have, log_size);
+	else if (json_object_size(missing))
+		snprintf(note, sizeof(note), " (%zu files of the log directory incomplete, e.g. %.120s)", json_object_size(missing),
+			 json_object_iter_key(json_object_iter(missing)));
+	json_decref(missing);
+	missing = NULL;
 	char *fullmsg = NULL;
 	if (*msg || *note) {
 		size_t n = strlen(msg) + strlen(note) + 1;
@@ -840,6 +947,7 @@ static int handle_router(vz_sched *s, vz_err *e)
 	case VZ_MSG_READY: rc = on_ready(s, p, m, e); break;
 	case VZ_MSG_STARTED: rc = on_started(s, p, m, e); break;
 	case VZ_MSG_LOG: rc = on_log(s, p, m, e); break;
+	case VZ_MSG_LOG_FILE: rc = on_log_file(s, p, m, e); break;
 	case VZ_MSG_RESULT: rc = on_result(s, rid, rlen, p, m, e); break;
 	case VZ_MSG_HEARTBEAT:
 		on_ready(s, p, m, e);
@@ -916,6 +1024,8 @@ static int dispatch_one(vz_sched *s, build *b, const vz_conf_job *job, int ni, p
 	b->executor = vz_xstrdup(p->key);
 	b->node = ni;
 	b->log_have = 0;
+	json_decref(b->files_have);
+	b->files_have = NULL;
 	b->resend_asked = 0;
 	s->node_used[ni]++;
 	p->sent++;

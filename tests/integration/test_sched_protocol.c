@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -407,6 +408,72 @@ static void test_incomplete_log_is_resent_before_ack(void **state)
 	fx_close(t, s);
 }
 
+/* Files of the build's log directory (log_file): written under the build's log directory, a file
+ * that did not arrive whole is asked for again by path and offset before the result is acked,
+ * and names that would leave the directory or replace the streamed log are refused. */
+static void test_log_files_resent_before_ack(void **state)
+{
+	env *t = *state;
+	void *s = fx_new(t, "lf/1");
+	fx_hello(s, "lf", "1", NULL);
+	fx_ready(s, 1, 0);
+	enqueue(t, "2");
+	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
+	char uuid[64];
+	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
+	vz_msg_free(b);
+	/* "abcdefgh\n\0\xff" in two chunks (binary-safe), the second lost; an empty file; hostile names */
+	fx_send(s, VZ_MSG_LOG_FILE, json_pack("{s:s,s:i,s:s,s:i,s:i,s:s}", "build", uuid, "attempt", 1, "path", "x/a.bin",
+					      "offset", 0, "size", 11, "data", "YWJjZGVm"));
+	fx_send(s, VZ_MSG_LOG_FILE, json_pack("{s:s,s:i,s:s,s:i,s:i,s:s}", "build", uuid, "attempt", 1, "path", "empty",
+					      "offset", 0, "size", 0, "data", ""));
+	const char *evil[] = { "../evil", "/tmp/evil", "job-output.txt", "x/../../evil" };
+	for (size_t i = 0; i < 4; i++)
+		fx_send(s, VZ_MSG_LOG_FILE, json_pack("{s:s,s:i,s:s,s:i,s:i,s:s}", "build", uuid, "attempt", 1, "path", evil[i],
+						      "offset", 0, "size", 3, "data", "ZXZp"));
+	json_t *files = json_pack("{s:i,s:i}", "x/a.bin", 11, "empty", 0);
+	fx_send(s, VZ_MSG_RESULT, json_pack("{s:s,s:i,s:s,s:i,s:O}", "build", uuid, "attempt", 1, "result", "SUCCESS",
+					    "log_size", 0, "files", files));
+	vz_msg *m = fx_expect(s, VZ_MSG_LOG_RESEND, 3000);
+	assert_non_null(m);
+	assert_string_equal(vz_msg_str(m, "path"), "x/a.bin");
+	assert_int_equal(vz_msg_int(m, "offset", -1), 6);
+	vz_msg_free(m);
+	fx_send(s, VZ_MSG_LOG_FILE, json_pack("{s:s,s:i,s:s,s:i,s:i,s:s}", "build", uuid, "attempt", 1, "path", "x/a.bin",
+					      "offset", 6, "size", 11, "data", "Z2gKAP8="));
+	fx_send(s, VZ_MSG_RESULT, json_pack("{s:s,s:i,s:s,s:i,s:O}", "build", uuid, "attempt", 1, "result", "SUCCESS",
+					    "log_size", 0, "files", files));
+	m = fx_expect(s, VZ_MSG_ACK, 3000);
+	assert_non_null(m);
+	vz_msg_free(m);
+	json_decref(files);
+	char rel[200];
+	snprintf(rel, sizeof(rel), "state/logs/%s/x/a.bin", uuid);
+	char *fp = vz_path_join(t->dir, rel);
+	vz_buf fb = VZ_BUF_INIT(1 << 20);
+	vz_err e = { 0 };
+	assert_int_equal(vz_read_file(fp, fb.max, &fb, &e), 0);
+	assert_int_equal(fb.len, 11);
+	assert_memory_equal(fb.ptr, "abcdefgh\n\0\xff", 11);
+	vz_buf_free(&fb);
+	free(fp);
+	snprintf(rel, sizeof(rel), "state/logs/%s/empty", uuid);
+	fp = vz_path_join(t->dir, rel);
+	struct stat st;
+	assert_int_equal(stat(fp, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	free(fp);
+	/* nothing hostile was written anywhere */
+	char *found = vz_test_out("find %s /tmp/evil -name evil 2>/dev/null | head -1", t->dir);
+	assert_string_equal(found, "");
+	free(found);
+	snprintf(rel, sizeof(rel), "state/logs/%s/job-output.txt", uuid);
+	fp = vz_path_join(t->dir, rel);
+	assert_true(stat(fp, &st) != 0 || st.st_size == 0);
+	free(fp);
+	fx_close(t, s);
+}
+
 static void test_enqueue_errors_are_clear(void **state)
 {
 	env *t = *state;
@@ -796,6 +863,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_cycle_and_duplicate_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expiry_requeues_and_late_result_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_executor_loses_builds_then_retry_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_files_resent_before_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incomplete_log_is_resent_before_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_errors_are_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requeue_keeps_the_attempt, setup, teardown),
