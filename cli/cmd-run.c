@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "run-int.h"
+#include "vz_workspace.h"
 #include "vz_build.h"
 #include "vz_cli.h"
 #include "vz_merger.h"
@@ -155,7 +156,7 @@ static int open_named(run_ctx *c, named_dir *d, vz_err *e)
 		vz_err_prefix(e, "project %s", d->name);
 		return rc;
 	}
-	d->cache = run_cache_path(c->cache_root, d->repo.top);
+	d->cache = vz_workspace_cache_path(c->cache_root, d->repo.top);
 	d->branch = vz_xstrdup(d->repo.branch ? d->repo.branch : "master");
 	return run_cache_seed(d->cache, d->repo.objects, e);
 }
@@ -980,7 +981,7 @@ static int run(int argc, char **argv)
 		goto out;
 	}
 	/* the caches: each repository's objects borrowed, nothing fetched */
-	c.cache = run_cache_path(c.cache_root, c.repo.top);
+	c.cache = vz_workspace_cache_path(c.cache_root, c.repo.top);
 	if (run_cache_seed(c.cache, c.repo.objects, &e)) {
 		fprintf(stderr, "vinz run: %s\n", vz_err_msg(&e));
 		goto out;

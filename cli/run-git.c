@@ -196,18 +196,6 @@ out:
 	return rc;
 }
 
-char *run_cache_path(const char *cache_root, const char *repo)
-{
-	char name[512];
-	size_t j = 0;
-	for (const char *p = repo; *p && j < sizeof(name) - 5; p++) {
-		char c = *p;
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
-		name[j++] = ok ? c : '_';
-	}
-	memcpy(name + j, ".git", 5);
-	return vz_path_join(cache_root, name);
-}
 
 int run_cache_seed(const char *cache, const char *objects, vz_err *e)
 {

@@ -42,10 +42,6 @@ int run_cache_seed(const char *cache, const char *objects, vz_err *e);
 int run_uncommitted(char out[41], size_t *nchanged, const run_repo *r, const char *cache, const char *skip_prefix,
 		    int64_t date, vz_err *e);
 
-/* The cache directory the executor's repository cache uses for repository path repo under
- * cache_root (the rule of executor/vz_workspace.c: every byte outside [A-Za-z0-9.-] becomes '_',
- * then ".git"). Caller frees. */
-char *run_cache_path(const char *cache_root, const char *repo);
 
 /* ---- run-view.c: progress on a terminal or as plain lines ---- */
 

@@ -55,8 +55,7 @@ void vz_workspace_global_cleanup(void)
 	pthread_mutex_unlock(&g_init_mu);
 }
 
-/* Cache directory name: the URL with every character outside [A-Za-z0-9._-] replaced. */
-static char *cache_path(const char *root, const char *repo)
+char *vz_workspace_cache_path(const char *root, const char *repo)
 {
 	char name[512];
 	size_t j = 0;
@@ -362,7 +361,7 @@ static int with_cache(const vz_checkout_req *req, char out_commit[41], char **ou
 {
 	int rc = 0, lockfd = -1;
 	git_oid oid;
-	char *cache = cache_path(req->cache_root, req->repo);
+	char *cache = vz_workspace_cache_path(req->cache_root, req->repo);
 	if ((rc = vz_mkdir_p(req->cache_root, 0755, e)))
 		goto out;
 	for (int attempt = 0; attempt < 2; attempt++) {

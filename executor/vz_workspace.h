@@ -14,6 +14,10 @@
 int vz_workspace_global_init(vz_err *e);
 void vz_workspace_global_cleanup(void);
 
+/* The cache repository of repo (a URL or path) under root: ROOT/NAME.git, NAME the URL with every
+ * character outside [A-Za-z0-9._-] replaced by '_'. Caller frees. */
+char *vz_workspace_cache_path(const char *root, const char *repo);
+
 typedef struct vz_checkout_req {
 	const char *cache_root; /* directory holding the bare caches */
 	const char *repo;       /* repository path or URL */

@@ -29,6 +29,7 @@
 #include "vz_build.h"
 #include "vz_node.h"
 #include "vz_proto.h"
+#include "vz_test_proto.h"
 #include "vz_test_sshd.h"
 #include "vz_testutil.h"
 #include "vz_util.h"
@@ -263,24 +264,6 @@ static double proc_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static vz_msg *expect(void *r, vz_msg_type want, char *rid, size_t *rlen, int timeout_ms)
-{
-	uint64_t until = vz_mono_ms() + (uint64_t)timeout_ms;
-	while (vz_mono_ms() < until) {
-		zmq_pollitem_t pi = { r, 0, ZMQ_POLLIN, 0 };
-		if (zmq_poll(&pi, 1, 50) <= 0)
-			continue;
-		vz_msg *m = NULL;
-		vz_err e = { 0 };
-		if (vz_proto_recv(r, 1, rid, rlen, &m, NULL, ZMQ_DONTWAIT, &e))
-			continue;
-		if (m->type == want)
-			return m;
-		vz_msg_free(m);
-	}
-	return NULL;
-}
-
 static void bench_many(void)
 {
 	int nb = 100;
@@ -309,7 +292,7 @@ static void bench_many(void)
 	g_child = pid;
 	char rid[256];
 	size_t rlen = 0;
-	vz_msg *m = expect(r, VZ_MSG_HELLO, rid, &rlen, 10000);
+	vz_msg *m = vz_test_router_expect(r, VZ_MSG_HELLO, rid, &rlen, 10000);
 	if (!m)
 		die("the executor did not say hello");
 	vz_msg_free(m);
@@ -317,7 +300,7 @@ static void bench_many(void)
 			  json_pack("{s:s,s:i,s:i}", "scheduler_instance", "bench-1", "lease_ms", 60000, "heartbeat_ms", 1000),
 			  &e))
 		die("welcome");
-	m = expect(r, VZ_MSG_READY, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_READY, rid, &rlen, 10000);
 	if (!m)
 		die("the executor did not offer slots");
 	vz_msg_free(m);

@@ -131,6 +131,23 @@ node_yaml() {
 	)
 }
 
+# use_nodes FILE LABEL NODE...: the site config FILE (from write_config) gets the sshd nodes started
+# by start_node instead of its local node, each with LABEL and max_parallel 4 (1 for the first
+# form of node names ending in ':1', e.g. n1:1), and its job asks for LABEL.
+use_nodes() {
+	local f=$1 label=$2; shift 2
+	local nodes="" n par
+	for n in "$@"; do
+		par=4; [[ "$n" == *:1 ]] && { par=1; n=${n%:1}; }
+		nodes+="$(node_yaml "$n" "$label" "$par")"$'\n'
+	done
+	awk -v nodes="$nodes" '
+		/^nodes:/ { print; printf "%s", nodes; skip = 1; next }
+		skip && /^[a-z]/ { skip = 0 }
+		!skip { print }' "$f" | sed "s/label: local/label: $label/" > "$f.tmp"
+	mv "$f.tmp" "$f"
+}
+
 start_scheduler() { "$VINZ" scheduler --config "$T/vinz.yaml" >>"$T/scheduler.log" 2>&1 & SCHED_PID=$!; VZ_PIDS+=("$SCHED_PID"); }
 start_executor() { "$VINZ" executor --config "$T/vinz.yaml" >>"$T/executor.log" 2>&1 & EXEC_PID=$!; VZ_PIDS+=("$EXEC_PID"); }
 vz() { "$VINZ" "$@" --config "$T/vinz.yaml"; }

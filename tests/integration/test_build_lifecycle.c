@@ -20,6 +20,7 @@
 #include "vz_executor.h"
 #include "vz_proto.h"
 #include "vz_test_sshd.h"
+#include "vz_test_proto.h"
 #include "vz_testutil.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
@@ -49,23 +50,9 @@ static void *exec_thread(void *arg)
 /* the next message of type want from the executor (others dropped), or NULL */
 static vz_msg *expect(vz_msg_type want, int timeout_ms)
 {
-	uint64_t until = vz_mono_ms() + (uint64_t)timeout_ms;
-	while (vz_mono_ms() < until) {
-		zmq_pollitem_t pi = { g_router, 0, ZMQ_POLLIN, 0 };
-		if (zmq_poll(&pi, 1, 50) <= 0)
-			continue;
-		vz_msg *m = NULL;
-		vz_err e = { 0 };
-		if (vz_proto_recv(g_router, 1, g_rid, &g_rlen, &m, NULL, ZMQ_DONTWAIT, &e))
-			continue;
-		if (m->type == want)
-			return m;
-		vz_msg_free(m);
-	}
-	return NULL;
+	return vz_test_router_expect(g_router, want, g_rid, &g_rlen, timeout_ms);
 }
 
-/* the next ready or heartbeat offering want free slots (older credit reports are skipped) */
 static int expect_free(long long want, vz_msg_type type, int timeout_ms)
 {
 	uint64_t until = vz_mono_ms() + (uint64_t)timeout_ms;

@@ -12,39 +12,11 @@ KILLS=${VZ_FARM_KILLS:-30}
 make_repo "$T/repos/p.git"
 for n in n1 n2 n3; do start_node "$n"; done
 port=$(free_port)
-{
-	echo "state_dir: state"
-	echo "scheduler:"
-	echo "  listen: tcp://127.0.0.1:$port"
-	echo "  admin: ipc://$T/admin.sock"
-	echo "  lease: 2"
-	echo "  heartbeat: 0.2"
-	echo "executor:"
-	echo "  name: ex1"
-	echo "  capacity: 4"
-	echo "connections:"
-	echo "  - name: g"
-	echo "    driver: git"
-	echo "    baseurl: repos"
-	echo "nodes:"
-	for n in n1 n2 n3; do node_yaml "$n" farm 4; done
-	echo "pipelines:"
-	echo "  - name: check"
-	echo "    manager: independent"
-	echo "jobs:"
-	echo "  - name: quick"
-	echo "    label: farm"
-	echo "    attempts: 10"
-	echo "    timeout: 60"
-	echo "    run:"
-	echo "      - sleep \$(awk 'BEGIN { srand(); printf \"%.1f\", 0.5 + rand() * 2 }')"
-	echo "      - echo done-\$VINZ_CHANGE"
-	echo "projects:"
-	echo "  - name: p"
-	echo "    connection: g"
-	echo "    check:"
-	echo "      jobs: [quick]"
-} > "$T/vinz.yaml"
+write_config "$T/vinz.yaml" "$port" "sleep \$(awk 'BEGIN { srand(); printf \"%.1f\", 0.5 + rand() * 2 }')" 'echo done-$VINZ_CHANGE'
+use_nodes "$T/vinz.yaml" farm n1 n2 n3
+# ten attempts: a build may be hit by several of the kills; a job timeout of a minute
+sed -i -e 's/attempts: 3/attempts: 10/' -e 's/^executor:/executor:\n  capacity: 4/' -e '/^  capacity: 2$/d' "$T/vinz.yaml"
+sed -i 's/^    run:/    timeout: 60\n    run:/' "$T/vinz.yaml"
 for i in 1 2 3; do
 	sed -e "s/name: ex1/name: ex$i/" -e "s/^executor:/executor:\n  work_dir: ex$i-work/" "$T/vinz.yaml" > "$T/ex$i.yaml"
 done

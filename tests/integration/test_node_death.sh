@@ -10,12 +10,7 @@ start_node n1
 start_node n2
 port=$(free_port)
 write_config "$T/vinz.yaml" "$port" 'echo start-$VINZ_BUILD' 'sleep 30'
-# the two sshd nodes instead of the local one
-awk -v nodes="$(node_yaml n1 farm 1; node_yaml n2 farm 1)" '
-	/^nodes:/ { print; print nodes; skip = 1; next }
-	skip && /^[a-z]/ { skip = 0 }
-	!skip { print }' "$T/vinz.yaml" | sed 's/label: local/label: farm/' > "$T/v2.yaml"
-mv "$T/v2.yaml" "$T/vinz.yaml"
+use_nodes "$T/vinz.yaml" farm n1:1 n2:1
 start_scheduler
 wait_until 10 vz status --json || fail "scheduler did not come up"
 start_executor

@@ -21,6 +21,7 @@
 #include "vz_log.h"
 #include "vz_proto.h"
 #include "vz_sched.h"
+#include "vz_test_proto.h"
 #include "vz_testutil.h"
 #include "vz_util.h"
 #include "vz_workspace.h"
@@ -204,6 +205,19 @@ static void fx_result(void *s, const char *uuid, json_int_t attempt, const char 
 			  "message", ""));
 }
 
+/* A fake executor named name (instance 1) with one slot gets the build of change, enqueued now:
+ * its uuid into uuid. */
+static void fx_first_build(env *t, void *s, const char *name, const char *change, char uuid[64])
+{
+	fx_hello(s, name, "1", NULL);
+	fx_ready(s, 1, 0);
+	enqueue(t, change);
+	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
+	assert_non_null(b);
+	vz_strlcpy(uuid, vz_msg_str(b, "build"), 64);
+	vz_msg_free(b);
+}
+
 static void test_version_mismatch_refused(void **state)
 {
 	env *t = *state;
@@ -295,13 +309,8 @@ static void test_lease_expiry_requeues_and_late_result_ignored(void **state)
 {
 	env *t = *state;
 	void *s = fx_new(t, "slow/1");
-	fx_hello(s, "slow", "1", NULL);
-	fx_ready(s, 1, 0);
-	enqueue(t, "2");
-	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
 	char uuid[64];
-	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
-	vz_msg_free(b);
+	fx_first_build(t, s, "slow", "2", uuid);
 	/* silence past the lease (0.6 s) */
 	usleep(1500 * 1000);
 	json_t *bs = builds_of(t, "2");
@@ -328,7 +337,7 @@ static void test_lease_expiry_requeues_and_late_result_ignored(void **state)
 	void *s2 = fx_new(t, "other/1");
 	fx_hello(s2, "other", "1", NULL);
 	fx_ready(s2, 1, 0);
-	b = fx_expect(s2, VZ_MSG_BUILD, 3000);
+	vz_msg *b = fx_expect(s2, VZ_MSG_BUILD, 3000);
 	assert_int_equal(vz_msg_int(b, "attempt", 0), 2);
 	char uuid2[64];
 	vz_strlcpy(uuid2, vz_msg_str(b, "build"), sizeof(uuid2));
@@ -380,13 +389,8 @@ static void test_incomplete_log_is_resent_before_ack(void **state)
 {
 	env *t = *state;
 	void *s = fx_new(t, "lg/1");
-	fx_hello(s, "lg", "1", NULL);
-	fx_ready(s, 1, 0);
-	enqueue(t, "1");
-	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
 	char uuid[64];
-	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
-	vz_msg_free(b);
+	fx_first_build(t, s, "lg", "1", uuid);
 	/* first chunk lost on the way */
 	fx_send(s, VZ_MSG_LOG, json_pack("{s:s,s:i,s:s}", "build", uuid, "offset", 6, "data", "world\n"));
 	fx_result(s, uuid, 1, "SUCCESS", 12);
@@ -415,13 +419,8 @@ static void test_log_files_resent_before_ack(void **state)
 {
 	env *t = *state;
 	void *s = fx_new(t, "lf/1");
-	fx_hello(s, "lf", "1", NULL);
-	fx_ready(s, 1, 0);
-	enqueue(t, "2");
-	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
 	char uuid[64];
-	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
-	vz_msg_free(b);
+	fx_first_build(t, s, "lf", "2", uuid);
 	/* "abcdefgh\n\0\xff" in two chunks (binary-safe), the second lost; an empty file; hostile names */
 	fx_send(s, VZ_MSG_LOG_FILE, json_pack("{s:s,s:i,s:s,s:i,s:i,s:s}", "build", uuid, "attempt", 1, "path", "x/a.bin",
 					      "offset", 0, "size", 11, "data", "YWJjZGVm"));
@@ -501,13 +500,8 @@ static void test_requeue_keeps_the_attempt(void **state)
 {
 	env *t = *state;
 	void *s = fx_new(t, "stopping/1");
-	fx_hello(s, "stopping", "1", NULL);
-	fx_ready(s, 1, 0);
-	enqueue(t, "1");
-	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
 	char uuid[64];
-	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
-	vz_msg_free(b);
+	fx_first_build(t, s, "stopping", "1", uuid);
 	fx_ready(s, 0, 1); /* stopping: no more credit */
 	fx_result(s, uuid, 1, "REQUEUE", 0);
 	vz_msg *m = fx_expect(s, VZ_MSG_ACK, 3000);
@@ -521,7 +515,7 @@ static void test_requeue_keeps_the_attempt(void **state)
 	void *s2 = fx_new(t, "next/1");
 	fx_hello(s2, "next", "1", NULL);
 	fx_ready(s2, 1, 0);
-	b = fx_expect(s2, VZ_MSG_BUILD, 3000);
+	vz_msg *b = fx_expect(s2, VZ_MSG_BUILD, 3000);
 	assert_string_equal(vz_msg_str(b, "build"), uuid);
 	assert_int_equal(vz_msg_int(b, "attempt", 0), 1);
 	vz_msg_free(b);
@@ -533,13 +527,8 @@ static void test_handed_back_build_starts_over(void **state)
 {
 	env *t = *state;
 	void *s = fx_new(t, "handback/1");
-	fx_hello(s, "handback", "1", NULL);
-	fx_ready(s, 1, 0);
-	enqueue(t, "1");
-	vz_msg *b = fx_expect(s, VZ_MSG_BUILD, 3000);
 	char uuid[64];
-	vz_strlcpy(uuid, vz_msg_str(b, "build"), sizeof(uuid));
-	vz_msg_free(b);
+	fx_first_build(t, s, "handback", "1", uuid);
 	fx_send(s, VZ_MSG_STARTED, json_pack("{s:s,s:i,s:I}", "build", uuid, "attempt", 1, "started_at", (json_int_t)vz_wall_ms()));
 	fx_send(s, VZ_MSG_LOG, json_pack("{s:s,s:i,s:s}", "build", uuid, "offset", 0, "data", "first run, cut short\n"));
 	fx_ready(s, 0, 1);
@@ -563,7 +552,7 @@ static void test_handed_back_build_starts_over(void **state)
 	void *s2 = fx_new(t, "next/1");
 	fx_hello(s2, "next", "1", NULL);
 	fx_ready(s2, 1, 0);
-	b = fx_expect(s2, VZ_MSG_BUILD, 3000);
+	vz_msg *b = fx_expect(s2, VZ_MSG_BUILD, 3000);
 	assert_string_equal(vz_msg_str(b, "build"), uuid);
 	assert_int_equal(vz_msg_int(b, "attempt", 0), 1);
 	vz_msg_free(b);
@@ -634,25 +623,6 @@ static void *exec_thread(void *arg)
 	return NULL;
 }
 
-/* receives from the fake scheduler's ROUTER: the next message of type want (others skipped) */
-static vz_msg *router_expect(void *r, vz_msg_type want, char *rid, size_t *rlen, int timeout_ms)
-{
-	uint64_t until = vz_mono_ms() + (uint64_t)timeout_ms;
-	while (vz_mono_ms() < until) {
-		zmq_pollitem_t pi = { r, 0, ZMQ_POLLIN, 0 };
-		if (zmq_poll(&pi, 1, 50) <= 0)
-			continue;
-		vz_msg *m = NULL;
-		vz_err e = { 0 };
-		if (vz_proto_recv(r, 1, rid, rlen, &m, NULL, ZMQ_DONTWAIT, &e))
-			continue;
-		if (m->type == want)
-			return m;
-		vz_msg_free(m);
-	}
-	return NULL;
-}
-
 static void router_send(void *r, const char *rid, size_t rlen, vz_msg_type t, json_t *body)
 {
 	vz_err e = { 0 };
@@ -677,7 +647,7 @@ static void *fake_sched_with_executor(env *t, const char *ep, xrun *xr, pthread_
 	assert_int_equal(zmq_bind(r, ep), 0);
 	assert_int_equal(vz_executor_new(&xr->x, t->cfg, t->zctx, ep, &xr->e), 0);
 	pthread_create(th, NULL, exec_thread, xr);
-	vz_msg *m = router_expect(r, VZ_MSG_HELLO, rid, rlen, 5000);
+	vz_msg *m = vz_test_router_expect(r, VZ_MSG_HELLO, rid, rlen, 5000);
 	assert_non_null(m);
 	vz_msg_free(m);
 	router_send(r, rid, *rlen, VZ_MSG_WELCOME,
@@ -696,16 +666,16 @@ static void test_governed_executor_offers_no_slots(void **state)
 	char rid[256];
 	size_t rlen = 0;
 	void *r = fake_sched_with_executor(t, "inproc://fake-sched-gov", &xr, &th, rid, &rlen);
-	vz_msg *m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	vz_msg *m = vz_test_router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
 	assert_non_null(m);
 	assert_int_equal(json_integer_value(json_object_get(m->body, "free")), 0);
 	vz_msg_free(m);
-	m = router_expect(r, VZ_MSG_HEARTBEAT, rid, &rlen, 5000);
+	m = vz_test_router_expect(r, VZ_MSG_HEARTBEAT, rid, &rlen, 5000);
 	assert_non_null(m);
 	assert_int_equal(json_integer_value(json_object_get(m->body, "free")), 0);
 	vz_msg_free(m);
 	t->cfg->executor.min_avail_mem = 0;
-	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	m = vz_test_router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
 	assert_non_null(m);
 	assert_int_equal(json_integer_value(json_object_get(m->body, "free")), 4);
 	vz_msg_free(m);
@@ -723,48 +693,48 @@ static void test_executor_cancel_and_result_resend(void **state)
 	char rid[256];
 	size_t rlen = 0;
 	void *r = fake_sched_with_executor(t, "inproc://fake-sched", &xr, &th, rid, &rlen);
-	vz_msg *m = router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
+	vz_msg *m = vz_test_router_expect(r, VZ_MSG_READY, rid, &rlen, 5000);
 	assert_non_null(m);
 	vz_msg_free(m);
 	char *repo = vz_path_join(t->dir, "repos/p.git");
 
 	/* a long build, canceled: ABORTED, quickly */
 	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-cancel", repo, "sleep 30.7781"));
-	m = router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
 	assert_non_null(m);
 	vz_msg_free(m);
 	usleep(300 * 1000);
 	uint64_t t0 = vz_mono_ms();
 	router_send(r, rid, rlen, VZ_MSG_CANCEL, json_pack("{s:s}", "build", "b-cancel"));
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "result"), "ABORTED");
 	assert_true(vz_mono_ms() - t0 < 5000);
 	vz_msg_free(m);
 	/* not acknowledged: the same result comes again (every 2 s) */
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 5000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 5000);
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "build"), "b-cancel");
 	vz_msg_free(m);
 	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-cancel", "attempt", 1));
 	/* acknowledged: no more re-sends */
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 3000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 3000);
 	assert_null(m);
 
 	/* a new scheduler instance: the executor says hello again and re-sends what is unacked */
 	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-ok", repo, "cat change-1"));
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "result"), "SUCCESS");
 	assert_int_equal(strlen(vz_msg_str(m, "commit")), 40);
 	vz_msg_free(m);
 	router_send(r, rid, rlen, VZ_MSG_HEARTBEAT, json_pack("{s:s}", "scheduler_instance", "fake-2"));
-	m = router_expect(r, VZ_MSG_HELLO, rid, &rlen, 5000);
+	m = vz_test_router_expect(r, VZ_MSG_HELLO, rid, &rlen, 5000);
 	assert_non_null(m);
 	vz_msg_free(m);
 	router_send(r, rid, rlen, VZ_MSG_WELCOME,
 		    json_pack("{s:s,s:i,s:i}", "scheduler_instance", "fake-2", "lease_ms", 10000, "heartbeat_ms", 200));
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 3000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 3000);
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "build"), "b-ok");
 	vz_msg_free(m);
@@ -797,22 +767,22 @@ static void test_executor_two_stage_stop(void **state)
 	size_t rlen = 0;
 	void *r = fake_sched_with_executor(t, "inproc://fake-sched-stop1", &xr, &th, rid, &rlen);
 	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-drain", repo, "sleep 1.2; echo drained"));
-	vz_msg *m = router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
+	vz_msg *m = vz_test_router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
 	assert_non_null(m);
 	vz_msg_free(m);
 	xr.stop = 1;
-	m = router_expect(r, VZ_MSG_READY, rid, &rlen, 3000);
+	m = vz_test_router_expect(r, VZ_MSG_READY, rid, &rlen, 3000);
 	assert_non_null(m);
 	assert_int_equal(vz_msg_int(m, "free", -1), 0);
 	vz_msg_free(m);
 	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-late", repo, "true"));
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "build"), "b-late");
 	assert_string_equal(vz_msg_str(m, "result"), "REQUEUE");
 	vz_msg_free(m);
 	router_send(r, rid, rlen, VZ_MSG_ACK, json_pack("{s:s,s:i}", "build", "b-late", "attempt", 1));
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "build"), "b-drain");
 	assert_string_equal(vz_msg_str(m, "result"), "SUCCESS");
@@ -826,14 +796,14 @@ static void test_executor_two_stage_stop(void **state)
 	xrun x2 = { 0 };
 	r = fake_sched_with_executor(t, "inproc://fake-sched-stop2", &x2, &th, rid, &rlen);
 	router_send(r, rid, rlen, VZ_MSG_BUILD, local_build("b-back", repo, "sleep 30.8123"));
-	m = router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_STARTED, rid, &rlen, 10000);
 	assert_non_null(m);
 	vz_msg_free(m);
 	x2.stop = 1;
 	usleep(300 * 1000);
 	uint64_t t0 = vz_mono_ms();
 	x2.stop = 2;
-	m = router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
+	m = vz_test_router_expect(r, VZ_MSG_RESULT, rid, &rlen, 10000);
 	assert_non_null(m);
 	assert_string_equal(vz_msg_str(m, "build"), "b-back");
 	assert_string_equal(vz_msg_str(m, "result"), "REQUEUE");
