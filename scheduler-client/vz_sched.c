@@ -822,6 +822,11 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 		json_decref(missing);
 		return 0;
 	}
+	char files_note[200] = "";
+	if (json_object_size(missing))
+		snprintf(files_note, sizeof(files_note), " (%zu files of the log directory incomplete, e.g. %.120s)",
+			 json_object_size(missing), json_object_iter_key(json_object_iter(missing)));
+	json_decref(missing);
 	const char *result = vz_msg_str(m, "result");
 	const char *msg = vz_msg_str(m, "message");
 	int rc;
@@ -870,11 +875,8 @@ static int on_result(vz_sched *s, const char *rid, size_t rlen, peer *p, vz_msg 
 	char note[300] = "";
 	if (log_size > b->log_have)
 		snprintf(note, sizeof(note), " (log incomplete: %lld of %lld bytes arrived)", (long long)b->log_have, log_size);
-	else if (json_object_size(missing))
-		snprintf(note, sizeof(note), " (%zu files of the log directory incomplete, e.g. %.120s)", json_object_size(missing),
-			 json_object_iter_key(json_object_iter(missing)));
-	json_decref(missing);
-	missing = NULL;
+	else
+		vz_strlcpy(note, files_note, sizeof(note));
 	char *fullmsg = NULL;
 	if (*msg || *note) {
 		size_t n = strlen(msg) + strlen(note) + 1;
