@@ -272,6 +272,15 @@ static int sudo_failed(const char *es, size_t el)
 	return 0;
 }
 
+static int has_bytes(const char *s, size_t n, const char *needle)
+{
+	size_t nl = strlen(needle);
+	for (size_t i = 0; i + nl <= n; i++)
+		if (!memcmp(s + i, needle, nl))
+			return 1;
+	return 0;
+}
+
 static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_err *e)
 {
 	json_t *res = json_object(), *cmdj = NULL;
@@ -499,11 +508,20 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 						    "delta", NULL };
 		for (size_t i = 0; drop[i]; i++)
 			json_object_del(res, drop[i]);
-		json_object_set_new(res, "rc", json_integer(nr.exit_status));
 		json_object_set_new(res, "changed", json_false());
 		json_object_set_new(res, "failed", json_true());
-		json_object_set_new(res, "msg", json_string("MODULE FAILURE (become: sudo -n failed; the node user needs "
-							    "passwordless sudo)\nSee stdout/stderr for the exact error"));
+		if (has_bytes(es, el, "a password is required")) {
+			/* as Ansible's sudo become plugin: no module ran, so no rc and no output */
+			json_object_del(res, "module_stdout");
+			json_object_del(res, "module_stderr");
+			json_object_set_new(res, "msg", json_string("Missing sudo password (become: the node user "
+								    "needs passwordless sudo for sudo -n)"));
+		} else {
+			json_object_set_new(res, "rc", json_integer(nr.exit_status));
+			json_object_set_new(res, "msg", json_string("MODULE FAILURE (become: sudo -n failed; the node "
+								    "user needs passwordless sudo)\nSee stdout/stderr "
+								    "for the exact error"));
+		}
 		json_decref(cmdj);
 		cmdj = NULL;
 	} else {
