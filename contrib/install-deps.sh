@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config git libgit2-dev libssh2-1-dev libcurl4-openssl-dev libzmq3-dev
 libsqlite3-dev libyaml-dev libjansson-dev libmicrohttpd-dev libcmocka-dev libssl-dev openssh-server
 openssh-client openssl clang libclang-rt-14-dev valgrind jq sqlite3 procps iproute2 passwd tar python3 python3-jinja2
-ansible-core ansible rsync"
+ansible-core ansible rsync sudo"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -71,6 +71,8 @@ out:
 int vz_node_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err *e)
 {
 	vz_node_result local_res;
+	vz_node_cmd c;
+	vz_buf line = VZ_BUF_INIT(VZ_NODE_CMD_MAX);
 	int rc = 0;
 	uint64_t t0 = vz_mono_ms();
 
@@ -78,9 +80,26 @@ int vz_node_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err
 		res = &local_res;
 	memset(res, 0, sizeof(*res));
 	res->exit_status = -1;
-	if (!n || !cmd || !cmd->command) {
-		rc = vz_err_set(e, VZ_EINVAL, "vz_node_exec: no node or no command given");
+	if (!n || !cmd || !cmd->command == !cmd->argv || (cmd->argv && !cmd->argv[0])) {
+		rc = vz_err_set(e, VZ_EINVAL, "vz_node_exec: no node, or not exactly one of command and a "
+				"non-empty argv given");
 		goto out;
+	}
+	if (cmd->argv) {
+		/* the same as a shell line, for the connections that need one and for messages */
+		c = *cmd;
+		vz_buf_puts(&line, "exec");
+		for (size_t i = 0; cmd->argv[i]; i++) {
+			vz_buf_putc(&line, ' ');
+			vz_node_sh_quote(&line, cmd->argv[i]);
+		}
+		if (line.failed) {
+			rc = vz_err_set(e, VZ_ETOOBIG, "%s: command longer than %d bytes; put it in a file "
+					"with vz_node_put", n->where, VZ_NODE_CMD_MAX);
+			goto out;
+		}
+		c.command = vz_buf_cstr(&line);
+		cmd = &c;
 	}
 	if (cmd->timeout_ms < 0 || (cmd->stdin_len && !cmd->stdin_data)) {
 		rc = vz_err_set(e, VZ_EINVAL, "%s: bad command arguments (negative timeout or stdin "
@@ -92,6 +111,7 @@ int vz_node_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_err
 	rc = n->ops->exec(n, cmd, res, e);
 out:
 	res->duration_ms = vz_mono_ms() - t0;
+	vz_buf_free(&line);
 	return rc;
 }
 

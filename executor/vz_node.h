@@ -39,6 +39,10 @@ typedef int (*vz_node_output_cb)(void *ctx, int stream, const char *data, size_t
 
 typedef struct vz_node_cmd {
 	const char *command;         /* run by the node user's POSIX login shell (ssh) or /bin/sh -c (local) */
+	const char *const *argv;     /* instead of command (which must then be NULL): this NULL-terminated
+				      * argument vector, argv[0] found in PATH, run with no shell of ours in
+				      * between (as the shell's `exec`); through the runner this saves a
+				      * shell's process start per command */
 	const char *cwd;             /* optional working directory (relative: from the login dir) */
 	const char *const *env;      /* optional NULL-terminated "KEY=VALUE" list */
 	const void *stdin_data;      /* optional bytes written to the command's stdin, then EOF */

@@ -33,4 +33,8 @@ int vz_node_signal_status(const char *name);
  * how long we wait for a killed remote command's channel to close (ssh). */
 #define VZ_NODE_KILL_GRACE_MS 2000
 
+/* The longest command line (with its cwd and environment) a connection takes: OpenSSH refuses
+ * packets above 256 KiB. */
+#define VZ_NODE_CMD_MAX (256 * 1024)
+
 #endif

@@ -25,7 +25,7 @@
 
 #define SSH_CHUNK 32768
 #define SSH_SLICE_MS 100                  /* how often the cancel flag is looked at while blocked */
-#define SSH_CMD_MAX (256 * 1024)          /* OpenSSH refuses packets above 256 KiB */
+#define SSH_CMD_MAX VZ_NODE_CMD_MAX
 #define SSH_CLOSE_MS 5000                 /* bound on closing a channel or session */
 
 typedef struct ssh_node {
@@ -172,6 +172,15 @@ static int ssh_wait(ssh_node *sn, uint64_t deadline, int slice_ms)
 		p.events |= POLLOUT;
 	if (!p.events)
 		p.events = POLLIN;
+#ifdef TCP_QUICKACK
+	/* Acknowledge at once what arrives while we wait. sshd leaves Nagle on for non-interactive
+	 * sessions, so a reply it writes in two parts (the channel confirmation after the host keys
+	 * message, a command's end markers after its start marker) waits for our ACK of the first
+	 * part, which Linux would otherwise delay by 40 ms. Linux turns quick ACKs off again by
+	 * itself, hence before every wait. */
+	int one = 1;
+	setsockopt(sn->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#endif
 	if (deadline) {
 		uint64_t now = vz_mono_ms();
 		if (now >= deadline) {
@@ -773,7 +782,7 @@ static const char run_loop[] =
 	"command -v setsid >/dev/null 2>&1 || { echo 'vinz runner: the node has no bash or setsid' >&2; "
 	"exit 127; }; fi; "
 	"command -v head >/dev/null 2>&1 || { echo 'vinz runner: the node has no head' >&4; exit 127; }; "
-	"u=$(umask); f=${TMPDIR:-/tmp}/.vinz-runner-$$.stdin; "
+	"f=${TMPDIR:-/tmp}/.vinz-runner-$$.stdin; "
 	"echo " RUN_READY "$$; "
 	"while IFS= read -r n; do s=; while [ \"$n\" -gt 0 ]; do IFS= read -r l || exit 0; "
 	"s=\"$s$l\n\"; n=$((n-1)); done; eval \"$s\"; done";
@@ -794,7 +803,8 @@ long vz_node_runner_pid(const vz_node *n)
 	return sn && sn->rch ? sn->runner_pid : 0;
 }
 
-/* The cd/export/eval part of a command line, as the login shell or runner's sh runs it. */
+/* The cd/export/eval part of a command line, as the login shell or runner's sh runs it. An argv
+ * command is vz_node_exec's "exec 'ARG'..." line, which needs no eval. */
 static void cmd_script(vz_buf *b, const vz_node_cmd *cmd)
 {
 	if (cmd->cwd) {
@@ -806,6 +816,10 @@ static void cmd_script(vz_buf *b, const vz_node_cmd *cmd)
 		vz_buf_puts(b, "export ");
 		vz_node_sh_quote(b, cmd->env[i]);
 		vz_buf_puts(b, "; ");
+	}
+	if (cmd->argv) {
+		vz_buf_puts(b, cmd->command);
+		return;
 	}
 	vz_buf_puts(b, "eval ");
 	vz_node_sh_quote(b, cmd->command);
@@ -858,10 +872,13 @@ static int run_frame(vz_buf *req)
 }
 
 /* The first request after the ready line: the function every command request calls, `vzr SCRIPT
- * STDIN_BYTES`. The command runs in its own session and group (setsid) with stdin from a private
- * copy of the STDIN_BYTES that follow the request, or /dev/null; the markers follow its end.
- * Defined by a request rather than in the runner's command line, so the token is not in the
- * runner's argv (/proc) either. */
+ * STDIN_BYTES [x]`. The command runs in its own process group (bash's job control, or setsid)
+ * with stdin from a private copy of the STDIN_BYTES that follow the request, or /dev/null; the
+ * markers follow its end. SCRIPT is run by a new /bin/sh, except with x under bash: then SCRIPT
+ * is ours (cd, export, then exec of an argv, see cmd_script) and the background subshell bash
+ * forks for the job runs it itself, so the command's own exec is the only one. Defined by a
+ * request rather than in the runner's command line, so the token is not in the runner's argv
+ * (/proc) either. */
 static int run_define(vz_node *n, uint64_t until)
 {
 	ssh_node *sn = n->impl;
@@ -869,8 +886,9 @@ static int run_define(vz_node *n, uint64_t until)
 	size_t off = 0;
 	int rc = 0;
 
-	vz_buf_printf(&req, "vzr() { if [ \"$2\" -gt 0 ]; then umask 077; head -c \"$2\" >\"$f\" || exit 1; "
-		      "umask \"$u\"; i=$f; else i=/dev/null; fi; if [ $j = 1 ]; then /bin/sh -c \"$1\" <\"$i\" "
+	vz_buf_printf(&req, "vzr() { if [ \"$2\" -gt 0 ]; then (umask 077; exec head -c \"$2\" >\"$f\") || exit 1; "
+		      "i=$f; else i=/dev/null; fi; if [ $j = 1 ] && [ \"$3\" = x ]; then "
+		      "( eval \"$1\" ) <\"$i\" 2>&4 4>&- & p=$!; elif [ $j = 1 ]; then /bin/sh -c \"$1\" <\"$i\" "
 		      "2>&4 4>&- & p=$!; else setsid /bin/sh -c \"$1\" <\"$i\" 2>&4 4>&- & p=$!; fi; "
 		      "printf '%%sP %%s\\n' '%s' \"$p\"; wait \"$p\" 2>/dev/null; r=$?; "
 		      "[ \"$2\" -gt 0 ] && rm -f \"$f\"; printf '%%sE %%s\\n' '%s' \"$r\"; "
@@ -1125,7 +1143,7 @@ static int run_exec(vz_node *n, const vz_node_cmd *cmd, vz_node_result *res, vz_
 	cmd_script(&script, cmd);
 	vz_buf_puts(&req, "vzr ");
 	vz_node_sh_quote(&req, vz_buf_cstr(&script));
-	vz_buf_printf(&req, " %zu\n", in_len);
+	vz_buf_printf(&req, " %zu%s\n", in_len, cmd->argv ? " x" : "");
 	if (script.failed || req.failed) {
 		rc = RUN_FALLBACK; /* the channel path says what is too big */
 		goto out;

@@ -209,25 +209,32 @@ static void fmt_time(char *buf, size_t n, const struct timeval *tv)
 		 tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv->tv_usec);
 }
 
-/* Wraps line for become (sudo -n) with the environment inside, since sudo resets it. */
-static void wrap_become(vz_buf *full, const vz_pbmod_ctx *ctx, const char *line)
+/* Does argv_word leave s as it is (no ~ or $VAR to expand on the node)? */
+static int word_plain(const char *s)
 {
-	vz_buf inner = VZ_BUF_INIT(1u << 22);
+	vz_buf a = VZ_BUF_INIT(1u << 22), q = VZ_BUF_INIT(1u << 22);
+	argv_word(&a, s);
+	sh_quote_str(&q, s);
+	int same = !a.failed && !q.failed && a.len == q.len && !memcmp(a.ptr, q.ptr, a.len);
+	vz_buf_free(&a);
+	vz_buf_free(&q);
+	return same;
+}
+
+/* The sudo -n command for become, running line with the environment inside (sudo resets it):
+ * `sudo -n -H -u USER -- /bin/sh -c 'export ...; LINE'`, as an argv (see argv_of). */
+static void wrap_become(vz_buf *inner, const vz_pbmod_ctx *ctx, const char *line)
+{
 	for (size_t i = 0; ctx->env && ctx->env[i]; i++) {
 		const char *eq = strchr(ctx->env[i], '=');
 		if (!eq)
 			continue;
-		vz_buf_puts(&inner, "export ");
-		vz_buf_add(&inner, ctx->env[i], (size_t)(eq - ctx->env[i]) + 1);
-		sh_quote_str(&inner, eq + 1);
-		vz_buf_puts(&inner, "; ");
+		vz_buf_puts(inner, "export ");
+		vz_buf_add(inner, ctx->env[i], (size_t)(eq - ctx->env[i]) + 1);
+		sh_quote_str(inner, eq + 1);
+		vz_buf_puts(inner, "; ");
 	}
-	vz_buf_puts(&inner, line);
-	vz_buf_puts(full, "sudo -n -H -u ");
-	sh_quote_str(full, ctx->become_user ? ctx->become_user : "root");
-	vz_buf_puts(full, " -- /bin/sh -c ");
-	sh_quote_str(full, vz_buf_cstr(&inner));
-	vz_buf_free(&inner);
+	vz_buf_puts(inner, line);
 }
 
 /* creates=/removes=: does the glob match anything on the node? 1 yes, 0 no, <0 error. */
@@ -265,6 +272,15 @@ static int sudo_failed(const char *es, size_t el)
 	return 0;
 }
 
+static int has_bytes(const char *s, size_t n, const char *needle)
+{
+	size_t nl = strlen(needle);
+	for (size_t i = 0; i + nl <= n; i++)
+		if (!memcmp(s + i, needle, nl))
+			return 1;
+	return 0;
+}
+
 static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, json_t **result, vz_err *e)
 {
 	json_t *res = json_object(), *cmdj = NULL;
@@ -273,6 +289,7 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 	vz_err le = { 0 };
 	int rc = 0;
 	struct timeval t0, t1;
+	const char *av[16], **dyn = NULL, *const *use_argv = NULL;
 
 	*result = NULL;
 	oc.max = ctx->output_max ? ctx->output_max : (1u << 20);
@@ -362,10 +379,37 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 			}
 		}
 	}
-	if (ctx->become)
+	/* Commands go to the node as an argv where they can (sudo for become, the shell for shell:,
+	 * the words for command: when none needs ~ or $VAR expanded): the node then starts no shell
+	 * of its own before them (vz_node_cmd.argv). */
+	if (ctx->become) {
 		wrap_become(&full, ctx, vz_buf_cstr(&line));
-	else
+		const char *b[] = { "sudo", "-n", "-H", "-u", ctx->become_user ? ctx->become_user : "root", "--",
+				    "/bin/sh", "-c", vz_buf_cstr(&full), NULL };
+		memcpy(av, b, sizeof(b));
+		use_argv = av;
+	} else if (kind == MOD_SHELL) {
+		const char *exe = json_string_value(json_object_get(args, "executable"));
+		const char *b[] = { exe ? exe : "/bin/sh", "-c", raw, NULL };
+		memcpy(av, b, sizeof(b));
+		use_argv = av;
+	} else if (kind == MOD_COMMAND) {
+		size_t nw = json_array_size(cmdj), i;
+		for (i = 0; i < nw && word_plain(json_string_value(json_array_get(cmdj, i))); i++)
+			;
+		if (i == nw && (dyn = calloc(nw + 1, sizeof(*dyn)))) {
+			for (i = 0; i < nw; i++)
+				dyn[i] = json_string_value(json_array_get(cmdj, i));
+			use_argv = dyn;
+		}
+	}
+	if (!use_argv)
 		vz_buf_puts(&full, vz_buf_cstr(&line));
+	if (full.failed) {
+		json_object_set_new(res, "failed", json_true());
+		json_object_set_new(res, "msg", json_string("the command is too long"));
+		goto done;
+	}
 	const json_t *sj = json_object_get(args, "stdin");
 	if (sj && kind != MOD_RAW) {
 		const char *sv = json_string_value(sj);
@@ -376,7 +420,8 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 			vz_buf_putc(&stdin_b, '\n');
 	}
 	vz_node_cmd c = {
-		.command = vz_buf_cstr(&full),
+		.command = use_argv ? NULL : vz_buf_cstr(&full),
+		.argv = use_argv,
 		.cwd = kind == MOD_RAW ? NULL : ctx->chdir,
 		.env = ctx->become ? NULL : ctx->env,
 		.stdin_data = stdin_b.len ? stdin_b.ptr : NULL,
@@ -463,11 +508,20 @@ static int run_cmd(mod_kind kind, const vz_pbmod_ctx *ctx, const json_t *args, j
 						    "delta", NULL };
 		for (size_t i = 0; drop[i]; i++)
 			json_object_del(res, drop[i]);
-		json_object_set_new(res, "rc", json_integer(nr.exit_status));
 		json_object_set_new(res, "changed", json_false());
 		json_object_set_new(res, "failed", json_true());
-		json_object_set_new(res, "msg", json_string("MODULE FAILURE (become: sudo -n failed; the node user needs "
-							    "passwordless sudo)\nSee stdout/stderr for the exact error"));
+		if (has_bytes(es, el, "a password is required")) {
+			/* as Ansible's sudo become plugin: no module ran, so no rc and no output */
+			json_object_del(res, "module_stdout");
+			json_object_del(res, "module_stderr");
+			json_object_set_new(res, "msg", json_string("Missing sudo password (become: the node user "
+								    "needs passwordless sudo for sudo -n)"));
+		} else {
+			json_object_set_new(res, "rc", json_integer(nr.exit_status));
+			json_object_set_new(res, "msg", json_string("MODULE FAILURE (become: sudo -n failed; the node "
+								    "user needs passwordless sudo)\nSee stdout/stderr "
+								    "for the exact error"));
+		}
 		json_decref(cmdj);
 		cmdj = NULL;
 	} else {
@@ -489,6 +543,7 @@ done:
 out:
 	json_decref(res);
 	json_decref(cmdj);
+	free(dyn);
 	vz_buf_free(&line);
 	vz_buf_free(&full);
 	vz_buf_free(&stdin_b);

@@ -329,19 +329,21 @@ int vz_pbmod_sh(vz_pbmod_run *r, const vz_pbmod_ctx *ctx, const char *script, co
 		vz_buf_putc(&full, '\n');
 	}
 	vz_buf_puts(&full, script);
-	if (ctx->become) {
-		vz_buf_puts(&cmd, "sudo -n -H -u ");
-		vz_node_sh_quote(&cmd, ctx->become_user && *ctx->become_user ? ctx->become_user : "root");
-		vz_buf_puts(&cmd, " -- ");
+	/* the argv as the node would see it, measured as its quoted command line */
+	const char *bu = ctx->become_user && *ctx->become_user ? ctx->become_user : "root";
+	const char *av_become[] = { "sudo", "-n", "-H", "-u", bu, "--", "/bin/sh", "-c", vz_buf_cstr(&full), NULL };
+	const char *const *av = ctx->become ? av_become : av_become + 6;
+	for (size_t i = 0; av[i]; i++) {
+		vz_node_sh_quote(&cmd, av[i]);
+		vz_buf_putc(&cmd, ' ');
 	}
-	vz_buf_puts(&cmd, "/bin/sh -c ");
-	vz_node_sh_quote(&cmd, vz_buf_cstr(&full));
 	if (full.failed || cmd.failed) {
 		rc = vz_err_set(e, VZ_ETOOBIG, "the command for the node is over 30000 bytes (paths or "
 				"arguments too long for one SSH exec request)");
 		goto out;
 	}
-	vz_node_cmd c = { .command = vz_buf_cstr(&cmd), .stdin_data = in, .stdin_len = in ? in_len : 0,
+	/* an argv: the node starts /bin/sh (or sudo) directly, no shell of its own before it */
+	vz_node_cmd c = { .argv = av, .stdin_data = in, .stdin_len = in ? in_len : 0,
 			  .timeout_ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : 0,
 			  .on_output = run_output, .ctx = r, .cancel = ctx->cancel };
 	rc = vz_node_exec(ctx->node, &c, &res, e);

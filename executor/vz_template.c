@@ -4281,6 +4281,88 @@ out:
 	return rc;
 }
 
+/* Ansible's regex_findall: re.findall(regex, value) with multiline/ignorecase: every
+ * non-overlapping match left to right (empty ones too, as Python 3.7+ finds them); each is the
+ * match's text without groups, group 1's with one, a list of all groups' with more (an unmatched
+ * group gives ''). */
+static int f_regex_findall(C *c, const node *n, json_t *v, json_t **a, json_t **out)
+{
+	json_t *s = NULL, *res = NULL;
+	rx r;
+	regmatch_t *m = NULL;
+	int rc = -1, compiled = 0, must_advance = 0;
+	size_t total = 0;
+	if (!a[0])
+		return cerr(c, n->pos, VZ_EINVAL, "regex_findall() missing 1 required positional argument: 'regex'");
+	if (rx_subject(c, n->pos, v, &s) != 0 ||
+	    rx_compile(c, n->pos, a[0], vz_template_truthy(a[2]), vz_template_truthy(a[1]), RX_FILTER, &r) != 0)
+		goto out;
+	compiled = 1;
+	if (!(m = calloc(r.nsub + 1, sizeof *m)) || !(res = json_array())) {
+		oom(c);
+		goto out;
+	}
+	const char *p = json_string_value(s);
+	size_t len = json_string_length(s), at = 0;
+	while (at <= len) {
+		int found;
+		if (rx_exec(c, n->pos, &r, p, len, at, m, &found) != 0)
+			goto out;
+		if (!found)
+			break;
+		size_t so = (size_t)m[0].rm_so, eo = (size_t)m[0].rm_eo;
+		if (so == eo && so == at && must_advance) {
+			/* no empty match where the last one ended: step one character on */
+			if (at >= len)
+				break;
+			at += u8len(p + at, len - at);
+			must_advance = 0;
+			continue;
+		}
+		json_t *x;
+		if (r.ngroups == 0) {
+			x = str_new(p + so, eo - so);
+			total += eo - so;
+		} else if (r.ngroups == 1) {
+			regmatch_t gm = rx_group(&r, m, 1);
+			x = gm.rm_so >= 0 ? str_new(p + gm.rm_so, (size_t)(gm.rm_eo - gm.rm_so)) : str_new("", 0);
+			total += gm.rm_so >= 0 ? (size_t)(gm.rm_eo - gm.rm_so) : 0;
+		} else {
+			x = json_array();
+			for (size_t g = 1; x && g <= r.ngroups; g++) {
+				regmatch_t gm = rx_group(&r, m, g);
+				size_t gl = gm.rm_so >= 0 ? (size_t)(gm.rm_eo - gm.rm_so) : 0;
+				total += gl;
+				if (json_array_append_new(x, str_new(gm.rm_so >= 0 ? p + gm.rm_so : "", gl)) != 0) {
+					json_decref(x);
+					x = NULL;
+				}
+			}
+		}
+		if (!x || json_array_append_new(res, x) != 0) {
+			oom(c);
+			goto out;
+		}
+		/* the list may not outgrow what a rendered string may be: count its items too */
+		if (total + json_array_size(res) > c->max_output) {
+			cerr(c, n->pos, VZ_ETOOBIG, "regex_findall: the result is over %zu bytes", c->max_output);
+			goto out;
+		}
+		must_advance = so == eo;
+		at = eo;
+	}
+	*out = res;
+	res = NULL;
+	rc = 0;
+out:
+	if (compiled)
+		rx_free(&r);
+	free(m);
+	json_decref(s);
+	json_decref(res);
+	return rc;
+}
+
 /* Ansible's regex_search: the match, or a list of the groups named by '\\N' / '\\g<name>'
  * arguments; None without a match. */
 static int f_regex_search(C *c, const node *n, json_t *v, const cargs *a, size_t from, json_t **out)
@@ -5485,6 +5567,7 @@ static const struct filter {
 	{ "sort", f_sort, NULL, 0, { "reverse", "case_sensitive", "attribute", NULL } },
 	{ "regex_replace", f_regex_replace, NULL, 0, { "pattern", "replacement", "ignorecase", "multiline" } },
 	{ "regex_search", NULL, f_regex_search, 0, { NULL } },
+	{ "regex_findall", f_regex_findall, NULL, 0, { "regex", "multiline", "ignorecase", NULL } },
 	{ "select", NULL, f_select, 0, { NULL } },
 	{ "reject", NULL, f_reject, 0, { NULL } },
 	{ "selectattr", NULL, f_selectattr, 0, { NULL } },

@@ -4,7 +4,10 @@
  * ANSIBLE_PIPELINING=1, against raw libssh2 exec (a new channel per command on one warm
  * session) and vz_node_exec through the runner on a warm session, all in one run. Then the peak RSS of one process running 20 such playbooks at once.
  * Prints times and ratios; fails only on errors, never on numbers. VZ_BENCH_TASKS changes 50;
- * VZ_BENCH_NO_ANSIBLE=1 skips the (slow) Ansible runs. */
+ * VZ_BENCH_NO_ANSIBLE=1 skips the (slow) Ansible runs; VZ_BENCH_ONLY=engine|engine-channel|node|
+ * node-argv|node-channel|raw runs only that one, five times (to profile it). Each fast runner is
+ * measured REPS times, interleaved with the others, and its median counts: on a shared machine a
+ * neighbour's burst then spoils one sample, not the figure. */
 #include <libssh2.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -72,14 +75,16 @@ out:
 	return rc;
 }
 
-/* vz_node_exec of /bin/true n times on one warm session, through the runner or not. */
-static int node_run(int n, int runner, double *ms)
+/* vz_node_exec of /bin/true n times on one warm session, through the runner or not, as a
+ * command line (run by /bin/sh on the node) or as an argv (exec'd directly). */
+static int node_run_opt(int n, int runner, int argv, double *ms)
 {
 	vz_node_spec spec;
 	vz_node *node = NULL;
 	vz_node_result res;
 	vz_err e = { 0 };
-	vz_node_cmd cmd = { .command = "/bin/true" };
+	static const char *const av[] = { "/bin/true", NULL };
+	vz_node_cmd cmd = { .command = argv ? NULL : "/bin/true", .argv = argv ? av : NULL };
 	int rc = -1;
 
 	vz_test_sshd_spec(sshd, &spec);
@@ -99,6 +104,11 @@ out:
 		fprintf(stderr, "bench_playbook: node: %s\n", vz_err_msg(&e));
 	vz_node_close(node);
 	return rc;
+}
+
+static int node_run(int n, int runner, double *ms)
+{
+	return node_run_opt(n, runner, 0, ms);
 }
 
 static int engine_run_opt(int no_runner, double *ms)
@@ -140,6 +150,21 @@ static int cmd_run(const char *const *argv, double *ms)
 	return st;
 }
 
+#define REPS 5
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The median of REPS samples (sorts them). */
+static double median(double *v)
+{
+	qsort(v, REPS, sizeof(*v), dbl_cmp);
+	return v[REPS / 2];
+}
+
 static long rss_kb(void)
 {
 	struct rusage ru;
@@ -178,37 +203,57 @@ int main(void)
 		goto out;
 	}
 
-	double t_raw = 0, t_eng = 0, t_chan = 0, t_node = 0, t_nodech = 0, t_cli = 0, t_ans = 0, t_pipe = 0, ms;
+	double t_raw = 0, t_eng = 0, t_chan = 0, t_node = 0, t_nodeav = 0, t_nodech = 0, t_cli = 0, t_ans = 0,
+	       t_pipe = 0, ms;
+	const char *only = getenv("VZ_BENCH_ONLY");
+	if (only) {
+		/* one runner alone, five times (for a profiler): engine, engine-channel, node, node-channel, raw */
+		for (int rep = 0; rep < 5; rep++) {
+			int r = !strcmp(only, "engine")		? engine_run_opt(0, &ms)
+				: !strcmp(only, "engine-channel") ? engine_run_opt(1, &ms)
+				: !strcmp(only, "node")		? node_run((int)ntasks, 1, &ms)
+				: !strcmp(only, "node-argv")	? node_run_opt((int)ntasks, 1, 1, &ms)
+				: !strcmp(only, "node-channel")	? node_run((int)ntasks, 0, &ms)
+				: !strcmp(only, "raw")		? raw_run((int)ntasks, &ms)
+								: -2;
+			if (r == -2)
+				fprintf(stderr, "bench_playbook: VZ_BENCH_ONLY is engine, engine-channel, node, "
+					"node-argv, node-channel or raw\n");
+			if (r != 0)
+				goto out;
+			printf("%s: %.1f ms (%.2f ms/task)\n", only, ms, ms / (double)ntasks);
+		}
+		rc = 0;
+		goto out;
+	}
 	/* warm sshd and caches, then alternate the fast runners so drift hits all alike */
 	if (raw_run(10, &ms) != 0 || engine_run(&ms) != 0)
 		goto out;
-	for (int rep = 0; rep < 3; rep++) {
-		if (raw_run((int)ntasks, &ms) != 0)
-			goto out;
-		t_raw += ms / 3;
-		if (engine_run(&ms) != 0)
-			goto out;
-		t_eng += ms / 3;
-		if (engine_run_opt(1, &ms) != 0)
-			goto out;
-		t_chan += ms / 3;
-		if (node_run((int)ntasks, 1, &ms) != 0)
-			goto out;
-		t_node += ms / 3;
-		if (node_run((int)ntasks, 0, &ms) != 0)
-			goto out;
-		t_nodech += ms / 3;
-	}
 	const char *cli[] = { VZ_BIN, "playbook", "-i", inv_path, "--known-hosts", vz_test_sshd_known_hosts(sshd),
 			      "--json", pb_path, NULL };
-	if (cmd_run(cli, &t_cli) != 0)
-		goto out;
-	printf("%lld x command: /bin/true on one host\n", (long long)ntasks);
+	double s_raw[REPS], s_eng[REPS], s_chan[REPS], s_node[REPS], s_nodeav[REPS], s_nodech[REPS], s_cli[REPS];
+	for (int rep = 0; rep < REPS; rep++) {
+		if (raw_run((int)ntasks, &s_raw[rep]) != 0 || engine_run(&s_eng[rep]) != 0 ||
+		    engine_run_opt(1, &s_chan[rep]) != 0 || node_run((int)ntasks, 1, &s_node[rep]) != 0 ||
+		    node_run_opt((int)ntasks, 1, 1, &s_nodeav[rep]) != 0 ||
+		    node_run((int)ntasks, 0, &s_nodech[rep]) != 0 || cmd_run(cli, &s_cli[rep]) != 0)
+			goto out;
+	}
+	t_raw = median(s_raw);
+	t_eng = median(s_eng);
+	t_chan = median(s_chan);
+	t_node = median(s_node);
+	t_nodeav = median(s_nodeav);
+	t_nodech = median(s_nodech);
+	t_cli = median(s_cli);
+	printf("%lld x command: /bin/true on one host (medians of %d interleaved runs)\n", (long long)ntasks, REPS);
 	printf("  raw libssh2, one warm session:   %8.1f ms  (%.2f ms/task)\n", t_raw, t_raw / (double)ntasks);
 	printf("  vz_node_exec, channel per cmd:   %8.1f ms  (%.2f ms/task)  %.2fx raw (warm session)\n", t_nodech,
 	       t_nodech / (double)ntasks, t_nodech / t_raw);
 	printf("  vz_node_exec through the runner: %8.1f ms  (%.2f ms/task)  %.2fx raw (warm session, runner "
 	       "started)\n", t_node, t_node / (double)ntasks, t_node / t_raw);
+	printf("  vz_node_exec argv, the runner:   %8.1f ms  (%.2f ms/task)  %.2fx raw (warm session, runner "
+	       "started, /bin/true exec'd with no shell)\n", t_nodeav, t_nodeav / (double)ntasks, t_nodeav / t_raw);
 	printf("  vinz engine, channel per task:   %8.1f ms  (%.2f ms/task)  %.2fx raw (includes connect and auth)\n",
 	       t_chan, t_chan / (double)ntasks, t_chan / t_raw);
 	printf("  vinz engine, runner (default):   %8.1f ms  (%.2f ms/task)  %.2fx raw (includes connect, auth "

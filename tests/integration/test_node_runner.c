@@ -1,7 +1,8 @@
 /* test_node_runner: vz_node_exec through the persistent command runner (vz_node_set_runner)
  * against a real OpenSSH sshd on loopback: every guarantee of the channel-per-command path
  * (exit statuses and signals, env, cwd, stdin, separate streams, any output size and bytes,
- * timeout and cancel killing the process group), framing that output cannot confuse, and the
+ * timeout and cancel killing the process group), commands given as an argv, framing that output
+ * cannot confuse, and the
  * fallback to a channel per command when the runner is killed from outside. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -437,6 +438,104 @@ static void test_killed_runner_falls_back(void **state)
 	vz_node_close(n);
 }
 
+/* Runs argv on n and checks status, stdout and (when err is set) that stderr contains err. */
+static void expect_argv(vz_node *n, const char *const *argv, const char *cwd, const char *const *env,
+			int status, const char *out, const char *err)
+{
+	cap c;
+	vz_node_result res;
+	vz_err e = { 0 };
+	cap_init(&c, 1 << 20);
+	vz_node_cmd cmd = { .argv = argv, .cwd = cwd, .env = env, .on_output = cap_cb, .ctx = &c };
+	if (vz_node_exec(n, &cmd, &res, &e) != 0)
+		fail_msg("%s: %s", argv[0], vz_err_msg(&e));
+	if (res.exit_status != status)
+		fail_msg("%s: exit status %d, want %d (stderr %s)", argv[0], res.exit_status, status,
+			 vz_buf_cstr(&c.err));
+	if (strcmp(vz_buf_cstr(&c.out), out))
+		fail_msg("%s: stdout [%s], want [%s]", argv[0], vz_buf_cstr(&c.out), out);
+	if (err && !strstr(vz_buf_cstr(&c.err), err))
+		fail_msg("%s: stderr [%s], want it to contain [%s]", argv[0], vz_buf_cstr(&c.err), err);
+	cap_free(&c);
+}
+
+/* vz_node_cmd.argv: the words reach the program as they are (no shell expansion), with cwd, env
+ * and stdin as for a command line; the program's parent is the runner itself (no shell of ours in
+ * between); a timeout kills its group; the runner's variables are not its; the same on a plain
+ * session and a local node. */
+static void test_argv(void **state)
+{
+	fixture *f = *state;
+	const char *env[] = { "VZ_A=it's $HOME", NULL };
+	const char *pr[] = { "printf", "%s|%s|%s\n", "a  b", "it's $HOME `x` ;|", "~", NULL };
+	const char *pr_out = "a  b|it's $HOME `x` ;||~\n";
+	const char *cw[] = { "sh", "-c", "pwd; echo \"$VZ_A\"", NULL };
+	const char *pp[] = { "sh", "-c", "echo $PPID", NULL };
+	const char *vars[] = { "sh", "-c", "echo \"[$s][$n][$l][$p][$f][$i][$r]\"", NULL };
+	const char *nf[] = { "/nonexistent/vz-no-such-cmd", "x", NULL };
+	const char *st[] = { "false", NULL };
+	vz_buf want = VZ_BUF_INIT(8192);
+	char pid[64];
+
+	expect_argv(f->n, pr, NULL, NULL, 0, pr_out, "");
+	vz_buf_printf(&want, "%s\nit's $HOME\n", vz_test_sshd_workdir(f->sshd));
+	expect_argv(f->n, cw, vz_test_sshd_workdir(f->sshd), env, 0, vz_buf_cstr(&want), "");
+	snprintf(pid, sizeof(pid), "%ld\n", vz_node_runner_pid(f->n));
+	assert_true(vz_node_runner_pid(f->n) > 1);
+	expect_argv(f->n, pp, NULL, NULL, 0, pid, "");
+	expect_argv(f->n, vars, NULL, NULL, 0, "[][][][][][][]\n", "");
+	expect_argv(f->n, nf, NULL, NULL, 127, "", "vz-no-such-cmd");
+	expect_argv(f->n, st, NULL, NULL, 1, "", "");
+	expect_argv(f->n, cw, "/nonexistent/vz-dir", NULL, 1, "", "/nonexistent/vz-dir");
+
+	/* stdin */
+	cap c;
+	vz_node_result res;
+	vz_err e = { 0 };
+	const char *cat[] = { "cat", NULL };
+	cap_init(&c, 1 << 20);
+	vz_node_cmd cmd = { .argv = cat, .stdin_data = "fed\n", .stdin_len = 4, .on_output = cap_cb, .ctx = &c };
+	assert_int_equal(vz_node_exec(f->n, &cmd, &res, &e), 0);
+	assert_string_equal(vz_buf_cstr(&c.out), "fed\n");
+	cap_free(&c);
+
+	/* a timeout kills the program and what it started */
+	char script[512], sleeparg[64], childarg[64];
+	snprintf(sleeparg, sizeof(sleeparg), "sleep 4.%05d", (int)(getpid() % 100000) + 1);
+	snprintf(childarg, sizeof(childarg), "sleep 8.%05d", (int)(getpid() % 100000) + 1);
+	snprintf(script, sizeof(script), "(trap '' TERM; %s) & echo started; %s", childarg, sleeparg);
+	const char *to[] = { "sh", "-c", script, NULL };
+	cap_init(&c, 1 << 20);
+	vz_node_cmd tc = { .argv = to, .timeout_ms = 800, .on_output = cap_cb, .ctx = &c };
+	assert_int_equal(vz_node_exec(f->n, &tc, &res, &e), VZ_ETIMEOUT);
+	assert_int_equal(res.timed_out, 1);
+	assert_string_equal(vz_buf_cstr(&c.out), "started\n");
+	assert_true(gone(sleeparg));
+	assert_true(gone(childarg));
+	cap_free(&c);
+	expect(f->n, "echo alive", 0, "alive\n", "");
+	long rp = vz_node_runner_pid(f->n);
+	assert_int_equal(rp, strtol(pid, NULL, 10)); /* the runner lived through the kill */
+
+	/* not exactly one of command and a non-empty argv */
+	const char *empty[] = { NULL };
+	vz_node_cmd both = { .command = "true", .argv = st }, none = { .argv = empty };
+	assert_int_equal(vz_node_exec(f->n, &both, &res, &e), VZ_EINVAL);
+	assert_int_equal(vz_node_exec(f->n, &none, &res, &e), VZ_EINVAL);
+
+	/* the same without the runner, and on a local node */
+	expect_argv(f->plain, pr, NULL, NULL, 0, pr_out, "");
+	expect_argv(f->plain, cw, vz_test_sshd_workdir(f->sshd), env, 0, vz_buf_cstr(&want), "");
+	expect_argv(f->plain, nf, NULL, NULL, 127, "", "vz-no-such-cmd");
+	vz_node *l = NULL;
+	vz_node_spec spec = { .kind = VZ_NODE_LOCAL, .name = "l" };
+	assert_int_equal(vz_node_connect(&l, &spec, &e), 0);
+	expect_argv(l, pr, NULL, NULL, 0, pr_out, "");
+	expect_argv(l, nf, NULL, NULL, 127, "", "vz-no-such-cmd");
+	vz_node_close(l);
+	vz_buf_free(&want);
+}
+
 static void test_runner_off_is_plain(void **state)
 {
 	fixture *f = *state;
@@ -466,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_kills_group),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_many_commands),
+		cmocka_unit_test(test_argv),
 		cmocka_unit_test(test_killed_runner_falls_back),
 		cmocka_unit_test(test_runner_off_is_plain),
 	};

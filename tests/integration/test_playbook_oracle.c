@@ -1,6 +1,7 @@
 /* test_playbook_oracle: Ansible is the oracle. Every case in tests/playbooks/<case>/ is run by
  * ansible-playbook (json stdout callback) and by `vinz playbook --json` against the same real
- * loopback sshd, with two inventory hosts (h1, h2) on it. Compared: the exit code; per task and
+ * loopback sshd, with two inventory hosts (h1, h2) on it, and two more (s1, s2, group "sudo") whose
+ * login user has passwordless sudo, for become. Compared: the exit code; per task and
  * host the changed/failed/skipped/unreachable flags, rc and stdout (and per loop item); debug
  * messages; the stats; and the files left on the node under each runner's own base directory
  * (path, mode, content). Prints the agreement count and fails on any disagreement.
@@ -276,12 +277,20 @@ int main(void)
 		printf("FAIL: ansible-playbook is not installed (contrib/install-deps.sh installs ansible-core)\n");
 		return 1;
 	}
-	if (vz_test_sshd_start(&s) != 0)
+	/* two node users: h1, h2 log in as one without sudo rights, s1, s2 (group sudo) as one with
+	 * passwordless sudo, for the become cases */
+	if (vz_test_sshd_start_sudo(&s) != 0) {
+		printf("FAIL: the become cases need a node user with sudo (run as root, with sudo installed: "
+		       "contrib/install-deps.sh)\n");
 		return 1;
-	const char *user = vz_test_sshd_user(s);
+	}
+	const char *user = vz_test_sshd_user(s), *suser = vz_test_sshd_sudo_user(s);
 	struct passwd *pw = getpwnam(user);
 	uid_t uid = pw ? pw->pw_uid : getuid();
 	gid_t gid = pw ? pw->pw_gid : getgid();
+	pw = getpwnam(suser);
+	uid_t suid = pw ? pw->pw_uid : getuid();
+	gid_t sgid = pw ? pw->pw_gid : getgid();
 	/* the node user reads the key only through sshd; the work dir must be reachable by it */
 	char base[4096];
 	snprintf(base, sizeof(base), "%s/node", tmp);
@@ -298,6 +307,11 @@ int main(void)
 	fprintf(f, "[nodes:vars]\ngroup_greeting=hello from the group\n[odd]\nh1\n"
 		   "[broken]\nh3 ansible_host=127.0.0.1 ansible_port=1 ansible_user=%s ansible_ssh_private_key_file=%s\n",
 		user, vz_test_sshd_key(s));
+	fprintf(f, "[sudo]\n");
+	for (int i = 1; i <= 2; i++)
+		fprintf(f, "s%d ansible_host=127.0.0.1 ansible_port=%d ansible_user=%s ansible_ssh_private_key_file=%s "
+			   "ansible_python_interpreter=/usr/bin/python3 ansible_remote_tmp=/tmp/.vz-ansible-tmp-%s\n", i,
+			vz_test_sshd_port(s), suser, vz_test_sshd_key(s), suser); /* the shared one is the first user's */
 	fclose(f);
 	snprintf(kh, sizeof(kh), "%s", vz_test_sshd_known_hosts(s));
 	snprintf(cp, sizeof(cp), "%s/cp", tmp);
@@ -367,6 +381,8 @@ int main(void)
 			for (int h = 1; h <= 2; h++) {
 				snprintf(hd, sizeof(hd), "%s/h%d", bdir, h);
 				mkdir_node(hd, uid, gid);
+				snprintf(hd, sizeof(hd), "%s/s%d", bdir, h);
+				mkdir_node(hd, suid, sgid);
 			}
 		}
 		snprintf(bvar, sizeof(bvar), "base=%s/ansible/%s", base, names[ci]);

@@ -3,6 +3,7 @@
 #include "vz_test_sshd.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,6 +22,9 @@
 #include "vz_util.h"
 
 #define NODE_USER "vzdnode"
+#define SUDO_USER "vzdsudo"         /* the second node user, with passwordless sudo while a test runs */
+#define SUDOERS_DIR "/etc/sudoers.d"
+#define SUDOERS_PREFIX "vinz-test-sudo-" /* + "<pid>-<n>": one drop-in per sshd */
 #define START_TRIES 3       /* a free port can be taken between probing and sshd binding it */
 #define READY_POLLS 200     /* x 25 ms: sshd must listen within 5 s */
 #define STOP_POLLS 100      /* x 20 ms after SIGTERM, then SIGKILL */
@@ -29,6 +33,8 @@ struct vz_test_sshd {
 	pid_t pid;
 	int port;
 	char user[64];
+	char sudo_user[64];  /* "" unless started by vz_test_sshd_start_sudo */
+	char sudoers[1024];  /* its drop-in while it exists, else "" */
 	char *dir, *work, *key, *host_key, *host_pub, *known_hosts, *config, *log, *auth_keys;
 	char *key_line;
 };
@@ -113,6 +119,9 @@ int vz_test_sshd_keygen(const char *path)
 	return vz_test_sshd_run(argv, NULL) == 0 ? 0 : -1;
 }
 
+static const char *ensure_user(const char *user, char *name, size_t namelen);
+static int write_str(const char *path, const char *s, mode_t mode);
+
 const char *vz_test_sshd_node_user(void)
 {
 	static char name[64];
@@ -129,35 +138,105 @@ const char *vz_test_sshd_node_user(void)
 		vz_strlcpy(name, pw->pw_name, sizeof(name));
 		return name;
 	}
-	/* Root: a dedicated user with /bin/sh, created once. Another test process may be doing the
-	 * same right now (useradd then fails on the lock), so look again before giving up. */
+	return ensure_user(NODE_USER, name, sizeof(name));
+}
+
+/* Root: a dedicated user with /bin/sh, created once. Another test process may be doing the
+ * same right now (useradd then fails on the lock), so look again before giving up. */
+static const char *ensure_user(const char *user, char *name, size_t namelen)
+{
+	struct passwd *pw;
+
 	for (int tries = 0; tries < 20; tries++) {
-		pw = getpwnam(NODE_USER);
+		pw = getpwnam(user);
 		if (!pw) {
-			const char *argv[] = { "useradd", "-m", "-s", "/bin/sh", "-p", "*", NODE_USER, NULL };
+			const char *argv[] = { "useradd", "-m", "-s", "/bin/sh", "-p", "*", user, NULL };
 			if (vz_test_sshd_run(argv, NULL) != 0)
 				sleep_ms(100);
 			continue;
 		}
 		if (strcmp(pw->pw_shell, "/bin/sh") != 0) {
-			const char *argv[] = { "usermod", "-s", "/bin/sh", NODE_USER, NULL };
+			const char *argv[] = { "usermod", "-s", "/bin/sh", user, NULL };
 			if (vz_test_sshd_run(argv, NULL) != 0)
 				sleep_ms(100);
 			continue;
 		}
 		/* sshd without PAM refuses accounts whose password starts with '!' (locked) */
-		struct spwd *sp = getspnam(NODE_USER);
+		struct spwd *sp = getspnam(user);
 		if (sp && sp->sp_pwdp && sp->sp_pwdp[0] == '!') {
-			const char *argv[] = { "usermod", "-p", "*", NODE_USER, NULL };
+			const char *argv[] = { "usermod", "-p", "*", user, NULL };
 			if (vz_test_sshd_run(argv, NULL) != 0)
 				sleep_ms(100);
 			continue;
 		}
-		vz_strlcpy(name, NODE_USER, sizeof(name));
+		vz_strlcpy(name, user, namelen);
 		return name;
 	}
-	fprintf(stderr, "vz_test_sshd: cannot create user %s with shell /bin/sh\n", NODE_USER);
+	fprintf(stderr, "vz_test_sshd: cannot create user %s with shell /bin/sh\n", user);
 	return NULL;
+}
+
+/* Removes drop-ins of test processes that ended without stopping their sshd (killed). */
+static void sudoers_reap_stale(void)
+{
+	DIR *d = opendir(SUDOERS_DIR);
+	struct dirent *de;
+	size_t pl = strlen(SUDOERS_PREFIX);
+
+	while (d && (de = readdir(d))) {
+		int64_t pid;
+		char num[32], path[1024];
+		const char *dash;
+		if (strncmp(de->d_name, SUDOERS_PREFIX, pl) || !(dash = strchr(de->d_name + pl, '-')) ||
+		    (size_t)(dash - de->d_name - pl) >= sizeof(num))
+			continue;
+		memcpy(num, de->d_name + pl, (size_t)(dash - de->d_name - pl));
+		num[dash - de->d_name - pl] = '\0';
+		if (vz_parse_i64(num, 1, INT32_MAX, &pid) != 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", SUDOERS_DIR, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Gives s->sudo_user passwordless sudo to any user through its own drop-in, written beside the
+ * target, checked with visudo -cf, then renamed into place (sudo ignores names with a dot). */
+static int sudoers_add(vz_test_sshd *s)
+{
+	static int seq;
+	char tmp[1024], line[256];
+	int rc = -1;
+
+	if (access(SUDOERS_DIR, W_OK) != 0 || system("command -v sudo >/dev/null 2>&1 && "
+						   "command -v visudo >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "vz_test_sshd: sudo tests need root, sudo and visudo with %s (contrib/"
+			"install-deps.sh installs sudo)\n", SUDOERS_DIR);
+		return -1;
+	}
+	sudoers_reap_stale();
+	snprintf(s->sudoers, sizeof(s->sudoers), "%s/%s%ld-%d", SUDOERS_DIR, SUDOERS_PREFIX, (long)getpid(), ++seq);
+	snprintf(tmp, sizeof(tmp), "%s/.%s%ld-%d.new", SUDOERS_DIR, SUDOERS_PREFIX, (long)getpid(), seq);
+	snprintf(line, sizeof(line), "# vz_test_sshd (pid %ld): removed when its sshd stops\n"
+		 "%s ALL=(ALL:ALL) NOPASSWD: ALL\n", (long)getpid(), s->sudo_user);
+	const char *check[] = { "visudo", "-q", "-c", "-f", tmp, NULL };
+	if (write_str(tmp, line, 0440) != 0)
+		goto out;
+	if (vz_test_sshd_run(check, NULL) != 0) {
+		fprintf(stderr, "vz_test_sshd: visudo refuses the drop-in %s\n", tmp);
+		goto out;
+	}
+	if (rename(tmp, s->sudoers) != 0) {
+		fprintf(stderr, "vz_test_sshd: rename to %s: %s\n", s->sudoers, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	unlink(tmp);
+	if (rc)
+		s->sudoers[0] = '\0';
+	return rc;
 }
 
 static int free_port(void)
@@ -262,13 +341,13 @@ static int launch(vz_test_sshd *s)
 		      "PubkeyAuthentication yes\n"
 		      "PasswordAuthentication no\n"
 		      "KbdInteractiveAuthentication no\n"
-		      "AllowUsers %s\n"
+		      "AllowUsers %s%s%s\n"
 		      "UseDNS no\n"
 		      "PrintMotd no\n"
 		      "MaxSessions 64\n"
 		      "MaxStartups 64\n"
 		      "LogLevel VERBOSE\n",
-		      s->port, s->host_key, s->dir, s->auth_keys, s->user);
+		      s->port, s->host_key, s->dir, s->auth_keys, s->user, *s->sudo_user ? " " : "", s->sudo_user);
 	if (cfg.failed || write_str(s->config, vz_buf_cstr(&cfg), 0644) != 0)
 		goto out;
 	int logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -307,7 +386,24 @@ out:
 	return rc;
 }
 
+static int start(vz_test_sshd **out, int sudo);
+
 int vz_test_sshd_start(vz_test_sshd **out)
+{
+	return start(out, 0);
+}
+
+int vz_test_sshd_start_sudo(vz_test_sshd **out)
+{
+	return start(out, 1);
+}
+
+const char *vz_test_sshd_sudo_user(const vz_test_sshd *s)
+{
+	return *s->sudo_user ? s->sudo_user : NULL;
+}
+
+static int start(vz_test_sshd **out, int sudo)
 {
 	vz_test_sshd *s = NULL;
 	vz_buf b = VZ_BUF_INIT(65536);
@@ -323,6 +419,16 @@ int vz_test_sshd_start(vz_test_sshd **out)
 	s = vz_xcalloc(1, sizeof(*s));
 	s->pid = -1;
 	vz_strlcpy(s->user, user, sizeof(s->user));
+	if (sudo) {
+		if (geteuid() != 0) {
+			fprintf(stderr, "vz_test_sshd: a sudo node user needs the tests to run as root\n");
+			goto out;
+		}
+		if (!ensure_user(SUDO_USER, s->sudo_user, sizeof(s->sudo_user)) || sudoers_add(s) != 0) {
+			s->sudo_user[0] = '\0';
+			goto out;
+		}
+	}
 	snprintf(tmpl, sizeof(tmpl), "%s/vz-sshd-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
 	if (!mkdtemp(tmpl)) {
 		fprintf(stderr, "vz_test_sshd: mkdtemp %s: %s\n", tmpl, strerror(errno));
@@ -404,6 +510,9 @@ void vz_test_sshd_stop(vz_test_sshd *s)
 	if (!s)
 		return;
 	kill_sshd(s);
+	if (*s->sudoers && unlink(s->sudoers) != 0 && errno != ENOENT)
+		fprintf(stderr, "vz_test_sshd: cannot remove %s: %s; remove it by hand\n", s->sudoers,
+			strerror(errno));
 	if (s->dir && vz_rm_rf(s->dir, &e) != 0)
 		fprintf(stderr, "vz_test_sshd: %s\n", vz_err_msg(&e));
 	free(s->dir);

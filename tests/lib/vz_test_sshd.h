@@ -17,7 +17,18 @@ typedef struct vz_test_sshd vz_test_sshd;
  * why to stderr (sshd's log included). *out must be given to vz_test_sshd_stop. */
 int vz_test_sshd_start(vz_test_sshd **out);
 
-/* Kills sshd, reaps it and removes the temp directory. Accepts NULL. */
+/* As vz_test_sshd_start, and also lets in a second node user, "vzdsudo" (shell /bin/sh, created on
+ * first use, same key), with passwordless sudo to any user for as long as this sshd runs: a sudoers
+ * drop-in naming only that user, /etc/sudoers.d/vinz-test-sudo-<pid>-<n> (mode 0440, checked with
+ * visudo -cf), removed by vz_test_sshd_stop; drop-ins of test processes that died without stopping
+ * are removed at the next start. The first node user keeps no sudo rights. Root only, and needs sudo
+ * (contrib/install-deps.sh); -1 after saying why otherwise. */
+int vz_test_sshd_start_sudo(vz_test_sshd **out);
+
+/* The sudo node user of a server from vz_test_sshd_start_sudo, else NULL. */
+const char *vz_test_sshd_sudo_user(const vz_test_sshd *s);
+
+/* Kills sshd, reaps it, removes its sudoers drop-in if any and the temp directory. Accepts NULL. */
 void vz_test_sshd_stop(vz_test_sshd *s);
 
 /* Accessors; strings are borrowed and live until vz_test_sshd_stop. */
