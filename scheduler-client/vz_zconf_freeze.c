@@ -254,9 +254,9 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 
 	if (light) {
 		if (json_object_get(v->attrs, "files"))
-			f->files = v->files.n ? &v->files : NULL;
+			f->files = &v->files;
 		if (json_object_get(v->attrs, "irrelevant-files"))
-			f->irrelevant = v->irrelevant.n ? &v->irrelevant : NULL;
+			f->irrelevant = &v->irrelevant;
 		return 0;
 	}
 
@@ -319,11 +319,13 @@ static int apply(const vz_zconf *z, fz *f, const zc_job *v, int light, ferr *fe)
 		case K_REPLACE:
 			json_object_set_new(f->attrs, k, strip_at(val));
 			add_from(f, k, &p, 0);
-			/* an empty list clears the matcher (Job.setFileMatcher) */
+			/* the variant's list replaces the matcher, an empty one too (Zuul's
+			 * setFileMatcher([]): MatchAnyFiles with no regex matches no changed file, and
+			 * MatchAllFiles with none never finds a change irrelevant) */
 			if (strcmp(k, "files") == 0)
-				f->files = v->files.n ? &v->files : NULL;
+				f->files = &v->files;
 			else if (strcmp(k, "irrelevant-files") == 0)
-				f->irrelevant = v->irrelevant.n ? &v->irrelevant : NULL;
+				f->irrelevant = &v->irrelevant;
 			break;
 		case K_PB: {
 			json_t *list = json_array();

@@ -182,6 +182,17 @@ static const icase cases[] = {
 	{ "irrelevant-files: runs when one file is relevant (job.irrelevant-files)",
 	  "- job: {name: unit, run: u.yaml, irrelevant-files: ['^doc/']}\n- project: {name: org/app, check: {jobs: [unit]}}\n",
 	  NULL, NULL, NULL, NULL, "doc/a.txt,src/b.c", NULL, "jobs", "[\"unit\"]" },
+	{ "files: [] replaces the parent's matcher with one no changed file matches (Zuul's setFileMatcher([]), MatchAnyFiles)",
+	  "- job: {name: docs, run: d.yaml, files: ['^doc/.*$']}\n- job: {name: child, parent: docs, files: []}\n"
+	  "- project: {name: org/app, check: {jobs: [child]}}\n",
+	  NULL, NULL, NULL, NULL, "doc/a.txt", NULL, "jobs", "[]" },
+	{ "files: [] still runs the job for a change touching only /COMMIT_MSG (MatchAnyFiles)",
+	  "- job: {name: child, run: d.yaml, files: []}\n- project: {name: org/app, check: {jobs: [child]}}\n",
+	  NULL, NULL, NULL, NULL, "/COMMIT_MSG", NULL, "jobs", "[\"child\"]" },
+	{ "irrelevant-files: [] replaces the parent's and skips nothing (MatchAllFiles with no regex)",
+	  "- job: {name: unit, run: u.yaml, irrelevant-files: ['^doc/']}\n- job: {name: child, parent: unit, irrelevant-files: []}\n"
+	  "- project: {name: org/app, check: {jobs: [child]}}\n",
+	  NULL, NULL, NULL, NULL, "doc/a.txt", NULL, "jobs", "[\"child\"]" },
 	{ "a project's templates' jobs come first, then its own (project.templates)",
 	  "- job: {name: t1, run: r.yaml}\n- job: {name: own, run: r.yaml}\n"
 	  "- project-template: {name: tmpl, check: {jobs: [t1]}}\n"
