@@ -12,7 +12,11 @@
  *    process (capacity 100, local node) fed by a scheduler played here over ipc: wall time, the
  *    executor's CPU, its idle RSS (goal < 10 MB) and peak RSS (goal < 150 MB). Peer in the same
  *    run: one ansible-playbook process running the same playbook on localhost, its peak RSS.
- * Prints figures and ratios; fails only on errors, never on numbers. */
+ * Prints figures and ratios; fails only on errors, never on numbers. Everything lives under
+ * $TMPDIR (default /tmp): on an ext4 file system that has seen many files deleted lately (other
+ * test runs), creating files costs several times more (the kernel's inode allocator scans for
+ * recently deleted inodes), which shows in the workspace part of A; TMPDIR=/dev/shm takes the
+ * file system out of the figure. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
