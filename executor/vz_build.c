@@ -26,6 +26,7 @@
 #include "vz_inventory.h"
 #include "vz_playbook.h"
 #include "vz_prepare.h"
+#include "vz_redact.h"
 #include "vz_proto.h"
 #include "vz_zuulvars.h"
 #include "vz_util.h"
@@ -56,6 +57,7 @@ typedef struct logw {
 	char fo_msg[400];
 	const vz_build_env *env;
 	int node_failed;      /* the node could not be reached or dropped the connection */
+	vz_redactor *redact;  /* the build's secret values, kept out of every log line */
 } logw;
 
 /* A line of run-phase output matching one of the job's failure-output patterns: the scheduler
@@ -125,9 +127,24 @@ static void put_sanitized(vz_buf *b, const char *s, size_t n)
 	}
 }
 
+static void emit_plain(logw *w, const char *text, size_t n);
+
+/* One line of the build's log: secret values replaced, checked against failure-output, then
+ * timestamped into job-output.txt. */
 static void emit_line(logw *w, const char *text, size_t n)
 {
+	vz_buf red = VZ_BUF_INIT(n * 3 + 64);
+	if (w->redact && vz_redact(&red, w->redact, text, n) > 0) {
+		text = red.ptr;
+		n = red.len;
+	}
 	check_failure_output(w, text, n);
+	emit_plain(w, text, n);
+	vz_buf_free(&red);
+}
+
+static void emit_plain(logw *w, const char *text, size_t n)
+{
 	if (w->truncated)
 		return;
 	char ts[40];
@@ -247,6 +264,37 @@ long long vz_build_send_log_file(const char *uuid, long long attempt, const char
 	return size;
 }
 
+/* A redactor for every secret value the request's playbooks get (their "secrets"), or NULL. */
+static vz_redactor *build_redactor(json_t *req)
+{
+	static const char *const ph[] = { "pre_run", "run", "post_run", "cleanup_run" };
+	json_t *all = json_array();
+	for (int i = 0; i < 4; i++) {
+		size_t k;
+		json_t *pb;
+		json_array_foreach(json_object_get(json_object_get(req, "playbooks"), ph[i]), k, pb) {
+			json_t *sec = json_object_get(pb, "secrets");
+			if (json_object_size(sec))
+				json_array_append(all, sec);
+		}
+	}
+	vz_redactor *r = json_array_size(all) ? vz_redactor_new(all) : NULL;
+	json_decref(all);
+	return r;
+}
+
+/* job-output.json records what tasks printed: secret values in it are replaced before it leaves
+ * the executor, as they are in job-output.txt. 0, or -1 when it could not be rewritten. */
+static int redact_json_file(const vz_redactor *r, const char *path)
+{
+	json_t *j = json_load_file(path, 0, NULL);
+	int rc = 0;
+	if (j && vz_redact_json(r, j) > 0 && json_dump_file(j, path, JSON_INDENT(2)) != 0)
+		rc = -1;
+	json_decref(j);
+	return rc;
+}
+
 typedef struct logwalk {
 	logw *w;
 	const char *root;
@@ -292,7 +340,11 @@ static void walk_logs(logwalk *lw, const char *rel, int depth)
 		char *crel = rel ? vz_path_join(rel, names[i]) : vz_xstrdup(names[i]);
 		char *abs = vz_path_join(lw->root, crel);
 		struct stat st;
-		if (lstat(abs, &st) != 0) {
+		int unsafe = !rel && !strcmp(names[i], "job-output.json") && lw->w->redact &&
+			     redact_json_file(lw->w->redact, abs) != 0;
+		if (unsafe) {
+			vz_buf_printf(&lw->cut, "%s: could not be rewritten without the build's secret values\n", crel);
+		} else if (lstat(abs, &st) != 0) {
 			/* gone meanwhile */
 		} else if (S_ISDIR(st.st_mode)) {
 			if (depth < 15)
@@ -781,7 +833,15 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 			 * gets the whole post_timeout */
 			int tmo = ph <= 1 ? (now >= deadline ? 1 : (int)(deadline - now)) : post_ms;
 			const char *one[1] = { paths[k] };
-			vz_playbook_opts o = { .playbooks = one, .nplaybooks = 1, .inventory = inv, .extra_vars = extra,
+			/* the secrets of the job that defines this playbook (Zuul gives them to its own
+			 * playbooks only) are variables of this run alone, at extra-vars precedence */
+			json_t *psec = json_object_get(json_array_get(list, (size_t)k), "secrets");
+			json_t *ev = extra;
+			if (json_object_size(psec)) {
+				ev = json_deep_copy(extra);
+				json_object_update(ev, psec);
+			}
+			vz_playbook_opts o = { .playbooks = one, .nplaybooks = 1, .inventory = inv, .extra_vars = ev,
 					       .node_lookup = pb_node, .node_ctx = &pc, .untrusted = !trusted[k],
 					       .confine_dir = bdir, .work_dir = bdir, .log_dir = logs, .timeout_ms = tmo,
 					       .cancel = ph == 3 ? NULL : cancel, .on_line = pb_line, .line_ctx = &pc };
@@ -790,6 +850,8 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 			logf_line(w, "vinz: %s playbook %s%s", phases[ph], rel, trusted[k] ? " (trusted)" : "");
 			w->fo_active = ph == 1;
 			int rc = vz_playbook_run(&res, &o, &pe);
+			if (ev != extra)
+				json_decref(ev);
 			end_lines(w);
 			w->fo_active = 0;
 			json_decref(res.json);
@@ -898,6 +960,7 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	vz_buf_init(&w.pending, 8u * 1024 * 1024);
 	for (int i = 0; i < 3; i++)
 		vz_buf_init(&w.line[i], 16384);
+	w.redact = build_redactor(req);
 
 	snprintf(rel, sizeof(rel), "builds/%s", uuid);
 	bdir = vz_path_join(env->work_dir, rel);
@@ -1156,6 +1219,7 @@ done:
 		free(srcroot);
 	}
 	vz_prepared_clear(&prepared);
+	vz_redactor_free(w.redact);
 	for (size_t k = 0; k < w.nfo; k++)
 		regfree(&w.fo[k]);
 	vz_buf_free(&w.pending);

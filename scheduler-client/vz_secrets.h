@@ -93,27 +93,4 @@ int vz_secrets_format_yaml(char **out, const char *name, const char *field, cons
 /* Overwrites n bytes with zeros (not optimised away) and frees p. Accepts NULL. */
 void vz_secrets_wipe(char *p, size_t n);
 
-/* A redactor replaces secret values in log text with VZ_SECRETS_MARK. Each string value is split at
- * line breaks and each line (trailing CR and surrounding blanks dropped) of at least
- * VZ_SECRETS_REDACT_MIN bytes is a pattern, so a multi-line value (a key file) is hidden line by
- * line and no pattern spans a line: text fed a whole line at a time is fully redacted. Shorter
- * pieces are left (masking "a" or "yes" would blank the log without hiding anything). Longest match
- * first, left to right. */
-#define VZ_SECRETS_MARK "********"
-#define VZ_SECRETS_REDACT_MIN 4
-
-typedef struct vz_secrets_redactor vz_secrets_redactor;
-
-/* A redactor for every string in values (a JSON value: arrays and objects walked, keys and
- * non-strings left alone). Copies what it needs. NULL when out of memory. */
-vz_secrets_redactor *vz_secrets_redactor_new(const json_t *values);
-/* Adds one value (len bytes) as above. 0 or VZ_ENOMEM. */
-int vz_secrets_redactor_add(vz_secrets_redactor *r, const char *value, size_t len);
-size_t vz_secrets_redactor_count(const vz_secrets_redactor *r); /* patterns held */
-void vz_secrets_redactor_free(vz_secrets_redactor *r);          /* wipes the patterns; accepts NULL */
-
-/* Appends text with every pattern replaced to out. Returns the number of replacements, or
- * out's failure code (negative) when out's cap was reached. r NULL copies text. */
-long vz_secrets_redact(vz_buf *out, const vz_secrets_redactor *r, const char *text, size_t len);
-
 #endif

@@ -117,7 +117,7 @@ int vz_zconf_freeze(json_t **out, const vz_zconf *z, const vz_zconf_item *item, 
  *    "post-run": [...], "cleanup-run": [...]}
  * A playbook gets the secrets of the job definition that added it (and pass-to-parent secrets of
  * the definitions after it), nothing else. Never log or print the result; build a redactor from
- * it (vz_secrets_redactor_new). Returns 0; VZ_ENOTFOUND when a secret was not decrypted (the
+ * it (vz_redactor_new). Returns 0; VZ_ENOTFOUND when a secret was not decrypted (the
  * layout was loaded without its project's key); VZ_EINVAL when job is not a frozen job; VZ_ENOMEM.
  * New reference. */
 int vz_zconf_job_secrets(json_t **out, const vz_zconf *z, const json_t *job, vz_err *e);

@@ -1,7 +1,7 @@
 /* bench_secrets: what secrets cost, each against a peer measured in the same run.
  *  - decrypting: vz_secrets_decrypt on 3-chunk values vs the same RSA-OAEP decryptions done with
  *    bare OpenSSL calls (the floor: RSA-4096 private-key operations dominate);
- *  - redacting: vz_secrets_redact over 16 MiB of build-log-like text with 50 secret values
+ *  - redacting: vz_redact over 16 MiB of build-log-like text with 50 secret values
  *    (71 patterns once multi-line values are split into lines) vs copying the same text into a vz_buf.
  * Prints times and ratios; never fails on timing. */
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <openssl/rsa.h>
 
 #include "vz_buf.h"
+#include "vz_redact.h"
 #include "vz_secrets.h"
 #include "vz_testutil.h"
 #include "vz_util.h"
@@ -111,7 +112,7 @@ int main(void)
 			snprintf(s, sizeof(s), "tok_%08x_%d_secret", (unsigned)(v * 2654435761u), v);
 		json_array_append_new(vals, json_string(s));
 	}
-	vz_secrets_redactor *r = vz_secrets_redactor_new(vals);
+	vz_redactor *r = vz_redactor_new(vals);
 	size_t n = 16u << 20;
 	char *log = malloc(n);
 	size_t o = 0;
@@ -133,14 +134,14 @@ int main(void)
 	double copy = cpu_ms() - c0;
 	vz_buf_reset(&out);
 	c0 = cpu_ms();
-	long hits = vz_secrets_redact(&out, r, log, n);
+	long hits = vz_redact(&out, r, log, n);
 	double red = cpu_ms() - c0;
 	printf("redact 16 MiB with %zu patterns: %.1f ms CPU (%.0f MiB/s), %ld replaced; copying it: %.1f ms: "
-	       "ratio %.1f\n", vz_secrets_redactor_count(r), red, 16.0 / (red / 1e3), hits, copy,
+	       "ratio %.1f\n", vz_redactor_count(r), red, 16.0 / (red / 1e3), hits, copy,
 	       copy > 0 ? red / copy : 0);
 	vz_buf_free(&out);
 	free(log);
-	vz_secrets_redactor_free(r);
+	vz_redactor_free(r);
 	json_decref(vals);
 	vz_secrets_key_free(k);
 	vz_test_rm(dir);

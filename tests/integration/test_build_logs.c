@@ -40,6 +40,17 @@ static int setup(void **state)
 		   " && true > {{ zuul.executor.log_root }}/empty && ln -s /etc/passwd {{ zuul.executor.log_root }}/link\\n")
 		PB("post.yaml", "- hosts: all\\n  tasks:\\n    - debug: {msg: post}\\n")
 		" git add -A; git commit -qm base; cd ..; git clone -q --bare w %s", g_tmp, g_repo), 0);
+	/* playbooks for the secrets case, written as they are (no shell quoting in the way) */
+	char *pbdir = vz_path_join(g_tmp, "w/pb");
+	vz_test_write(pbdir, "secret.yaml",
+		      "- hosts: all\n  tasks:\n"
+		      "    - shell: printf 'pw=%s\\n' \"$PW\"; echo {{ creds.password | length }}\n"
+		      "      environment: {PW: \"{{ creds.password }}\"}\n");
+	vz_test_write(pbdir, "nosecret.yaml",
+		      "- hosts: all\n  tasks:\n    - debug: {msg: \"later={{ creds | default('not-given') }}\"}\n");
+	free(pbdir);
+	assert_int_equal(vz_test_sh(NULL, "set -e; cd %s/w; git add -A; git commit -qm secrets; git push -q %s main", g_tmp,
+				    g_repo), 0);
 	return 0;
 }
 
@@ -55,6 +66,7 @@ static int teardown(void **state)
 
 typedef struct sink {
 	vz_buf bufs[16]; /* the reassembled files, by name */
+	vz_buf log;      /* the streamed job-output.txt */
 	char names[16][256];
 	int n;
 	json_t *result;
@@ -87,11 +99,16 @@ static void emit(void *ctx, vz_msg_type type, json_t *body)
 			vz_buf_add(&s->bufs[i], (const char *)raw, (size_t)n);
 		}
 		free(raw);
+	} else if (type == VZ_MSG_LOG) {
+		vz_buf_add(&s->log, json_string_value(json_object_get(body, "data")),
+			   json_string_length(json_object_get(body, "data")));
 	} else if (type == VZ_MSG_RESULT) {
 		s->result = json_incref(body);
 	}
 	json_decref(body);
 }
+
+static void run_req(json_t *req, size_t log_max, sink *s);
 
 static void run_build(const char *uuid, size_t log_max, sink *s)
 {
@@ -100,10 +117,16 @@ static void run_build(const char *uuid, size_t log_max, sink *s)
 				"repo", g_repo, "ref", "refs/heads/main", "branch", "main", "node", "name", "n1", "connection",
 				"local", "commands", "timeout", 60, "playbooks", "run", "project", "example.org/p", "path",
 				"pb/run.yaml", "trusted", 1, "post_run", "project", "example.org/p", "path", "pb/post.yaml", "trusted", 1);
+	run_req(req, log_max, s);
+}
+
+static void run_req(json_t *req, size_t log_max, sink *s)
+{
 	char *work = vz_path_join(g_tmp, "work");
 	vz_build_env env = { .work_dir = work, .executor = "t", .log_max = log_max };
 	volatile int cancel = 0;
 	memset(s, 0, sizeof(*s));
+	vz_buf_init(&s->log, 1u << 24);
 	vz_build_run(req, &env, &cancel, emit, s);
 	json_decref(req);
 	free(work);
@@ -135,6 +158,7 @@ static void sink_free(sink *s)
 {
 	for (int i = 0; i < s->n; i++)
 		vz_buf_free(&s->bufs[i]);
+	vz_buf_free(&s->log);
 	json_decref(s->result);
 }
 
@@ -197,11 +221,54 @@ static void test_log_files_over_the_limit(void **state)
 	sink_free(&s);
 }
 
+/* A playbook's secrets (the request gives them per playbook, as the scheduler freezes them for the
+ * job that defines them) are its variables and no other playbook's, and their values reach
+ * neither the streamed log nor job-output.json. */
+static void test_secrets_per_playbook_and_redacted(void **state)
+{
+	(void)state;
+	json_t *req = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s},s:[],s:i,"
+				"s:{s:[{s:s,s:s,s:b,s:{s:{s:s}}}],s:[{s:s,s:s,s:b}]}}",
+				"build", "lb3", "attempt", 1, "job", "j", "project", "p", "canonical_project", "example.org/p",
+				"repo", g_repo, "ref", "refs/heads/main", "branch", "main", "node", "name", "n1", "connection",
+				"local", "commands", "timeout", 60, "playbooks", "run", "project", "example.org/p", "path",
+				"pb/secret.yaml", "trusted", 1, "secrets", "creds", "password", "s3cr3t-Value\nkey-line-2",
+				"post_run", "project", "example.org/p", "path", "pb/nosecret.yaml", "trusted", 1);
+	sink s;
+	run_req(req, 0, &s);
+	json_decref(req);
+	if (strcmp(json_string_value(json_object_get(s.result, "result")), "SUCCESS") != 0)
+		fail_msg("result %s: %s\n%s", json_string_value(json_object_get(s.result, "result")),
+			 json_string_value(json_object_get(s.result, "message")), vz_buf_cstr(&s.log));
+	const char *log = vz_buf_cstr(&s.log);
+	assert_null(strstr(log, "s3cr3t-Value"));
+	assert_null(strstr(log, "key-line-2"));
+	assert_non_null(strstr(log, "pw=********"));
+	assert_non_null(strstr(log, "| ********")); /* the second line of the value, on its own */
+	assert_non_null(strstr(log, "| 23"));         /* the playbook did get the whole value */
+	assert_non_null(strstr(log, "later=not-given"));
+	const vz_buf *jo = got(&s, "job-output.json");
+	assert_non_null(jo);
+	char *t = vz_xcalloc(1, jo->len + 1);
+	memcpy(t, jo->ptr, jo->len);
+	assert_null(strstr(t, "s3cr3t-Value"));
+	assert_non_null(strstr(t, "pw=********"));
+	free(t);
+	/* and on the executor's disk too */
+	char *p = vz_path_join(g_tmp, "work/builds/lb3/logs/job-output.json");
+	char *disk = vz_test_out("cat %s", p);
+	assert_null(strstr(disk, "s3cr3t-Value"));
+	free(disk);
+	free(p);
+	sink_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_files_collected),
 		cmocka_unit_test(test_log_files_over_the_limit),
+		cmocka_unit_test(test_secrets_per_playbook_and_redacted),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

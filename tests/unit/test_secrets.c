@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "vz_redact.h"
 #include "vz_secrets.h"
 #include "vz_testutil.h"
 #include "vz_util.h"
@@ -403,10 +404,10 @@ static void test_format_yaml(void **state)
 	json_decref(chunks);
 }
 
-static char *redact(const vz_secrets_redactor *r, const char *text, long *count)
+static char *redact(const vz_redactor *r, const char *text, long *count)
 {
 	vz_buf out = VZ_BUF_INIT(1u << 20);
-	*count = vz_secrets_redact(&out, r, text, strlen(text));
+	*count = vz_redact(&out, r, text, strlen(text));
 	return out.ptr ? vz_buf_detach(&out) : vz_xstrdup("");
 }
 
@@ -416,30 +417,30 @@ static void test_redact(void **state)
 	json_t *vals = json_pack("{s:s,s:{s:s},s:s,s:[s,s],s:i,s:s}", "password", "hunter2-pw", "nested", "token",
 				 "tok_ABCDEF", "key", "-----BEGIN KEY-----\nAAAAline1\r\n  BBBBline2  \n-----END KEY-----\n",
 				 "list", "abc", "listed-value", "n", 12345, "overlap", "hunter2-pw-extended");
-	vz_secrets_redactor *r = vz_secrets_redactor_new(vals);
+	vz_redactor *r = vz_redactor_new(vals);
 	assert_non_null(r);
 	/* hunter2-pw, tok_ABCDEF, 4 key lines, listed-value, hunter2-pw-extended; not abc (too short) */
-	assert_int_equal(vz_secrets_redactor_count(r), 8);
+	assert_int_equal(vz_redactor_count(r), 8);
 	long n;
 	char *o = redact(r, "login with hunter2-pw now\n", &n);
-	assert_string_equal(o, "login with " VZ_SECRETS_MARK " now\n");
+	assert_string_equal(o, "login with " VZ_REDACT_MARK " now\n");
 	assert_int_equal(n, 1);
 	free(o);
 	/* the longest value wins where two start at the same place */
 	o = redact(r, "x=hunter2-pw-extended;y=hunter2-pw", &n);
-	assert_string_equal(o, "x=" VZ_SECRETS_MARK ";y=" VZ_SECRETS_MARK);
+	assert_string_equal(o, "x=" VZ_REDACT_MARK ";y=" VZ_REDACT_MARK);
 	assert_int_equal(n, 2);
 	free(o);
 	/* a multi-line value is hidden line by line, wherever its lines turn up */
 	o = redact(r, "cat key:\n-----BEGIN KEY-----\nAAAAline1\nBBBBline2\n-----END KEY-----\n"
 		      "grep: AAAAline1 found\n", &n);
-	assert_string_equal(o, "cat key:\n" VZ_SECRETS_MARK "\n" VZ_SECRETS_MARK "\n" VZ_SECRETS_MARK "\n" VZ_SECRETS_MARK
-			       "\ngrep: " VZ_SECRETS_MARK " found\n");
+	assert_string_equal(o, "cat key:\n" VZ_REDACT_MARK "\n" VZ_REDACT_MARK "\n" VZ_REDACT_MARK "\n" VZ_REDACT_MARK
+			       "\ngrep: " VZ_REDACT_MARK " found\n");
 	assert_int_equal(n, 5);
 	free(o);
 	/* nested values; short values and numbers are left; nothing to hide copies */
 	o = redact(r, "token tok_ABCDEF abc 12345 listed-value", &n);
-	assert_string_equal(o, "token " VZ_SECRETS_MARK " abc 12345 " VZ_SECRETS_MARK);
+	assert_string_equal(o, "token " VZ_REDACT_MARK " abc 12345 " VZ_REDACT_MARK);
 	free(o);
 	o = redact(r, "nothing here", &n);
 	assert_string_equal(o, "nothing here");
@@ -450,19 +451,19 @@ static void test_redact(void **state)
 	free(o);
 	/* adjacent and repeated */
 	o = redact(r, "hunter2-pwhunter2-pwtok_ABCDEF", &n);
-	assert_string_equal(o, VZ_SECRETS_MARK VZ_SECRETS_MARK VZ_SECRETS_MARK);
+	assert_string_equal(o, VZ_REDACT_MARK VZ_REDACT_MARK VZ_REDACT_MARK);
 	assert_int_equal(n, 3);
 	free(o);
 	/* a capped output reports the failure */
 	vz_buf small = VZ_BUF_INIT(4);
-	assert_true(vz_secrets_redact(&small, r, "a hunter2-pw b", 14) < 0);
+	assert_true(vz_redact(&small, r, "a hunter2-pw b", 14) < 0);
 	vz_buf_free(&small);
 	/* values added one by one; duplicates kept once */
-	assert_int_equal(vz_secrets_redactor_add(r, "tok_ABCDEF", 10), 0);
-	assert_int_equal(vz_secrets_redactor_count(r), 8);
-	assert_int_equal(vz_secrets_redactor_add(r, "new-one\nab", 10), 0);
-	assert_int_equal(vz_secrets_redactor_count(r), 9);
-	vz_secrets_redactor_free(r);
+	assert_int_equal(vz_redactor_add(r, "tok_ABCDEF", 10), 0);
+	assert_int_equal(vz_redactor_count(r), 8);
+	assert_int_equal(vz_redactor_add(r, "new-one\nab", 10), 0);
+	assert_int_equal(vz_redactor_count(r), 9);
+	vz_redactor_free(r);
 	json_decref(vals);
 }
 
