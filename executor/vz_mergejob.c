@@ -40,6 +40,7 @@ typedef struct mjob {
 	want *wants;
 	size_t nwants;
 	vz_spec_head *frozen;
+	unsigned char *checked; /* per frozen head: known to be in the cache (fetched or checked) */
 	size_t nfrozen;
 	char **owned;
 	size_t nowned;
@@ -106,6 +107,8 @@ static const vz_spec_head *frozen_find(const mjob *j, const char *canon, const c
 static void frozen_add(mjob *j, const char *canon, const char *ref, const char *commit)
 {
 	j->frozen = grow(j->frozen, j->nfrozen + 1, sizeof(*j->frozen));
+	j->checked = grow(j->checked, j->nfrozen + 1, sizeof(*j->checked));
+	j->checked[j->nfrozen] = 0;
 	j->frozen[j->nfrozen++] = (vz_spec_head){ own(j, canon), own(j, ref), own(j, commit) };
 }
 
@@ -134,11 +137,14 @@ static int need_branch(mjob *j, mproj *x, const char *branch, vz_err *e)
 	char ref[600], got[41];
 	snprintf(ref, sizeof(ref), "refs/heads/%s", branch);
 	const vz_spec_head *f = frozen_find(j, x->canonical, branch);
+	if (f && j->checked[f - j->frozen] && x->gitdir)
+		return 0; /* once per request: the queue's items share their branch heads */
 	int rc = fetch(j, x, ref, f ? f->commit : NULL, got, e);
 	if (rc)
 		return rc;
 	if (!f)
 		frozen_add(j, x->canonical, ref, got);
+	j->checked[f ? (size_t)(f - j->frozen) : j->nfrozen - 1] = 1;
 	return 0;
 }
 
@@ -155,6 +161,7 @@ static void mjob_free(mjob *j)
 	free(j->items);
 	free(j->wants);
 	free(j->frozen);
+	free(j->checked);
 	for (size_t i = 0; i < j->nowned; i++)
 		free(j->owned[i]);
 	free(j->owned);
