@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "vz_admin.h"
 #include "vz_config.h"
 #include "vz_executor.h"
 #include "vz_proto.h"
@@ -515,6 +516,53 @@ static void test_build_reproduces_state(void **state)
 	json_decref(r);
 }
 
+/* Six requests at once: at most executor.merge_capacity (2) run at a time, as the control
+ * socket's status shows while they run; the rest wait their turn and all are answered. */
+static void test_merge_capacity_bound(void **state)
+{
+	(void)state;
+	char *sock = vz_path_join(g_cfg->executor.work_dir, "control.sock");
+	char ep[1200];
+	snprintf(ep, sizeof(ep), "ipc://%s", sock);
+	free(sock);
+	for (int i = 0; i < 6; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "cap-%d", i);
+		to_executor(VZ_MSG_MERGE, json_pack("{s:s,s:o,s:b}", "merge", id, "items", queue3(), "config", 1));
+	}
+	int answered = 0, seen[6] = { 0 };
+	long long max_running = 0, max_waiting = 0, polls = 0;
+	uint64_t until = vz_mono_ms() + 60000;
+	while (answered < 6 && vz_mono_ms() < until) {
+		json_t *d = NULL;
+		vz_err e = { 0 };
+		if (vz_admin_call(g_zctx, ep, "status", NULL, &d, 2000, &e) == 0) {
+			long long r = json_integer_value(json_object_get(d, "merges"));
+			long long w = json_integer_value(json_object_get(d, "merges_waiting"));
+			max_running = r > max_running ? r : max_running;
+			max_waiting = w > max_waiting ? w : max_waiting;
+			assert_int_equal(json_integer_value(json_object_get(d, "free")), 1); /* build slots untouched */
+			polls++;
+			json_decref(d);
+		}
+		for (vz_msg *m; (m = expect(VZ_MSG_MERGED, NULL, 1)) != NULL;) {
+			int i = atoi(vz_msg_str(m, "merge") + 4);
+			if (strncmp(vz_msg_str(m, "merge"), "cap-", 4) == 0 && i >= 0 && i < 6 && !seen[i]) {
+				assert_true(json_is_true(json_object_get(m->body, "ok")));
+				seen[i] = 1;
+				answered++;
+				to_executor(VZ_MSG_MERGE_ACK, json_pack("{s:s}", "merge", vz_msg_str(m, "merge")));
+			}
+			vz_msg_free(m);
+		}
+	}
+	assert_int_equal(answered, 6);
+	assert_true(polls > 0);
+	assert_true(max_running <= 2);
+	print_message("merge capacity: %lld status polls, at most %lld running and %lld waiting seen\n", polls, max_running,
+		      max_waiting);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +575,7 @@ int main(void)
 		cmocka_unit_test(test_resend_until_acked),
 		cmocka_unit_test(test_bad_ref_and_repo),
 		cmocka_unit_test(test_build_reproduces_state),
+		cmocka_unit_test(test_merge_capacity_bound),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
