@@ -438,6 +438,20 @@ static void test_bad_ref_and_repo(void **state)
 	assert_false(ok_of(r));
 	assert_non_null(strstr(json_string_value(json_object_get(r, "message")), "nothing to merge"));
 	json_decref(r);
+	/* an id longer than 63 bytes: refused with error{malformed}, quoting the message's id */
+	char longid[80];
+	memset(longid, 'm', 64);
+	longid[64] = '\0';
+	json_t *lb = json_pack("{s:s,s:o}", "merge", longid, "items", queue3());
+	vz_err se = { 0 };
+	assert_int_equal(vz_proto_send(g_router, g_rid, g_rlen, VZ_MSG_MERGE, "long-id-msg", lb, &se), 0);
+	json_decref(lb);
+	vz_msg *em = expect(VZ_MSG_ERROR, NULL, 5000);
+	assert_non_null(em);
+	assert_string_equal(vz_msg_str(em, "code"), "malformed");
+	assert_string_equal(vz_msg_str(em, "ref"), "long-id-msg");
+	assert_non_null(strstr(vz_msg_str(em, "message"), "1 to 63 bytes"));
+	vz_msg_free(em);
 	/* a bad merge mode */
 	json_t *it = item("1,1", PA, g_ra, "refs/changes/1");
 	json_object_set_new(it, "mode", json_string("octopus"));
