@@ -407,7 +407,7 @@ static void read_executor(cctx *x, const vz_ynode *root)
 {
 	static const char *const keys[] = {"name", "scheduler", "capacity", "labels", "work_dir", "curve_key",
 					   "scheduler_key", "load_multiplier", "min_avail_mem", "min_avail_disk", "disk_limit_per_job",
-					   "zone", "allow_unzoned", "max_starting_builds", NULL};
+					   "zone", "allow_unzoned", "max_starting_builds", "merge_capacity", NULL};
 	const vz_ynode *s = get(root, "executor");
 	if (!s)
 		return;
@@ -428,6 +428,7 @@ static void read_executor(cctx *x, const vz_ynode *root)
 	get_str(x, s, "zone", &x->c->executor.zone);
 	get_bool(x, s, "allow_unzoned", &x->c->executor.allow_unzoned);
 	get_int(x, s, "max_starting_builds", 1, 1024, &x->c->executor.max_starting_builds);
+	get_int(x, s, "merge_capacity", 1, 64, &x->c->executor.merge_capacity);
 	get_path(x, s, "curve_key", &x->c->executor.curve_key);
 	/* 40 characters: the Z85 key itself; anything else: a .pub file, relative to this file */
 	if (get_str(x, s, "scheduler_key", &x->c->executor.scheduler_key) == 1 &&
@@ -1012,6 +1013,7 @@ int vz_config_parse(vz_config **out, const char *data, size_t len, const char *f
 	c->scheduler.lease_ms = 15000;
 	c->scheduler.heartbeat_ms = 1000;
 	c->executor.capacity = 4;
+	c->executor.merge_capacity = 2;
 	c->executor.min_avail_mem = 5;
 	c->executor.min_avail_disk = 5;
 	c->executor.disk_limit_per_job = 250;

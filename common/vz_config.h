@@ -119,6 +119,7 @@ typedef struct vz_config {
 		int allow_unzoned;   /* a zoned executor also takes builds for unzoned nodes */
 		int max_starting_builds; /* builds preparing at once (Zuul's starting-builds sensor);
 					  * 0: Zuul's default from the CPUs */
+		int merge_capacity; /* merge requests run at once, besides builds, default 2 */
 	} executor;
 	vz_conf_connection *connections; size_t nconnections;
 	vz_conf_node *nodes;             size_t nnodes;

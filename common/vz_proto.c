@@ -111,6 +111,16 @@ static const struct msg_spec specs[VZ_MSG__MAX] = {
 		{ { "build", FT_STR }, { "attempt", FT_UINT }, { "path", FT_STR }, { "offset", FT_UINT },
 		  { "size", FT_UINT }, { "data", FT_STR } },
 		{ { NULL, FT_ANY } } },
+	[VZ_MSG_MERGE] = { VZ_MSG_MERGE, "merge",
+		{ { "merge", FT_STR } },
+		{ { "items", FT_ARRAY }, { "repo_state", FT_OBJECT }, { "projects", FT_ARRAY }, { "config", FT_BOOL } } },
+	[VZ_MSG_MERGED] = { VZ_MSG_MERGED, "merged",
+		{ { "merge", FT_STR }, { "ok", FT_BOOL } },
+		{ { "items", FT_ARRAY }, { "repo_state", FT_OBJECT }, { "heads", FT_OBJECT }, { "config", FT_OBJECT },
+		  { "message", FT_STR } } },
+	[VZ_MSG_MERGE_ACK] = { VZ_MSG_MERGE_ACK, "merge_ack",
+		{ { "merge", FT_STR } },
+		{ { NULL, FT_ANY } } },
 };
 
 /* Keys every frame carries; a body's own v/type/id are replaced on encode. */

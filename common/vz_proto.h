@@ -40,6 +40,10 @@ typedef enum vz_msg_type {
 	VZ_MSG_EARLY_FAILURE = 18, /* executor -> scheduler: build, attempt, message (failure-output matched) */
 	VZ_MSG_LOG_FILE = 19,  /* executor -> scheduler: build, attempt, path, offset, size, data (base64): a
 				* file of the build's log directory for the scheduler's log store */
+	VZ_MSG_MERGE = 20,     /* scheduler -> executor: merge, items, repo_state, projects, config (a merge
+				* request: the speculative state of items, heads and in-repo config) */
+	VZ_MSG_MERGED = 21,    /* executor -> scheduler: merge, ok, items, repo_state, heads, config | message */
+	VZ_MSG_MERGE_ACK = 22, /* scheduler -> executor: merge (the merged answer was received) */
 	VZ_MSG__MAX
 } vz_msg_type;
 

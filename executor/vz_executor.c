@@ -13,11 +13,15 @@
 #include "vz_governor.h"
 #include "vz_log.h"
 #include "vz_map.h"
+#include "vz_mergejob.h"
 #include "vz_proto.h"
 #include "vz_util.h"
+#include "vz_workspace.h"
 
 #define RESEND_MS 2000
 #define STOP_GRACE_MS 5000
+#define MERGE_QUEUE_MAX 1000 /* merge requests waiting for a merge slot */
+#define MERGE_ID_MAX 63      /* bytes of a merge request's id (pending.uuid holds 63) */
 
 typedef struct job {
 	struct vz_executor *x;
@@ -35,6 +39,17 @@ typedef struct job {
 	void *push;             /* the thread's PUSH socket to the main loop */
 	struct job *next;
 } job;
+
+/* A merge request on its thread (vz_mergejob). */
+typedef struct mergejob {
+	struct vz_executor *x;
+	char id[MERGE_ID_MAX + 1];
+	json_t *req;
+	pthread_t thread;
+	volatile int finished;
+	void *push;             /* the thread's PUSH socket to the main loop */
+	struct mergejob *next;
+} mergejob;
 
 typedef struct pending {
 	char uuid[64];
@@ -67,6 +82,11 @@ struct vz_executor {
 	uint64_t last_sense;
 	job *jobs;
 	vz_map *pending;        /* uuid -> pending result */
+	mergejob *merges;       /* merge requests running (at most executor.merge_capacity) */
+	int nmerges;
+	json_t *merge_queue;    /* merge request bodies waiting for a slot, in arrival order */
+	vz_map *merge_pending;  /* merge id -> pending "merged" answer, until merge_ack */
+	char *cache_root;       /* WORK_DIR/cache, shared by builds and merges */
 	vz_build_env env;
 };
 
@@ -233,6 +253,175 @@ static void reap(vz_executor *x)
 		send_ready(x);
 }
 
+/* ---------- merge requests (Zuul's mergers; vz_mergejob) ---------- */
+
+static void send_merged(vz_executor *x, pending *p)
+{
+	send_msg(x, VZ_MSG_MERGED, json_incref(p->body));
+	p->last_sent = vz_mono_ms();
+}
+
+static void *merge_main(void *arg)
+{
+	mergejob *mj = arg;
+	vz_err e = { 0 };
+	json_t *body;
+	if (vz_workspace_global_init(&e))
+		body = json_pack("{s:s,s:b,s:s}", "merge", mj->id, "ok", 0, "message", vz_err_msg(&e));
+	else
+		body = vz_mergejob_run(mj->req, mj->x->cache_root, mj->x->cfg);
+	/* the answer must fit in one frame: say so instead of never answering */
+	vz_buf b = VZ_BUF_INIT(VZ_PROTO_MAX_FRAME);
+	if (vz_msg_encode(&b, VZ_MSG_MERGED, NULL, body, &e)) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "merge request %s: the answer does not fit in one message (%s); ask for fewer "
+			 "items or projects per request", mj->id, vz_err_msg(&e));
+		json_decref(body);
+		body = json_pack("{s:s,s:b,s:s}", "merge", mj->id, "ok", 0, "message", msg);
+	}
+	vz_buf_free(&b);
+	vz_err se = { 0 };
+	if (vz_proto_send(mj->push, NULL, 0, VZ_MSG_MERGED, NULL, body, &se))
+		vz_warn("merge %s: cannot pass its answer to the executor loop: %s", mj->id, vz_err_msg(&se));
+	json_decref(body);
+	zmq_close(mj->push);
+	mj->push = NULL;
+	__atomic_store_n(&mj->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Keeps an answer until its merge_ack and sends it. */
+static void merge_answer(vz_executor *x, const char *id, json_t *body)
+{
+	pending *p = vz_xcalloc(1, sizeof(*p));
+	vz_strlcpy(p->uuid, id, sizeof(p->uuid));
+	p->body = body;
+	pending *old = vz_map_get(x->merge_pending, id);
+	if (old) {
+		json_decref(old->body);
+		free(old);
+	}
+	vz_map_set(x->merge_pending, p->uuid, p);
+	if (x->welcomed)
+		send_merged(x, p);
+}
+
+static void merge_done(vz_executor *x, vz_msg *m)
+{
+	const char *id = vz_msg_str(m, "merge");
+	json_t *ok = json_object_get(m->body, "ok");
+	if (json_is_true(ok))
+		vz_info("merge %s done", id);
+	else
+		vz_info("merge %s failed: %s", id, vz_msg_str(m, "message"));
+	merge_answer(x, id, json_incref(m->body));
+}
+
+/* Starts queued merge requests while merge slots are free. */
+static void start_merges(vz_executor *x)
+{
+	while (x->nmerges < x->cfg->executor.merge_capacity && json_array_size(x->merge_queue) > 0) {
+		json_t *req = json_incref(json_array_get(x->merge_queue, 0));
+		json_array_remove(x->merge_queue, 0);
+		mergejob *mj = vz_xcalloc(1, sizeof(*mj));
+		mj->x = x;
+		vz_strlcpy(mj->id, json_string_value(json_object_get(req, "merge")), sizeof(mj->id));
+		mj->req = req;
+		mj->push = zmq_socket(x->zctx, ZMQ_PUSH);
+		int zero = 0;
+		if (mj->push) {
+			zmq_setsockopt(mj->push, ZMQ_LINGER, &zero, sizeof(zero));
+			zmq_setsockopt(mj->push, ZMQ_SNDHWM, &zero, sizeof(zero));
+		}
+		if (!mj->push || zmq_connect(mj->push, x->inbox_ep) != 0 || pthread_create(&mj->thread, NULL, merge_main, mj) != 0) {
+			vz_error("cannot start merge %s: %s", mj->id, zmq_strerror(zmq_errno()));
+			char msg[300];
+			snprintf(msg, sizeof(msg), "merge request %s: executor %s could not start a thread; send it elsewhere",
+				 mj->id, x->cfg->executor.name);
+			merge_answer(x, mj->id, json_pack("{s:s,s:b,s:s}", "merge", mj->id, "ok", 0, "message", msg));
+			if (mj->push)
+				zmq_close(mj->push);
+			json_decref(req);
+			free(mj);
+			continue;
+		}
+		mj->next = x->merges;
+		x->merges = mj;
+		x->nmerges++;
+		vz_info("merge %s started (%zu items, %zu projects)", mj->id, json_array_size(json_object_get(req, "items")),
+			json_array_size(json_object_get(req, "projects")));
+	}
+}
+
+static int merge_known(vz_executor *x, const char *id)
+{
+	for (mergejob *mj = x->merges; mj; mj = mj->next)
+		if (strcmp(mj->id, id) == 0)
+			return 1;
+	size_t i;
+	json_t *q;
+	json_array_foreach(x->merge_queue, i, q) {
+		if (strcmp(json_string_value(json_object_get(q, "merge")), id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void on_merge(vz_executor *x, vz_msg *m)
+{
+	const char *id = vz_msg_str(m, "merge");
+	if (!*id || strlen(id) > MERGE_ID_MAX) {
+		vz_warn("the scheduler sent a merge request with an id of %zu bytes (1 to %d); refused", strlen(id), MERGE_ID_MAX);
+		char msg[100];
+		snprintf(msg, sizeof(msg), "merge: \"merge\" must be an id of 1 to %d bytes", MERGE_ID_MAX);
+		send_msg(x, VZ_MSG_ERROR, json_pack("{s:s,s:s,s:s}", "code", "malformed", "message", msg, "ref", m->id));
+		return;
+	}
+	if (merge_known(x, id))
+		return; /* a duplicate: it is running or waiting */
+	pending *p = vz_map_get(x->merge_pending, id);
+	if (p) {
+		send_merged(x, p); /* answered already: the answer again */
+		return;
+	}
+	char msg[300];
+	if (x->stopping || json_array_size(x->merge_queue) >= MERGE_QUEUE_MAX) {
+		snprintf(msg, sizeof(msg), "merge request %s: executor %s %s; send it to another executor", id,
+			 x->cfg->executor.name, x->stopping ? "is stopping" : "has 1000 merge requests waiting");
+		merge_answer(x, id, json_pack("{s:s,s:b,s:s}", "merge", id, "ok", 0, "message", msg));
+		return;
+	}
+	json_array_append(x->merge_queue, m->body);
+	start_merges(x);
+}
+
+static void forget_merge(vz_executor *x, const char *id)
+{
+	pending *p = vz_map_del(x->merge_pending, id);
+	if (p) {
+		json_decref(p->body);
+		free(p);
+	}
+}
+
+static void reap_merges(vz_executor *x)
+{
+	mergejob **pp = &x->merges;
+	while (*pp) {
+		mergejob *mj = *pp;
+		if (!__atomic_load_n(&mj->finished, __ATOMIC_ACQUIRE)) {
+			pp = &mj->next;
+			continue;
+		}
+		pthread_join(mj->thread, NULL);
+		*pp = mj->next;
+		json_decref(mj->req);
+		free(mj);
+		x->nmerges--;
+	}
+	start_merges(x);
+}
+
 /* ---------- messages from build threads ---------- */
 
 static void send_result(vz_executor *x, struct pending *p)
@@ -253,7 +442,9 @@ static void on_inbox(vz_executor *x)
 			vz_error("internal message refused: %s", vz_err_msg(&e));
 			continue;
 		}
-		if (m->type == VZ_MSG_RESULT) {
+		if (m->type == VZ_MSG_MERGED) {
+			merge_done(x, m);
+		} else if (m->type == VZ_MSG_RESULT) {
 			pending *p = vz_xcalloc(1, sizeof(*p));
 			vz_strlcpy(p->uuid, vz_msg_str(m, "build"), sizeof(p->uuid));
 			p->attempt = vz_msg_int(m, "attempt", 1);
@@ -372,6 +563,9 @@ static void on_welcome(vz_executor *x, vz_msg *m)
 	void *v;
 	while (vz_map_next(x->pending, &it, &k, &v))
 		send_result(x, v);
+	it = 0;
+	while (vz_map_next(x->merge_pending, &it, &k, &v))
+		send_merged(x, v);
 	send_ready(x);
 }
 
@@ -411,6 +605,13 @@ static int on_dealer(vz_executor *x, vz_err *e)
 			break;
 		case VZ_MSG_ACK:
 			forget_build(x, vz_msg_str(m, "build"));
+			break;
+		case VZ_MSG_MERGE:
+			if (x->welcomed)
+				on_merge(x, m);
+			break;
+		case VZ_MSG_MERGE_ACK:
+			forget_merge(x, vz_msg_str(m, "merge"));
 			break;
 		case VZ_MSG_CANCEL:
 			for (job *j = x->jobs; j; j = j->next)
@@ -511,6 +712,12 @@ static void timers(vz_executor *x)
 		if (now - p->last_sent >= RESEND_MS)
 			send_result(x, p);
 	}
+	it = 0;
+	while (vz_map_next(x->merge_pending, &it, &k, &v)) {
+		pending *p = v;
+		if (now - p->last_sent >= RESEND_MS)
+			send_merged(x, p);
+	}
 }
 
 /* ---------- lifecycle ---------- */
@@ -522,6 +729,9 @@ int vz_executor_new(vz_executor **out, const vz_config *cfg, void *zctx, const c
 	x->cfg = cfg;
 	x->zctx = zctx;
 	x->pending = vz_map_new();
+	x->merge_pending = vz_map_new();
+	x->merge_queue = json_array();
+	x->cache_root = vz_path_join(cfg->executor.work_dir, "cache");
 	x->heartbeat_ms = cfg->scheduler.heartbeat_ms > 0 ? cfg->scheduler.heartbeat_ms : 1000;
 	vz_uuid(x->instance);
 	vz_strlcpy(x->endpoint, endpoint ? endpoint : cfg->executor.scheduler, sizeof(x->endpoint));
@@ -577,8 +787,9 @@ out:
 
 static json_t *control_status(vz_executor *x)
 {
-	return json_pack("{s:s,s:b,s:b,s:b,s:i,s:I}", "executor", x->cfg->executor.name, "paused", x->paused, "stopping",
-			 x->stopping, "governed", x->governed, "running", x->running, "free", free_slots(x));
+	return json_pack("{s:s,s:b,s:b,s:b,s:i,s:I,s:i,s:I}", "executor", x->cfg->executor.name, "paused", x->paused,
+			 "stopping", x->stopping, "governed", x->governed, "running", x->running, "free", free_slots(x),
+			 "merges", x->nmerges, "merges_waiting", (json_int_t)json_array_size(x->merge_queue));
 }
 
 static void on_control(vz_executor *x)
@@ -672,6 +883,7 @@ static int turn(vz_executor *x, int timeout_ms, vz_err *e)
 	if (rc)
 		return rc;
 	reap(x);
+	reap_merges(x);
 	timers(x);
 	return 0;
 }
@@ -699,23 +911,26 @@ int vz_executor_run(vz_executor *x, volatile sig_atomic_t *stop, vz_err *e)
 			for (job *j = x->jobs; j; j = j->next)
 				cancel_once(j, VZ_BUILD_CANCEL_STOPPING);
 		}
-		if (x->stopping && !x->jobs) {
+		if (x->stopping && !x->jobs && !x->merges && json_array_size(x->merge_queue) == 0) {
 			uint64_t now = vz_mono_ms();
 			if (!deliver_until)
 				deliver_until = now + STOP_GRACE_MS;
-			if (vz_map_len(x->pending) == 0 || !x->welcomed || now >= deliver_until)
+			if ((vz_map_len(x->pending) == 0 && vz_map_len(x->merge_pending) == 0) || !x->welcomed ||
+			    now >= deliver_until)
 				break;
 		}
 		int timeout = x->heartbeat_ms < 200 ? x->heartbeat_ms : 200;
-		if ((rc = turn(x, x->jobs ? 20 : timeout, e)))
+		if ((rc = turn(x, x->jobs || x->merges ? 20 : timeout, e)))
 			break;
 	}
 	/* a fatal error: hand back what still runs and wait for the threads */
 	for (job *j = x->jobs; j; j = j->next)
 		cancel_once(j, VZ_BUILD_CANCEL_STOPPING);
-	while (x->jobs) { /* threads end once their commands are killed */
+	json_array_clear(x->merge_queue); /* not started: the scheduler asks again */
+	while (x->jobs || x->merges) { /* threads end once their commands are killed; merges by themselves */
 		on_inbox(x);
 		reap(x);
+		reap_merges(x);
 		usleep(10000);
 	}
 	return rc;
@@ -733,6 +948,14 @@ void vz_executor_free(vz_executor *x)
 		free(v);
 	}
 	vz_map_free(x->pending);
+	it = 0;
+	while (vz_map_next(x->merge_pending, &it, &k, &v)) {
+		json_decref(((pending *)v)->body);
+		free(v);
+	}
+	vz_map_free(x->merge_pending);
+	json_decref(x->merge_queue);
+	free(x->cache_root);
 	if (x->dealer)
 		zmq_close(x->dealer);
 	if (x->inbox)

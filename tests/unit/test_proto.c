@@ -48,6 +48,9 @@ static const struct {
 	{ VZ_MSG_EARLY_FAILURE, "early_failure", "{\"build\":\"b1\",\"attempt\":1}", 2 },
 	{ VZ_MSG_LOG_FILE, "log_file",
 	  "{\"build\":\"b1\",\"attempt\":1,\"path\":\"a/b.txt\",\"offset\":0,\"size\":3,\"data\":\"YWJj\"}", 6 },
+	{ VZ_MSG_MERGE, "merge", "{\"merge\":\"m1\"}", 1 },
+	{ VZ_MSG_MERGED, "merged", "{\"merge\":\"m1\",\"ok\":true}", 2 },
+	{ VZ_MSG_MERGE_ACK, "merge_ack", "{\"merge\":\"m1\"}", 1 },
 };
 #define NVALID (sizeof(valid) / sizeof(valid[0]))
 
@@ -238,6 +241,15 @@ static const struct {
 	{ "paused data not an object", "{\"v\":1,\"type\":\"paused\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"data\":3}", VZ_EPROTO, "\"data\"", "a" },
 	{ "resume without build", "{\"v\":1,\"type\":\"resume\",\"id\":\"a\"}", VZ_EPROTO, "\"build\"", "a" },
 	{ "early_failure message not a string", "{\"v\":1,\"type\":\"early_failure\",\"id\":\"a\",\"build\":\"b\",\"attempt\":1,\"message\":[]}", VZ_EPROTO, "\"message\"", "a" },
+	{ "merge items not a list", "{\"v\":1,\"type\":\"merge\",\"id\":\"a\",\"merge\":\"m\",\"items\":{}}", VZ_EPROTO, "\"items\"", "a" },
+	{ "merge repo_state not an object", "{\"v\":1,\"type\":\"merge\",\"id\":\"a\",\"merge\":\"m\",\"repo_state\":[]}", VZ_EPROTO, "\"repo_state\"", "a" },
+	{ "merge config not a bool", "{\"v\":1,\"type\":\"merge\",\"id\":\"a\",\"merge\":\"m\",\"config\":1}", VZ_EPROTO, "\"config\"", "a" },
+	{ "merge projects not a list", "{\"v\":1,\"type\":\"merge\",\"id\":\"a\",\"merge\":\"m\",\"projects\":\"p\"}", VZ_EPROTO, "\"projects\"", "a" },
+	{ "merged without ok", "{\"v\":1,\"type\":\"merged\",\"id\":\"a\",\"merge\":\"m\"}", VZ_EPROTO, "\"ok\"", "a" },
+	{ "merged ok not a bool", "{\"v\":1,\"type\":\"merged\",\"id\":\"a\",\"merge\":\"m\",\"ok\":\"yes\"}", VZ_EPROTO, "\"ok\"", "a" },
+	{ "merged config not an object", "{\"v\":1,\"type\":\"merged\",\"id\":\"a\",\"merge\":\"m\",\"ok\":true,\"config\":[]}", VZ_EPROTO, "\"config\"", "a" },
+	{ "merged heads not an object", "{\"v\":1,\"type\":\"merged\",\"id\":\"a\",\"merge\":\"m\",\"ok\":true,\"heads\":\"x\"}", VZ_EPROTO, "\"heads\"", "a" },
+	{ "merge_ack without merge", "{\"v\":1,\"type\":\"merge_ack\",\"id\":\"a\"}", VZ_EPROTO, "\"merge\"", "a" },
 	{ "version 2", "{\"v\":2,\"type\":\"hello\",\"id\":\"h1\"}", VZ_EVERSION, "version 2", "h1" },
 	{ "version 0", "{\"v\":0,\"type\":\"ready\",\"id\":\"h1\",\"free\":1,\"seen\":1}", VZ_EVERSION, "version 1", "h1" },
 	{ "version 2 unknown type", "{\"v\":2,\"type\":\"frobnicate\",\"id\":\"h2\"}", VZ_EVERSION, NULL, "h2" },
