@@ -421,22 +421,6 @@ static const char *jstr(json_t *o, const char *k)
 
 /* ---- playbooks (Zuul's pre-run, run, post-run and cleanup-run) ---- */
 
-typedef struct pbctx {
-	logw *w;
-	const char *node_name;
-	vz_node *node;
-} pbctx;
-
-static void pb_line(void *ctx, const char *host, const char *text)
-{
-	pbctx *c = ctx;
-	const char *saved = c->w->node;
-	c->w->node = host ? host : c->node_name;
-	emit_line(c->w, text, strlen(text));
-	flush(c->w);
-	c->w->node = saved;
-}
-
 /* Opens the build's node session on a thread of its own, beside the workspace preparation. */
 typedef struct connector {
 	const vz_node_spec *spec;
@@ -454,10 +438,55 @@ static void *connect_main(void *arg)
 	return NULL;
 }
 
+#define BUILD_NODES_MAX 16 /* nodes of one build (a nodeset) */
+
+/* A node of the build: its request entry, how to reach it, and its session once open. */
+typedef struct bnode {
+	json_t *j;
+	const char *name;
+	vz_node_spec spec;
+	connector cn;
+	vz_node *node;
+} bnode;
+
+static void spec_from(json_t *nj, vz_node_spec *spec)
+{
+	const char *conn = jstr(nj, "connection");
+	spec->kind = strcmp(conn, "local") == 0 ? VZ_NODE_LOCAL : VZ_NODE_SSH;
+	spec->name = jstr(nj, "name");
+	spec->host = jstr(nj, "host");
+	spec->port = (int)json_integer_value(json_object_get(nj, "port"));
+	spec->user = *jstr(nj, "user") ? jstr(nj, "user") : NULL;
+	spec->key_file = *jstr(nj, "key") ? jstr(nj, "key") : NULL;
+	spec->known_hosts = *jstr(nj, "known_hosts") ? jstr(nj, "known_hosts") : NULL;
+	spec->host_key = *jstr(nj, "host_key") ? jstr(nj, "host_key") : NULL;
+}
+
+typedef struct pbctx {
+	logw *w;
+	const char *node_name; /* the first node: lines of no host go under its name */
+	const struct bnode *all;
+	size_t nall;
+} pbctx;
+
+static void pb_line(void *ctx, const char *host, const char *text)
+{
+	pbctx *c = ctx;
+	const char *saved = c->w->node;
+	c->w->node = host ? host : c->node_name;
+	emit_line(c->w, text, strlen(text));
+	flush(c->w);
+	c->w->node = saved;
+}
+
+
 static vz_node *pb_node(void *ctx, const char *host)
 {
 	pbctx *c = ctx;
-	return strcmp(host, c->node_name) == 0 ? c->node : NULL;
+	for (size_t i = 0; i < c->nall; i++)
+		if (strcmp(host, c->all[i].name) == 0)
+			return c->all[i].node;
+	return NULL;
 }
 
 /* The playbooks of one phase: [{project, path, trusted}] resolved in the prepared workspaces.
@@ -694,6 +723,67 @@ static void add_returned(json_t *body, json_t *data)
 	}
 }
 
+/* On a shared node the workspaces are under vinz-builds/<build>/ (deliver_node): the src_dir
+ * the playbooks get in zuul.project and zuul.projects says so. */
+static void prefix_src_dir(json_t *pj, const char *uuid)
+{
+	const char *d = jstr(pj, "src_dir");
+	if (!pj || !*d || vz_startswith(d, "vinz-builds/"))
+		return; /* (the same object may be reached twice) */
+	char buf[1400];
+	snprintf(buf, sizeof(buf), "vinz-builds/%s/%s", uuid, d);
+	json_object_set_new(pj, "src_dir", json_string(buf));
+}
+
+static void shared_src_dirs(json_t *zuul, const char *uuid)
+{
+	prefix_src_dir(json_object_get(zuul, "project"), uuid);
+	const char *k;
+	json_t *pj;
+	json_object_foreach(json_object_get(zuul, "projects"), k, pj)
+		prefix_src_dir(pj, uuid);
+}
+
+/* The build's workspaces onto one SSH node b: a node that runs one build at a time gets Zuul's
+ * layout (~/src/<canonical>); a shared node gets a directory per build so concurrent builds never
+ * share a work tree. One delivery per project; the build's own project is the first, and its
+ * directory goes to remote_dir. 0, or -1 with result and message set. */
+static int deliver_node(logw *w, const bnode *b, const vz_prepared *prepared, const char *uuid, const vz_build_env *env,
+			volatile int *cancel, char *remote_dir, size_t rdlen, const char **result, char *message, size_t mlen)
+{
+	for (size_t pi = 0; pi < prepared->nprojects; pi++) {
+		const vz_prepared_project *pp = &prepared->projects[pi];
+		char rdir[1200];
+		if (json_is_true(json_object_get(b->j, "shared")))
+			snprintf(rdir, sizeof(rdir), "vinz-builds/%s/src/%s", uuid, pp->canonical);
+		else
+			snprintf(rdir, sizeof(rdir), "src/%s", pp->canonical);
+		vz_deliver_opts dopt = { .project = pp->canonical, .pack_max = env->ship_max, .timeout_ms = 600000,
+					 .cancel = cancel, .on_output = on_output, .ctx = w };
+		vz_deliver_stats ds;
+		vz_err e = { 0 };
+		int rc = vz_deliver_repo(b->node, pp->dir, rdir, &dopt, &ds, &e);
+		end_lines(w);
+		if (ds.note[0])
+			logf_line(w, "vinz: %s", ds.note);
+		if (rc) {
+			*result = rc == VZ_ECANCELED ? cancel_result(*cancel)
+				  : rc == VZ_ETOOBIG || rc == VZ_EINVAL ? "ERROR" : "RETRY";
+			w->node_failed = rc != VZ_ECANCELED && strcmp(*result, "RETRY") == 0;
+			snprintf(message, mlen, "cannot deliver the workspace of %s to node %s: %s", pp->canonical, b->name,
+				 vz_err_msg(&e));
+			logf_line(w, "vinz: %s", message);
+			return -1;
+		}
+		logf_line(w, "vinz: workspace %s delivered to %s:~/%s by %s: %zu objects, %zu bytes, %d round trips, %llu ms",
+			  pp->canonical, b->name, rdir, vz_deliver_method_name(ds.method), ds.objects, ds.bytes,
+			  ds.round_trips, (unsigned long long)ds.total_ms);
+		if (pi == 0)
+			vz_strlcpy(remote_dir, rdir, rdlen);
+	}
+	return 0;
+}
+
 /* Runs the phases of req->playbooks on the build's node and decides the result as Zuul does
  * (docs/executor.md):
  * - pre-run (parents' first): a failure or an unreachable node gives RETRY, or FAILURE when the
@@ -706,8 +796,8 @@ static void add_returned(json_t *body, json_t *data)
  * - cleanup-run always, even after a cancel, each within post_timeout.
  * A cancel (scheduler, second SIGTERM, disk limit) skips what is left but cleanup-run and gives
  * ABORTED, REQUEUE or DISK_FULL. *data gets what the playbooks returned (zuul_return). */
-static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *bdir, vz_node *node, const char *node_name,
-			  json_t *nodej, const vz_build_env *env, const vz_build_ctl *ctl, logw *w, uint64_t deadline,
+static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *bdir, const bnode *all, size_t nall,
+			  const vz_build_env *env, const vz_build_ctl *ctl, logw *w, uint64_t deadline,
 			  const char **result, char *message, size_t mlen, json_t **data)
 {
 	static const char *const phases[] = { "pre_run", "run", "post_run", "cleanup_run" };
@@ -716,55 +806,67 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 	vz_inventory *inv = vz_inventory_new();
 	char *logs = vz_path_join(bdir, "logs");
 	vz_err e = { 0 };
-	/* Zuul's precedence for one host: data returned by parent jobs < job vars < group-vars of
-	 * the host's groups < host-vars (Ansible replaces, it does not merge, a variable's value) */
-	json_t *hv = json_object();
+	/* Zuul's precedence for a host: data returned by parent jobs < job vars < group-vars of
+	 * the host's groups < host-vars (Ansible replaces, it does not merge, a variable's value).
+	 * Every node of the build is a host of the inventory, in the groups the nodeset gives it. */
+	json_t *base = json_object();
 	json_t *pd = json_object_get(req, "parent_data");
 	const char *pk;
 	json_t *pv;
 	json_object_foreach(pd, pk, pv) {
 		if (strcmp(pk, "zuul") != 0)
-			json_object_set(hv, pk, pv);
+			json_object_set(base, pk, pv);
 	}
 	json_t *jv = json_object_get(req, "vars");
 	if (json_is_object(jv))
-		json_object_update(hv, jv);
-	json_t *groups = json_object_get(nodej, "groups"), *gv = json_object_get(req, "group_vars");
-	size_t gi;
-	json_t *g;
-	json_array_foreach(groups, gi, g) {
-		json_t *v = json_is_string(g) ? json_object_get(gv, json_string_value(g)) : NULL;
-		if (json_is_object(v))
-			json_object_update(hv, v);
-	}
-	json_t *mine = json_object_get(json_object_get(req, "host_vars"), node_name);
-	if (json_is_object(mine))
-		json_object_update(hv, mine);
-	json_object_set_new(hv, "nodepool", vz_zuulvars_nodepool(nodej));
-	json_object_set_new(hv, "ansible_host", json_string(json_string_value(json_object_get(nodej, "host")) ?
-								   json_string_value(json_object_get(nodej, "host")) : "localhost"));
-	int added = 0;
+		json_object_update(base, jv);
+	json_t *gv = json_object_get(req, "group_vars");
 	json_t *extra = NULL;
-	json_array_foreach(groups, gi, g) {
-		if (json_is_string(g) && vz_inventory_add_host(inv, node_name, json_string_value(g), hv, &e) == 0)
-			added = 1;
+	for (size_t ni = 0; ni < nall; ni++) {
+		json_t *nodej = all[ni].j;
+		json_t *hv = json_copy(base);
+		json_t *groups = json_object_get(nodej, "groups");
+		size_t gi;
+		json_t *g;
+		json_array_foreach(groups, gi, g) {
+			json_t *v = json_is_string(g) ? json_object_get(gv, json_string_value(g)) : NULL;
+			if (json_is_object(v))
+				json_object_update(hv, v);
+		}
+		json_t *mine = json_object_get(json_object_get(req, "host_vars"), all[ni].name);
+		if (json_is_object(mine))
+			json_object_update(hv, mine);
+		json_object_set_new(hv, "nodepool", vz_zuulvars_nodepool(nodej));
+		json_object_set_new(hv, "ansible_host", json_string(*jstr(nodej, "host") ? jstr(nodej, "host") : "localhost"));
+		int added = 0, failed = 0;
+		json_array_foreach(groups, gi, g) {
+			if (json_is_string(g) && vz_inventory_add_host(inv, all[ni].name, json_string_value(g), hv, &e) == 0)
+				added = 1;
+		}
+		if (!added && vz_inventory_add_host(inv, all[ni].name, NULL, hv, &e))
+			failed = 1;
+		json_decref(hv);
+		if (failed) {
+			json_decref(base);
+			*result = "ERROR";
+			snprintf(message, mlen, "inventory: %s", vz_err_msg(&e));
+			goto out;
+		}
 	}
-	if (!added && vz_inventory_add_host(inv, node_name, NULL, hv, &e)) {
-		*result = "ERROR";
-		snprintf(message, mlen, "inventory: %s", vz_err_msg(&e));
-		goto out;
-	}
+	json_decref(base);
 	vz_zuulvars_dirs dirs = { bdir, logs, NULL };
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
 	dirs.hostname = host;
 	json_t *zuul = vz_zuulvars_zuul(req, prepared, &dirs);
+	if (json_is_true(json_object_get(all[0].j, "shared")))
+		shared_src_dirs(zuul, jstr(req, "build"));
 	json_int_t post_s = json_integer_value(json_object_get(req, "post_timeout"));
 	if (post_s > 0)
 		json_object_set_new(zuul, "post_timeout", json_integer(post_s));
 	int post_ms = (int)((post_s > 0 && post_s < 86400 * 7 ? post_s : POST_TIMEOUT_S) * 1000);
 	extra = json_pack("{s:o}", "zuul", zuul);
-	pbctx pc = { w, node_name, node };
+	pbctx pc = { w, all[0].name, all, nall };
 	int pre_ok = 1, run_ok = 1, aborted = 0, error = 0;
 	const char *pre_failed_pb = NULL;
 	char pre_failed_buf[600] = "";
@@ -919,7 +1021,6 @@ static void run_playbooks(json_t *req, const vz_prepared *prepared, const char *
 	*data = returned_data(bdir);
 out:
 	json_decref(extra);
-	json_decref(hv);
 	vz_inventory_free(inv);
 	free(logs);
 }
@@ -950,6 +1051,9 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	vz_err e = { 0 };
 	vz_node *node = NULL;
 	vz_node_spec spec = { 0 };
+	bnode all[BUILD_NODES_MAX];
+	size_t nall = 1;
+	memset(all, 0, sizeof(all));
 	char *bdir = NULL, *src = NULL, *logp = NULL, *cache = NULL;
 	vz_prepared prepared = { 0 };
 	char rel[128];
@@ -1012,17 +1116,23 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 
 	/* the node's session is opened while the workspaces are made (an SSH connect and
 	 * authentication take tens of ms that would otherwise add to the job's start) */
-	const char *conn = jstr(nodej, "connection");
-	spec.kind = strcmp(conn, "local") == 0 ? VZ_NODE_LOCAL : VZ_NODE_SSH;
-	spec.name = node_name;
-	spec.host = jstr(nodej, "host");
-	spec.port = (int)json_integer_value(json_object_get(nodej, "port"));
-	spec.user = *jstr(nodej, "user") ? jstr(nodej, "user") : NULL;
-	spec.key_file = *jstr(nodej, "key") ? jstr(nodej, "key") : NULL;
-	spec.known_hosts = *jstr(nodej, "known_hosts") ? jstr(nodej, "known_hosts") : NULL;
-	spec.host_key = *jstr(nodej, "host_key") ? jstr(nodej, "host_key") : NULL;
+	spec_from(nodej, &spec);
 	connector cn = { .spec = &spec };
 	cn.started = pthread_create(&cn.th, NULL, connect_main, &cn) == 0;
+	/* the other nodes of a multi-node nodeset ("nodes": every node, the first one included or
+	 * not), each opened the same way */
+	size_t i_n;
+	json_t *nj;
+	json_array_foreach(json_object_get(req, "nodes"), i_n, nj) {
+		if (!strcmp(jstr(nj, "name"), node_name) || !*jstr(nj, "name") || nall >= BUILD_NODES_MAX)
+			continue;
+		bnode *b = &all[nall++];
+		b->j = nj;
+		b->name = jstr(nj, "name");
+		spec_from(nj, &b->spec);
+		b->cn.spec = &b->spec;
+		b->cn.started = pthread_create(&b->cn.th, NULL, connect_main, &b->cn) == 0;
+	}
 
 	/* 1. the workspaces on the executor: every project, at its speculative state */
 	int prc = vz_prepare_workspace(&prepared, req, bdir, cache, env->site, prepare_log, &w, &e);
@@ -1032,6 +1142,14 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	else
 		connect_main(&cn);
 	node = cn.node;
+	all[0] = (bnode){ .j = nodej, .name = node_name, .spec = spec, .node = node };
+	for (size_t k = 1; k < nall; k++) {
+		if (all[k].cn.started)
+			pthread_join(all[k].cn.th, NULL);
+		else
+			connect_main(&all[k].cn);
+		all[k].node = all[k].cn.node;
+	}
 	if (prc) {
 		if (prc == VZ_ECONFLICT)
 			result = "MERGE_CONFLICT";
@@ -1043,51 +1161,29 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 	src = vz_xstrdup(prepared.projects[0].dir);
 	vz_strlcpy(commit, prepared.commit, sizeof(commit));
 	int rc = cn.rc;
+	const vz_err *cerr = &cn.e;
+	for (size_t k = 1; k < nall && !rc; k++)
+		if ((rc = all[k].cn.rc))
+			cerr = &all[k].cn.e;
 	if (rc) {
 		result = rc == VZ_EHOSTKEY || rc == VZ_EAUTH || rc == VZ_EINVAL ? "NODE_FAILURE" : "RETRY";
 		w.node_failed = 1;
-		snprintf(message, sizeof(message), "%s", vz_err_msg(&cn.e)); /* names the node already */
+		snprintf(message, sizeof(message), "%s", vz_err_msg(cerr)); /* names the node already */
 		logf_line(&w, "vinz: %s", message);
 		goto done;
 	}
 
-	/* 3. the work tree on the node: local nodes use the checkout itself */
+	/* 3. the work tree on the nodes: local nodes use the checkout itself */
 	const char *cwd = src;
-	char remote_dir[1200];
-	if (spec.kind == VZ_NODE_SSH) {
-		/* a node that runs one build at a time gets Zuul's layout; a shared node gets a
-		 * directory per build so concurrent builds never share a work tree. One delivery per
-		 * project of the workspace; the build's own project is the first. */
-		for (size_t pi = 0; pi < prepared.nprojects; pi++) {
-			const vz_prepared_project *pp = &prepared.projects[pi];
-			char rdir[1200];
-			if (json_is_true(json_object_get(nodej, "shared")))
-				snprintf(rdir, sizeof(rdir), "vinz-builds/%s/src/%s", uuid, pp->canonical);
-			else
-				snprintf(rdir, sizeof(rdir), "src/%s", pp->canonical);
-			vz_deliver_opts dopt = { .project = pp->canonical, .pack_max = env->ship_max, .timeout_ms = 600000,
-						 .cancel = cancel, .on_output = on_output, .ctx = &w };
-			vz_deliver_stats ds;
-			rc = vz_deliver_repo(node, pp->dir, rdir, &dopt, &ds, &e);
-			end_lines(&w);
-			if (ds.note[0])
-				logf_line(&w, "vinz: %s", ds.note);
-			if (rc) {
-				result = rc == VZ_ECANCELED ? cancel_result(*cancel)
-					 : rc == VZ_ETOOBIG || rc == VZ_EINVAL ? "ERROR" : "RETRY";
-				w.node_failed = rc != VZ_ECANCELED && strcmp(result, "RETRY") == 0;
-				snprintf(message, sizeof(message), "cannot deliver the workspace of %s to node %s: %s", pp->canonical,
-					 node_name, vz_err_msg(&e));
-				logf_line(&w, "vinz: %s", message);
-				goto done;
-			}
-			logf_line(&w, "vinz: workspace %s delivered to %s:~/%s by %s: %zu objects, %zu bytes, %d round trips, %llu ms",
-				  pp->canonical, node_name, rdir, vz_deliver_method_name(ds.method), ds.objects, ds.bytes,
-				  ds.round_trips, (unsigned long long)ds.total_ms);
-			if (pi == 0)
-				vz_strlcpy(remote_dir, rdir, sizeof(remote_dir));
-		}
-		cwd = remote_dir;
+	char remote_dir[1200] = "";
+	for (size_t k = 0; k < nall; k++) {
+		if (all[k].spec.kind != VZ_NODE_SSH)
+			continue;
+		if (deliver_node(&w, &all[k], &prepared, uuid, env, cancel, remote_dir, sizeof(remote_dir), &result, message,
+				 sizeof(message)))
+			goto done;
+		if (k == 0)
+			cwd = remote_dir;
 	}
 
 	/* 4. the job: playbooks (Zuul's phases) or plain commands */
@@ -1097,8 +1193,7 @@ void vz_build_run_ctl(json_t *req, const vz_build_env *env, const vz_build_ctl *
 		json_int_t tmo_s = json_integer_value(json_object_get(req, "timeout"));
 		uint64_t dl = vz_mono_ms() + (uint64_t)(tmo_s > 0 ? tmo_s : 1800) * 1000u;
 		vz_build_ctl pctl = { cancel, ctl->resume, NULL };
-		run_playbooks(req, &prepared, bdir, node, node_name, nodej, env, &pctl, &w, dl, &result, message, sizeof(message),
-			      &data);
+		run_playbooks(req, &prepared, bdir, all, nall, env, &pctl, &w, dl, &result, message, sizeof(message), &data);
 		if (strcmp(result, "SUCCESS") != 0)
 			logf_line(&w, "vinz: %s", message);
 		goto done;
@@ -1188,15 +1283,23 @@ done:
 		flush(&w);
 		close(w.fd);
 	}
-	if (node && spec.kind == VZ_NODE_SSH && json_is_true(json_object_get(nodej, "shared"))) {
-		/* per-build directories on shared nodes do not outlive the build */
-		char rm[200];
-		snprintf(rm, sizeof(rm), "rm -rf 'vinz-builds/%s'", uuid);
-		vz_node_cmd c = { .command = rm, .timeout_ms = 60000 };
-		vz_node_result r = { 0 };
-		vz_err ce = { 0 };
-		if (vz_node_exec(node, &c, &r, &ce) || r.exit_status != 0)
-			vz_warn("build %s: cannot remove its directory on node %s: %s", uuid, node_name, vz_err_msg(&ce));
+	all[0].node = node;
+	all[0].j = nodej;
+	all[0].name = node_name;
+	all[0].spec.kind = spec.kind;
+	for (size_t k = 0; k < nall; k++) {
+		if (all[k].node && all[k].spec.kind == VZ_NODE_SSH && json_is_true(json_object_get(all[k].j, "shared"))) {
+			/* per-build directories on shared nodes do not outlive the build */
+			char rm[200];
+			snprintf(rm, sizeof(rm), "rm -rf 'vinz-builds/%s'", uuid);
+			vz_node_cmd c = { .command = rm, .timeout_ms = 60000 };
+			vz_node_result r = { 0 };
+			vz_err ce = { 0 };
+			if (vz_node_exec(all[k].node, &c, &r, &ce) || r.exit_status != 0)
+				vz_warn("build %s: cannot remove its directory on node %s: %s", uuid, all[k].name, vz_err_msg(&ce));
+		}
+		if (k > 0)
+			vz_node_close(all[k].node);
 	}
 	vz_node_close(node);
 	json_t *body = json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "build", uuid, "attempt", attempt, "result", result,
