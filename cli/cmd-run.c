@@ -488,27 +488,10 @@ static void add_project(json_t *req, const named_dir *d, const char *target)
 					"branch", target));
 }
 
-/* The build request of job j, or NULL with why in j->message. */
-static json_t *make_request(run_ctx *c, job *jb)
+/* The request entry of nodeset node node_name: a matching --node NAME=..., else a --node without
+ * a name, else this machine; with the nodeset's groups that hold it. */
+static json_t *node_for(run_ctx *c, json_t *ns, const char *node_name)
 {
-	json_t *j = jb->j, *attrs = json_object_get(j, "attributes");
-	json_t *ns = json_object_get(j, "nodeset");
-	json_t *nodes = json_object_get(ns, "nodes");
-	char uuid[37];
-	vz_uuid(uuid);
-	if (json_array_size(nodes) > 1) {
-		snprintf(jb->message, sizeof(jb->message),
-			 "the nodeset has %zu nodes; vinz run (like the executor's build runner) runs single-node jobs "
-			 "only for now", json_array_size(nodes));
-		return NULL;
-	}
-	const char *node_name = "localhost";
-	json_t *nn = json_object_get(json_array_get(nodes, 0), "name");
-	if (json_is_array(nn))
-		nn = json_array_get(nn, 0);
-	if (json_is_string(nn))
-		node_name = json_string_value(nn);
-	/* the node: a matching --node NAME=..., else a --node without name, else local */
 	const node_opt *no = NULL;
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (c->nodes[i].name && strcmp(c->nodes[i].name, node_name) == 0)
@@ -541,7 +524,6 @@ static json_t *make_request(run_ctx *c, job *jb)
 	} else {
 		node = json_pack("{s:s,s:s}", "name", node_name, "connection", "local");
 	}
-	/* the node's groups */
 	json_t *groups = json_array();
 	size_t i, k;
 	json_t *g, *x;
@@ -551,6 +533,33 @@ static json_t *make_request(run_ctx *c, job *jb)
 				json_array_append_new(groups, json_string(jstr(g, "name")));
 	}
 	json_object_set_new(node, "groups", groups);
+	return node;
+}
+
+/* The build request of job j, or NULL with why in j->message. Every node of the job's nodeset is a
+ * node of the build (the executor opens them all); the first is the build's own. */
+static json_t *make_request(run_ctx *c, job *jb)
+{
+	json_t *j = jb->j, *attrs = json_object_get(j, "attributes");
+	json_t *ns = json_object_get(j, "nodeset");
+	json_t *nodes = json_object_get(ns, "nodes");
+	char uuid[37];
+	vz_uuid(uuid);
+	json_t *all = json_array();
+	size_t ni;
+	json_t *nd;
+	json_array_foreach(nodes, ni, nd) {
+		json_t *nn = json_object_get(nd, "name");
+		if (json_is_array(nn))
+			nn = json_array_get(nn, 0);
+		if (json_is_string(nn))
+			json_array_append_new(all, node_for(c, ns, json_string_value(nn)));
+	}
+	if (json_array_size(all) == 0)
+		json_array_append_new(all, node_for(c, ns, "localhost"));
+	json_t *node = json_incref(json_array_get(all, 0));
+	size_t i, k;
+	json_t *x;
 	json_int_t timeout = json_integer_value(json_object_get(attrs, "timeout"));
 	json_t *req = json_pack(
 		"{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:[],s:I,s:[{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}],s:{s:{s:s}},s:[],s:s}",
@@ -560,6 +569,8 @@ static json_t *make_request(run_ctx *c, job *jb)
 		"canonical_project", c->project, "repo", c->repo.top, "branch", c->target, "commit", c->change, "mode",
 		"merge", "date", (json_int_t)c->date, "repo_state", c->project, c->target, c->base, "projects", "ref",
 		c->repo.branch ? c->repo.branch : "HEAD");
+	if (json_array_size(all) > 1)
+		json_object_set(req, "nodes", all);
 	/* playbooks, and the projects they live in */
 	static const char *const ph[] = { "pre-run", "run", "post-run", "cleanup-run" };
 	static const char *const key[] = { "pre_run", "run", "post_run", "cleanup_run" };
@@ -578,6 +589,7 @@ static json_t *make_request(run_ctx *c, job *jb)
 					json_decref(list);
 					json_decref(pbs);
 					json_decref(req);
+					json_decref(all);
 					return NULL;
 				}
 				add_project(req, d, c->target);
@@ -601,6 +613,7 @@ static json_t *make_request(run_ctx *c, job *jb)
 			snprintf(jb->message, sizeof(jb->message),
 				 "the job requires project %s: give a local clone with --project-dir %s=DIR", name, name);
 			json_decref(req);
+			json_decref(all);
 			return NULL;
 		}
 		add_project(req, d, c->target);
@@ -616,11 +629,6 @@ static json_t *make_request(run_ctx *c, job *jb)
 		json_decref(hv);
 		hv = json_object();
 	}
-	json_t *mine = json_object_get(hv, node_name);
-	if (!json_is_object(mine)) {
-		mine = json_object();
-		json_object_set_new(hv, node_name, mine);
-	}
 	json_t *sec = job_secrets(j);
 	const char *alias;
 	json_t *sn;
@@ -633,7 +641,15 @@ static json_t *make_request(run_ctx *c, job *jb)
 		if (!kname)
 			abort();
 		json_object_set_new(vars, kname, json_string(eq + 1));
-		json_object_set_new(mine, kname, json_string(eq + 1));
+		/* -e wins over everything, host-vars included, on every node */
+		json_array_foreach(all, k, x) {
+			json_t *mine = json_object_get(hv, jstr(x, "name"));
+			if (!json_is_object(mine)) {
+				mine = json_object();
+				json_object_set_new(hv, jstr(x, "name"), mine);
+			}
+			json_object_set_new(mine, kname, json_string(eq + 1));
+		}
 		free(kname);
 	}
 	json_object_set_new(req, "vars", vars);
@@ -641,6 +657,7 @@ static json_t *make_request(run_ctx *c, job *jb)
 	json_t *gv = json_object_get(attrs, "group-vars");
 	if (json_is_object(gv))
 		json_object_set(req, "group_vars", gv);
+	json_decref(all);
 	return req;
 }
 

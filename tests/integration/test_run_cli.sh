@@ -346,3 +346,34 @@ grep -q "^slow  *ABORTED" "$T/out" || fail "ABORTED in the summary: $(cat "$T/ou
 no_sleep() { ! pgrep -f "^sleep $nap\$" >/dev/null; }
 wait_until 5 no_sleep || fail "the job's command survived"
 ok "Ctrl-C cancels the running job"
+
+# --- a multi-node nodeset: both nodes (local here) are hosts of the playbook, in their groups
+cat >> "$A/.zuul.yaml" <<'YAML'
+- nodeset:
+    name: pair
+    nodes:
+      - {name: web, label: any}
+      - {name: db, label: any}
+    groups:
+      - {name: backend, nodes: [db]}
+- job:
+    name: multi
+    nodeset: pair
+    run: playbooks/multi.yaml
+YAML
+sed -i 's/^        - slow$/        - slow\n        - multi/' "$A/.zuul.yaml"
+cat > "$A/playbooks/multi.yaml" <<'YAML'
+- hosts: all
+  tasks:
+    - command: echo "multi-host {{ inventory_hostname }}"
+- hosts: backend
+  tasks:
+    - command: echo "backend-only {{ inventory_hostname }}"
+YAML
+git -C "$A" add -A && git -C "$A" commit -qm multi
+run 0 "${CP[@]}" --job multi
+log=$(lastlog)/multi/job-output.txt
+grep -q "| web | multi-host web" "$log" && grep -q "| db | multi-host db" "$log" || fail "both nodes should run the play: $(cat "$log")"
+grep -q "backend-only db" "$log" || fail "the backend play should run on db"
+! grep -q "backend-only web" "$log" || fail "the backend play must not run on web"
+ok "a multi-node nodeset: every node a host, group plays on their group"
