@@ -60,6 +60,8 @@ typedef struct run_ctx {
 	node_opt nodes[MAX_LIST];
 	size_t nnodes;
 	json_t *secrets;     /* {name: data} from --secrets */
+	const char *site_file; /* --site: nodes by label from a site config */
+	vz_config *site;
 	int64_t date;
 	run_view *view;
 } run_ctx;
@@ -488,9 +490,33 @@ static void add_project(json_t *req, const named_dir *d, const char *target)
 					"branch", target));
 }
 
-/* The request entry of nodeset node node_name: a matching --node NAME=..., else a --node without
- * a name, else this machine; with the nodeset's groups that hold it. */
-static json_t *node_for(run_ctx *c, json_t *ns, const char *node_name)
+/* A node of the --site config offering label and not yet taken by this build (used[] by index),
+ * as a request entry; NULL when none. */
+static json_t *site_node(run_ctx *c, const char *node_name, const char *label, int *used)
+{
+	for (size_t i = 0; c->site && label && i < c->site->nnodes && i < 1024; i++) {
+		const vz_conf_node *n = &c->site->nodes[i];
+		int has = 0;
+		for (size_t k = 0; k < n->nlabels && !has; k++)
+			has = strcmp(n->labels[k], label) == 0;
+		if (!has || used[i])
+			continue;
+		used[i] = 1;
+		if (strcmp(n->connection, "local") == 0)
+			return json_pack("{s:s,s:s}", "name", node_name, "connection", "local");
+		return json_pack("{s:s,s:s,s:s,s:i,s:s?,s:s?,s:s?,s:s?}", "name", node_name, "connection", "ssh", "host", n->host,
+				 "port", n->port, "user", n->user, "key", n->key, "known_hosts", n->known_hosts, "host_key",
+				 n->host_key);
+	}
+	return NULL;
+}
+
+/* The request entry of nodeset node node_name (label: the nodeset's label for it): a matching
+ * --node NAME=..., else a --node without a name, else a --site node with the label, else this
+ * machine; with the nodeset's groups that hold it. NULL with why set when a --site config has no
+ * free node with the label. */
+static json_t *node_for(run_ctx *c, json_t *ns, const char *node_name, const char *label, int *used, char *why,
+			size_t whylen)
 {
 	const node_opt *no = NULL;
 	for (size_t i = 0; i < c->nnodes; i++)
@@ -499,8 +525,15 @@ static json_t *node_for(run_ctx *c, json_t *ns, const char *node_name)
 	for (size_t i = 0; i < c->nnodes && !no; i++)
 		if (!c->nodes[i].name)
 			no = &c->nodes[i];
-	json_t *node;
-	if (no) {
+	json_t *node = NULL;
+	if (!no && c->site && label) {
+		node = site_node(c, node_name, label, used);
+		if (!node) {
+			snprintf(why, whylen, "no free node of the site config %s offers label '%s' (for nodeset node %s)",
+				 c->site_file, label ? label : "", node_name);
+			return NULL;
+		}
+	} else if (no) {
 		char *kh = NULL;
 		if (!c->known_hosts && getenv("HOME")) {
 			kh = vz_path_join(getenv("HOME"), ".ssh/known_hosts");
@@ -548,15 +581,24 @@ static json_t *make_request(run_ctx *c, job *jb)
 	json_t *all = json_array();
 	size_t ni;
 	json_t *nd;
+	int used[1024] = { 0 };
 	json_array_foreach(nodes, ni, nd) {
 		json_t *nn = json_object_get(nd, "name");
 		if (json_is_array(nn))
 			nn = json_array_get(nn, 0);
-		if (json_is_string(nn))
-			json_array_append_new(all, node_for(c, ns, json_string_value(nn)));
+		json_t *lab = json_object_get(nd, "label");
+		if (!json_is_string(nn))
+			continue;
+		json_t *one = node_for(c, ns, json_string_value(nn), json_string_value(lab), used, jb->message,
+				       sizeof(jb->message));
+		if (!one) {
+			json_decref(all);
+			return NULL;
+		}
+		json_array_append_new(all, one);
 	}
 	if (json_array_size(all) == 0)
-		json_array_append_new(all, node_for(c, ns, "localhost"));
+		json_array_append_new(all, node_for(c, ns, "localhost", NULL, used, jb->message, sizeof(jb->message)));
 	json_t *node = json_incref(json_array_get(all, 0));
 	size_t i, k;
 	json_t *x;
@@ -790,6 +832,7 @@ static void ctx_free(run_ctx *c)
 		free(c->nodes[i].host);
 	}
 	json_decref(c->secrets);
+	vz_config_free(c->site);
 	run_view_free(c->view);
 }
 
@@ -812,6 +855,7 @@ static int parse_args(run_ctx *c, int argc, char **argv)
 		{ "known-hosts", required_argument, NULL, 'K' },  { "key", required_argument, NULL, 'k' },
 		{ "list", no_argument, NULL, 'l' },		  { "keep", no_argument, NULL, 'x' },
 		{ "secrets", required_argument, NULL, 's' },	  { "verbose", no_argument, NULL, 'v' },
+		{ "site", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int o;
@@ -831,6 +875,7 @@ static int parse_args(run_ctx *c, int argc, char **argv)
 		case 'x': c->keep = 1; break;
 		case 's': c->secrets_file = optarg; break;
 		case 'v': c->verbose = 1; break;
+		case 'S': c->site_file = optarg; break;
 		case 'c':
 		case 'd':
 		case 'n':
@@ -950,6 +995,10 @@ static int run(int argc, char **argv)
 	ex = VZ_EXIT_USAGE;
 	if (c.secrets_file && (ex = load_secrets(&c)) >= 0)
 		goto out;
+	if (c.site_file && !(c.site = vz_cli_load_config(c.site_file))) {
+		ex = VZ_EXIT_CONFIG;
+		goto out;
+	}
 	if (vz_cli_init_libs()) {
 		ex = VZ_EXIT_FAIL;
 		goto out;
@@ -1213,7 +1262,7 @@ const vz_cmd vz_cmd_run = {
 	"run", "run this repository's jobs here or on a node, before you push",
 	"usage: vinz run [--job NAME [--with-deps]] [--pipeline NAME] [--base REF] [--include-uncommitted]\n"
 	"                [--config-project [NAME=]DIR]... [--project-dir NAME=DIR]...\n"
-	"                [--node [NAME=]USER@HOST[:PORT]]... [--key FILE] [--known-hosts FILE]\n"
+	"                [--node [NAME=]USER@HOST[:PORT]]... [--site FILE] [--key FILE] [--known-hosts FILE]\n"
 	"                [-e KEY=VALUE]... [--secrets FILE] [--list] [--keep] [--verbose]\n\n"
 	"Runs, in the current git work tree, the jobs the gate would run for it: HEAD merged onto the\n"
 	"target branch by the executor's merger, the job graph frozen from the Zuul configuration for\n"
@@ -1234,6 +1283,8 @@ const vz_cmd vz_cmd_run = {
 	"                            else the directory's name)\n"
 	"  -n, --node [NAME=]USER@HOST[:PORT]  run on a node over SSH (NAME: only the nodeset's node\n"
 	"                            NAME); default: this machine, in a disposable work dir\n"
+	"      --site FILE           a site config whose nodes (by label) run the nodeset's nodes\n"
+	"                            that no --node places\n"
 	"  -k, --key FILE            SSH private key (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)\n"
 	"      --known-hosts FILE    host keys checked (default: ~/.ssh/known_hosts)\n"
 	"  -e KEY=VALUE              a variable over the job's vars and host-vars (repeatable)\n"

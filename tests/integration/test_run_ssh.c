@@ -144,6 +144,37 @@ static void test_named_node(void **state)
 	vz_buf_free(&out);
 }
 
+/* --site: the nodeset's node (label "any") runs on the site config's ssh node with that label; a
+ * label the site does not offer refuses the job by name. */
+static void test_site_nodes(void **state)
+{
+	(void)state;
+	char site[4096];
+	snprintf(site, sizeof(site),
+		 "nodes:\n  - name: far\n    host: 127.0.0.1\n    port: %d\n    user: %s\n    key: %s\n"
+		 "    known_hosts: %s\n    labels: [any]\n",
+		 vz_test_sshd_port(g.sshd), vz_test_sshd_user(g.sshd), vz_test_sshd_key(g.sshd),
+		 vz_test_sshd_known_hosts(g.sshd));
+	vz_test_write(g.dir, "site.yaml", site);
+	vz_buf out;
+	vz_buf_init(&out, 1 << 20);
+	int rc = vinz_run(&out, "--job pass --site '%s/site.yaml'", g.dir);
+	assert_int_equal(rc, 0);
+	char *log = last_log("pass");
+	char who[300];
+	snprintf(who, sizeof(who), "marker-pre-run on n1 as %s", vz_test_sshd_user(g.sshd));
+	assert_non_null(strstr(log, who));
+	assert_non_null(strstr(log, "delivered to n1"));
+	free(log);
+	/* no node with the label */
+	snprintf(site, sizeof(site), "nodes:\n  - name: other\n    connection: local\n    labels: [gpu]\n");
+	vz_test_write(g.dir, "site2.yaml", site);
+	rc = vinz_run(&out, "--job pass --site '%s/site2.yaml'", g.dir);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(vz_buf_cstr(&out), "offers label 'any'"));
+	vz_buf_free(&out);
+}
+
 static void test_unknown_host_key(void **state)
 {
 	(void)state;
@@ -173,6 +204,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remote_node),
 		cmocka_unit_test(test_named_node),
+		cmocka_unit_test(test_site_nodes),
 		cmocka_unit_test(test_unknown_host_key),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
