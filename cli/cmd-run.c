@@ -660,6 +660,11 @@ static json_t *make_request(run_ctx *c, job *jb)
 		}
 		add_project(req, d, c->target);
 	}
+	/* every --project-dir project is in the workspace, required or not: a local clone given on
+	 * the command line stands for a change this one depends on (Depends-On), which Zuul puts in
+	 * the build's items and so in its workspace */
+	for (size_t di = 0; di < c->ndirs; di++)
+		add_project(req, &c->dirs[di], c->target);
 	/* variables: job vars, -e over them (and over host-vars), secrets */
 	json_t *vars = json_deep_copy(json_object_get(attrs, "vars"));
 	if (!json_is_object(vars)) {

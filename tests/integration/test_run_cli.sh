@@ -377,3 +377,23 @@ grep -q "| web | multi-host web" "$log" && grep -q "| db | multi-host db" "$log"
 grep -q "backend-only db" "$log" || fail "the backend play should run on db"
 ! grep -q "backend-only web" "$log" || fail "the backend play must not run on web"
 ok "a multi-node nodeset: every node a host, group plays on their group"
+
+# --- a --project-dir project is in every job's workspace (it stands for a Depends-On), not only
+# in the jobs that require it
+cat > "$A/playbooks/pass.yaml" <<'YAML'
+- hosts: all
+  tasks:
+    - name: read the workspace
+      command: cat README
+      args:
+        chdir: "{{ zuul.project.src_dir }}"
+    - name: the depended-on project
+      command: cat "{{ zuul.projects['lib'].src_dir }}/LIBFILE"
+      when: "'lib' in zuul.projects"
+YAML
+git -C "$A" add -A && git -C "$A" commit -qm "pass reads lib when given"
+run 0 "${CP[@]}" --job pass --project-dir lib="$T/lib"
+grep -q "lib-fix-43" "$(lastlog)/pass/job-output.txt" || fail "a --project-dir project should be in every job's workspace: $(cat "$(lastlog)/pass/job-output.txt")"
+run 0 "${CP[@]}" --job pass
+! grep -q "lib-fix-43" "$(lastlog)/pass/job-output.txt" || fail "without --project-dir lib is not there"
+ok "--project-dir projects are in every job's workspace (Depends-On)"
