@@ -235,8 +235,7 @@ static void test_secrets_per_playbook_and_redacted(void **state)
 				"pb/secret.yaml", "trusted", 1, "secrets", "creds", "password", "s3cr3t-Value\nkey-line-2",
 				"post_run", "project", "example.org/p", "path", "pb/nosecret.yaml", "trusted", 1);
 	sink s;
-	run_req(req, 0, &s);
-	json_decref(req);
+	run_req(req, 0, &s); /* takes req */
 	if (strcmp(json_string_value(json_object_get(s.result, "result")), "SUCCESS") != 0)
 		fail_msg("result %s: %s\n%s", json_string_value(json_object_get(s.result, "result")),
 			 json_string_value(json_object_get(s.result, "message")), vz_buf_cstr(&s.log));

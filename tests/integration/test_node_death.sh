@@ -24,10 +24,10 @@ running_on() {
 }
 attempt_node() { builds_json 1 | jq -r --argjson a "$1" '.[] | select(.attempt == $a) | .node'; }
 
-wait_until 30 running_on 1 || fail "attempt 1 did not start: $(builds_json 1)"
+wait_until 60 running_on 1 || fail "attempt 1 did not start: $(builds_json 1)"
 [ "$(attempt_node 1)" = n1 ] || fail "attempt 1 should run on n1 (first in the pool), ran on $(attempt_node 1)"
 kill -USR1 "$NODE_PID_n1"
-wait_until 30 running_on 2 || fail "attempt 2 did not start after n1 died: $(builds_json 1)"
+wait_until 60 running_on 2 || fail "attempt 2 did not start after n1 died: $(builds_json 1)"
 [ "$(attempt_node 2)" = n2 ] || fail "attempt 2 should avoid the dead n1 and run on n2, ran on $(attempt_node 2)"
 j=$(builds_json 1)
 [ "$(jq -r '.[] | select(.attempt == 1) | .result' <<<"$j")" = RETRY ] || fail "attempt 1 should be RETRY: $j"
