@@ -126,12 +126,18 @@ int vz_gerrit_new(vz_gerrit **out, const vz_gerrit_conf *c, vz_err *e)
 
 void vz_gerrit_stream_close(vz_gerrit *g)
 {
+	if (g->ch && g->s) {
+		libssh2_session_set_blocking(g->s, 1);
+		libssh2_session_set_timeout(g->s, 2000);
+	}
 	if (g->ch) {
 		libssh2_channel_free(g->ch);
 		g->ch = NULL;
 	}
 	if (g->s) {
-		libssh2_session_set_blocking(g->s, 0);
+		/* blocking, bounded: a non-blocking libssh2_session_free may answer EAGAIN and free nothing */
+		libssh2_session_set_blocking(g->s, 1);
+		libssh2_session_set_timeout(g->s, 2000);
 		libssh2_session_disconnect(g->s, "vinz closes the stream");
 		libssh2_session_free(g->s);
 		g->s = NULL;
@@ -528,6 +534,8 @@ static void ssh_close(LIBSSH2_SESSION *s, LIBSSH2_CHANNEL *ch, int fd)
 	if (ch)
 		libssh2_channel_free(ch);
 	if (s) {
+		libssh2_session_set_blocking(s, 1);
+		libssh2_session_set_timeout(s, 2000);
 		libssh2_session_disconnect(s, "done");
 		libssh2_session_free(s);
 	}
@@ -903,7 +911,7 @@ int vz_gerrit_next_event(vz_gerrit *g, vz_gerrit_event *out, int timeout_ms, vz_
 {
 	uint64_t deadline = vz_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	char buf[16384];
-	memset(out, 0, sizeof(*out));
+	vz_gerrit_event_clear(out);
 	for (int guard = 0; guard < 1000000; guard++) {
 		/* replayed events first: they happened before anything still to come on the stream */
 		while (g->npending) {

@@ -50,7 +50,8 @@ void vz_gerrit_free(vz_gerrit *g);
 
 /* ---- event stream ---- */
 
-/* The next event, waiting at most timeout_ms. Connects, and reconnects after a failure once its
+/* The next event, waiting at most timeout_ms. *out must be zeroed or hold an earlier event
+ * (which is cleared first). Connects, and reconnects after a failure once its
  * backoff delay has passed (within the wait). Returns 0 with *out filled (clear it with
  * vz_gerrit_event_clear), VZ_ETIMEOUT when none came, or the connection error of this wait
  * (VZ_EHOSTKEY, VZ_EAUTH, VZ_ECONNECT, ...: the stream stays down and the next call tries again

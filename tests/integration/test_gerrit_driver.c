@@ -55,7 +55,7 @@ static vz_gerrit *connect_default(void)
 /* Opens g's stream: one next_event call (nothing to read yet) and the double saw it start. */
 static void open_stream(vz_gerrit *g)
 {
-	vz_gerrit_event ev;
+	vz_gerrit_event ev = { 0 };
 	vz_err e = { 0 };
 	int before = vz_test_gerrit_streams(T);
 	int rc = vz_gerrit_next_event(g, &ev, 300, &e);
@@ -465,7 +465,7 @@ static void test_changed_host_key(void **state)
 	vz_gerrit_conf c;
 	vz_err e = { 0 };
 	char kh[4096];
-	vz_gerrit_event ev;
+	vz_gerrit_event ev = { 0 };
 	vz_test_gerrit_conf(T, &c);
 	assert_int_equal(vz_test_gerrit_wrong_known_hosts(T, kh, sizeof(kh)), 0);
 	c.known_hosts = kh;
