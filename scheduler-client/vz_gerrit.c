@@ -42,6 +42,9 @@ struct vz_gerrit {
 	uint64_t next_try_ms;   /* monotonic time of the next connection attempt */
 	int backoff_ms;         /* current reconnect delay */
 	int64_t last_event;     /* eventCreatedOn of the newest event seen */
+	int64_t catchup_from;   /* last event before a gap still to be caught up; 0: none due */
+	uint64_t catchup_next_ms; /* monotonic time of the next catch-up attempt */
+	int catchup_attempt;
 	uint64_t last_keepalive;
 	/* duplicate filter: a ring of keys */
 	char (*seen)[160];
@@ -775,9 +778,9 @@ static void synth_votes(vz_gerrit_event *ev, const char *msg)
 
 /* Events of the changes updated since the last event (minus slack), as the stream would have
  * sent them, queued for delivery; the duplicate filter drops those already delivered. */
-static int catch_up(vz_gerrit *g, vz_err *e)
+static int catch_up(vz_gerrit *g, int64_t last, vz_err *e)
 {
-	int64_t now = (int64_t)time(NULL), since = g->last_event - g->slack_s;
+	int64_t now = (int64_t)time(NULL), since = last - g->slack_s;
 	int64_t age = now - since;
 	if (age < 1)
 		age = 1;
@@ -841,6 +844,9 @@ static int catch_up(vz_gerrit *g, vz_err *e)
 			pending_push(g, &ev);
 		}
 	}
+	if (json_is_true(json_object_get(json_array_get(arr, json_array_size(arr) - 1), "_more_changes")))
+		vz_warn("gerrit: more than %zu changes were updated while the stream was down; events of the "
+			"others are not replayed", json_array_size(arr));
 	json_decref(arr);
 	return 0;
 }
@@ -864,15 +870,33 @@ static int stream_connect(vz_gerrit *g, vz_err *e)
 	g->stats.connects++;
 	g->last_keepalive = vz_mono_ms();
 	vz_info("gerrit: stream-events connected to %s:%d", g->server, g->port);
-	if (g->connected_once && g->last_event > 0) {
-		vz_err ce = { 0 };
-		/* the stream is up again: what happened while it was down comes from REST */
-		if (catch_up(g, &ce))
-			vz_warn("gerrit: catching up after reconnect: %s; events of that gap may be missed",
-				vz_err_msg(&ce));
+	/* the stream is up again: what happened while it was down comes from REST (an older gap
+	 * not yet caught up keeps its start) */
+	if (g->connected_once && g->last_event > 0 && !g->catchup_from) {
+		g->catchup_from = g->last_event;
+		g->catchup_next_ms = 0;
+		g->catchup_attempt = 0;
 	}
 	g->connected_once = 1;
 	return 0;
+}
+
+/* Runs a due catch-up; on failure schedules the next try with backoff, so a REST outage at
+ * reconnect time delays the missed events instead of losing them. */
+static void try_catch_up(vz_gerrit *g)
+{
+	vz_err ce = { 0 };
+	if (catch_up(g, g->catchup_from, &ce) == 0) {
+		g->catchup_from = 0;
+		g->catchup_attempt = 0;
+		return;
+	}
+	int d = backoff_delay(g, g->catchup_attempt);
+	if (g->catchup_attempt < 30)
+		g->catchup_attempt++;
+	g->catchup_next_ms = vz_mono_ms() + (uint64_t)d;
+	vz_warn("gerrit: catching up on events since %lld after a reconnect: %s; trying again in %d ms",
+		(long long)g->catchup_from, vz_err_msg(&ce), d);
 }
 
 /* Takes one complete line from g->line into an event: 1 when an event came out, 0 when the line
@@ -930,6 +954,11 @@ int vz_gerrit_next_event(vz_gerrit *g, vz_gerrit_event *out, int timeout_ms, vz_
 			g->stats.synthesized++;
 			g->stats.delivered++;
 			return 0;
+		}
+		if (g->catchup_from && g->ch && vz_mono_ms() >= g->catchup_next_ms) {
+			try_catch_up(g);
+			if (g->npending)
+				continue;
 		}
 		int t = take_line(g, out);
 		if (t == 1) {
@@ -997,6 +1026,8 @@ int vz_gerrit_next_event(vz_gerrit *g, vz_gerrit_event *out, int timeout_ms, vz_
 		if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 			pfd.events |= POLLOUT;
 		uint64_t wait = deadline - now;
+		if (g->catchup_from && g->catchup_next_ms > now && g->catchup_next_ms - now < wait)
+			wait = g->catchup_next_ms - now;
 		poll(&pfd, 1, (int)(wait > 1000 ? 1000 : wait));
 	}
 	return vz_err_set(e, VZ_ETIMEOUT, "gerrit: no event within %d ms", timeout_ms);

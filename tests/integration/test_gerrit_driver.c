@@ -314,6 +314,50 @@ static void test_stream_cut_no_event_missed(void **state)
 	vz_gerrit_free(g);
 }
 
+static size_t count_reqs(size_t from, const char *method, const char *uri_part, int status);
+
+/* REST is down when the stream comes back: the catch-up is retried with backoff and the missed
+ * comment still arrives, once. */
+static void test_catch_up_survives_rest_outage(void **state)
+{
+	(void)state;
+	vz_gerrit *g = connect_default();
+	vz_gerrit_event ev = { 0 };
+	char line[2048], t1s[64], changes[4096];
+	int64_t t0 = (int64_t)time(NULL) - 3;
+	open_stream(g);
+	snprintf(line, sizeof(line),
+		 "{\"type\":\"patchset-created\",\"change\":{\"project\":\"org/project\",\"number\":3001},"
+		 "\"patchSet\":{\"number\":1},\"eventCreatedOn\":%lld}", (long long)t0);
+	assert_int_equal(vz_test_gerrit_emit(T, line), 0);
+	next(g, &ev);
+	assert_int_equal(ev.change, 3001);
+	ts(t1s, sizeof(t1s), t0 + 1);
+	snprintf(changes, sizeof(changes),
+		 "[{\"project\":\"org/project\",\"branch\":\"master\",\"_number\":3001,\"status\":\"NEW\","
+		 "\"messages\":[{\"author\":{\"username\":\"bob\"},\"date\":\"%s\",\"message\":"
+		 "\"Patch Set 1:\\n\\nrecheck\",\"_revision_number\":1}]}]", t1s);
+	vz_test_gerrit_set_changes(T, changes);
+	size_t from = vz_test_gerrit_nrequests(T);
+	vz_test_gerrit_fail_next(T, 6, 503); /* the first catch-up fails all 4 tries, the second 2 */
+	assert_true(vz_test_gerrit_cut_streams(T) >= 1);
+	next(g, &ev);
+	assert_int_equal(ev.type, VZ_GEV_COMMENT_ADDED);
+	assert_int_equal(ev.change, 3001);
+	assert_string_equal(ev.comment, "Patch Set 1:\n\nrecheck");
+	assert_int_equal(count_reqs(from, "GET", "q=-age%3A", 503), 6);
+	assert_int_equal(count_reqs(from, "GET", "q=-age%3A", 200), 1);
+	vz_gerrit_event_clear(&ev);
+	vz_err e = { 0 };
+	assert_int_equal(vz_gerrit_next_event(g, &ev, 300, &e), VZ_ETIMEOUT);
+	vz_gerrit_stats st;
+	vz_gerrit_stats_get(g, &st);
+	assert_int_equal(st.synthesized, 1);
+	vz_test_gerrit_set_changes(T, NULL);
+	vz_test_gerrit_fail_next(T, 0, 0);
+	vz_gerrit_free(g);
+}
+
 static size_t count_reqs(size_t from, const char *method, const char *uri_part, int status)
 {
 	size_t n = 0;
@@ -596,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_depends_on),
 		cmocka_unit_test(test_stream_every_type),
 		cmocka_unit_test(test_stream_cut_no_event_missed),
+		cmocka_unit_test(test_catch_up_survives_rest_outage),
 		cmocka_unit_test(test_review_rest),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_submit),
