@@ -400,6 +400,13 @@ static void test_review_rest(void **state)
 	assert_int_equal(json_integer_value(json_object_get(l, "Code-Review")), -1);
 	json_decref(b);
 
+	/* one connection serves a run of calls */
+	int conns = vz_test_gerrit_http_connections(T);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(vz_gerrit_review_post(g, "org/project", 1001, 2, "5b1d2c3e", &r, &e), 0);
+	assert_int_equal(vz_test_gerrit_http_connections(T), conns);
+	assert_int_equal(vz_test_gerrit_nrequests(T), from + 6);
+
 	/* the double is strict about encoded ids, as Gerrit is */
 	long st = 0;
 	char *out = NULL;

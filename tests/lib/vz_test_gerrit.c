@@ -36,6 +36,7 @@ struct vz_test_gerrit {
 	char *submit_fail_text;
 	int fail_n, fail_status;
 	int cut_upto; /* streams lines already cut */
+	int connections; /* TCP connections the REST server accepted */
 	vz_test_gerrit_req *reqs[MAX_REQS];
 	size_t nreqs;
 };
@@ -112,6 +113,19 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	r->uri = vz_xstrdup(uri);
 	vz_buf_init(&r->body, BODY_MAX);
 	return r;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	vz_test_gerrit *t = cls;
+	(void)c;
+	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		pthread_mutex_lock(&t->mu);
+		t->connections++;
+		pthread_mutex_unlock(&t->mu);
+	}
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
@@ -359,7 +373,8 @@ int vz_test_gerrit_start(vz_test_gerrit **out, const char *password)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	t->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, t,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_URI_LOG_CALLBACK, on_uri, t,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, t, MHD_OPTION_CONNECTION_TIMEOUT,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, t, MHD_OPTION_NOTIFY_CONNECTION,
+				on_connection, t, MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int)30, MHD_OPTION_END);
 	const union MHD_DaemonInfo *info = t->d ? MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
 	if (!info || !info->port) {
@@ -589,6 +604,14 @@ void vz_test_gerrit_fail_next(vz_test_gerrit *t, int n, int status)
 	t->fail_n = n;
 	t->fail_status = status;
 	pthread_mutex_unlock(&t->mu);
+}
+
+int vz_test_gerrit_http_connections(vz_test_gerrit *t)
+{
+	pthread_mutex_lock(&t->mu);
+	int n = t->connections;
+	pthread_mutex_unlock(&t->mu);
+	return n;
 }
 
 size_t vz_test_gerrit_nrequests(vz_test_gerrit *t)
