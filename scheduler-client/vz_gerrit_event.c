@@ -249,6 +249,10 @@ static int parse_obj(vz_gerrit_event *ev, json_t *root, vz_err *e)
 			   (rc = get_str(&name, ru, "refName", "refUpdate", e))))
 			return rc;
 		if (name) {
+			free(ev->ref); /* a patchSet's ref, if the line had one: the updated ref wins */
+			ev->ref = NULL;
+			free(ev->branch);
+			ev->branch = NULL;
 			/* older Gerrits send a branch's short name, newer ones the full ref */
 			if (vz_startswith(name, "refs/")) {
 				ev->ref = name;
