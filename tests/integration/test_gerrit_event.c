@@ -120,6 +120,11 @@ static void test_ignored(void **state)
 			       &e), 0);
 	assert_int_equal(ev.type, VZ_GEV_REF_UPDATED);
 	assert_null(ev.branch);
+	/* the updated ref wins over a patchSet ref and change branch on the same line */
+	assert_int_equal(parse(&ev, "{\"type\":\"ref-updated\",\"change\":{\"branch\":\"old\"},\"patchSet\":{\"ref\":"
+			       "\"refs/changes/01/1/1\"},\"refUpdate\":{\"refName\":\"stable\"}}", &e), 0);
+	assert_string_equal(ev.ref, "refs/heads/stable");
+	assert_string_equal(ev.branch, "stable");
 	assert_int_equal(parse(&ev, "{\"type\":\"ref-updated\",\"refUpdate\":{\"refName\":\"refs/tags/v1\"}}", &e), 0);
 	assert_string_equal(ev.ref, "refs/tags/v1");
 	assert_null(ev.branch);
