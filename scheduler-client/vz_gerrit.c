@@ -481,6 +481,30 @@ int vz_gerrit_review_post(vz_gerrit *g, const char *project, int64_t number, int
 	return rc;
 }
 
+/* After a 409: is the change merged at revision (a retried submit whose first try, timed out on
+ * our side, merged it)? Any doubt answers no. */
+static int submitted_already(vz_gerrit *g, const char *project, int64_t number, const char *revision)
+{
+	char q[512];
+	json_t *arr = NULL, *c;
+	vz_err qe = { 0 };
+	size_t i;
+	int merged = 0;
+	snprintf(q, sizeof(q), "change:%lld", (long long)number);
+	if (vz_gerrit_query(g, &arr, q, &qe) != 0)
+		return 0;
+	json_array_foreach(arr, i, c) {
+		const char *p = json_string_value(json_object_get(c, "project"));
+		const char *st = json_string_value(json_object_get(c, "status"));
+		const char *cur = json_string_value(json_object_get(c, "current_revision"));
+		if (json_integer_value(json_object_get(c, "_number")) == number && p && !strcmp(p, project) && st &&
+		    !strcmp(st, "MERGED") && (!revision || (cur && !strcmp(cur, revision))))
+			merged = 1;
+	}
+	json_decref(arr);
+	return merged;
+}
+
 int vz_gerrit_submit(vz_gerrit *g, const char *project, int64_t number, const char *revision, vz_err *e)
 {
 	if (!g->password)
@@ -492,6 +516,8 @@ int vz_gerrit_submit(vz_gerrit *g, const char *project, int64_t number, const ch
 	vz_err one = { 0 };
 	vz_buf_printf(&path, "/changes/%s/revisions/%s/submit", id, revision && *revision ? revision : "current");
 	int rc = rest_retry(g, "POST", path.ptr, "{}", &st, NULL, &one);
+	if (rc == VZ_ECONFLICT && submitted_already(g, project, number, revision))
+		rc = 0; /* an earlier try that timed out went through */
 	if (rc == VZ_ECONFLICT)
 		vz_err_set(e, rc, "MERGE_FAILURE: Gerrit refused to submit %s,%lld: %s", project, (long long)number,
 			   one.msg);

@@ -92,7 +92,9 @@ typedef struct vz_gerrit_review {
 int vz_gerrit_review_post(vz_gerrit *g, const char *project, int64_t number, int patchset,
 			  const char *revision, const vz_gerrit_review *r, vz_err *e);
 /* Submits revision of change number (POST .../revisions/REV/submit). VZ_ECONFLICT when Gerrit
- * answers 409: the change could not be merged (MERGE_FAILURE); the message holds Gerrit's text. */
+ * answers 409: the change could not be merged (MERGE_FAILURE); the message holds Gerrit's text.
+ * A 409 for a change that Query Changes shows merged at revision (a retry after a try that timed
+ * out on our side but went through) is success. */
 int vz_gerrit_submit(vz_gerrit *g, const char *project, int64_t number, const char *revision, vz_err *e);
 /* GET /a/changes/?q=QUERY with current revision, detailed labels and accounts, and messages.
  * *out gets the JSON array of ChangeInfo (json_decref it). */

@@ -448,10 +448,23 @@ static void test_submit(void **state)
 	assert_non_null(strstr(e.msg, "MERGE_FAILURE"));
 	assert_non_null(strstr(e.msg, "needs rebase: merge conflict in README"));
 	assert_int_equal(count_reqs(from, "POST", "/a/changes/org%2Fproject~1002/revisions/abcd/submit", 409), 1);
-	assert_int_equal(vz_test_gerrit_nrequests(T), from + 1);
+	/* not retried; the change's state was checked once */
+	assert_int_equal(vz_test_gerrit_nrequests(T), from + 2);
+	assert_int_equal(count_reqs(from, "GET", "q=change%3A1002", 200), 1);
 	vz_err_clear(&e);
 	assert_int_equal(vz_gerrit_submit(g, "org/project", 1003, "ef01", &e), 0);
 	assert_int_equal(count_reqs(from, "POST", "/a/changes/org%2Fproject~1003/revisions/ef01/submit", 200), 1);
+	/* a 409 for a change that is merged at this revision (an earlier try went through) is success;
+	 * merged at another revision is not */
+	from = vz_test_gerrit_nrequests(T);
+	vz_test_gerrit_fail_submit(T, 1004, "change is merged");
+	vz_test_gerrit_set_changes(T, "[{\"project\":\"org/project\",\"_number\":1004,\"status\":\"MERGED\","
+				      "\"current_revision\":\"beef\"}]");
+	assert_int_equal(vz_gerrit_submit(g, "org/project", 1004, "beef", &e), 0);
+	assert_int_equal(count_reqs(from, "GET", "q=change%3A1004", 200), 1);
+	assert_int_equal(vz_gerrit_submit(g, "org/project", 1004, "f00d", &e), VZ_ECONFLICT);
+	assert_non_null(strstr(e.msg, "change is merged"));
+	vz_test_gerrit_set_changes(T, NULL);
 	vz_test_gerrit_fail_submit(T, 0, NULL);
 	vz_gerrit_free(g);
 }
@@ -485,6 +498,39 @@ static void test_503_retried(void **state)
 	assert_int_equal(vz_gerrit_review_post(g, "org/project", 1001, 2, "5b1d2c3e", &r, &e), 0);
 	assert_int_equal(count_reqs(from, "POST", "/review", 429), 1);
 	assert_int_equal(count_reqs(from, "POST", "/review", 200), 1);
+	vz_gerrit_free(g);
+}
+
+/* A slow answer: the call times out, the retry on a new connection gets through; a server
+ * that stays slow gives a retryable timeout. */
+static void test_rest_timeout(void **state)
+{
+	(void)state;
+	vz_gerrit_conf c;
+	vz_err e = { 0 };
+	vz_test_gerrit_conf(T, &c);
+	c.http_timeout_ms = 300;
+	c.rest_attempts = 2;
+	vz_gerrit *g = connect_conf(&c);
+	size_t from = vz_test_gerrit_nrequests(T);
+	vz_gerrit_review r = { .message = "slow", .labels = LABELS, .nlabels = 1 };
+	vz_test_gerrit_delay_next(T, 1, 1500);
+	uint64_t t0 = vz_mono_ms();
+	int rc = vz_gerrit_review_post(g, "org/project", 1001, 2, "5b1d2c3e", &r, &e);
+	if (rc)
+		fail_msg("%s", vz_err_msg(&e));
+	assert_true(vz_mono_ms() - t0 < 1400); /* did not wait for the slow answer */
+	vz_test_gerrit_delay_next(T, 2, 1000);
+	rc = vz_gerrit_review_post(g, "org/project", 1001, 2, "5b1d2c3e", &r, &e);
+	assert_int_equal(rc, VZ_ETIMEOUT);
+	assert_true(vz_gerrit_retryable(rc));
+	/* the slow requests finish on the server after the client gave up (so a timed-out review
+	 * may have been applied: labels are idempotent, a message may show twice): wait for them */
+	for (int i = 0; i < 100 && vz_test_gerrit_nrequests(T) < from + 4; i++)
+		usleep(50000);
+	assert_int_equal(vz_test_gerrit_nrequests(T), from + 4);
+	assert_int_equal(count_reqs(from, "POST", "/review", 200), 4);
+	vz_test_gerrit_delay_next(T, 0, 0);
 	vz_gerrit_free(g);
 }
 
@@ -652,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_submit),
 		cmocka_unit_test(test_503_retried),
+		cmocka_unit_test(test_rest_timeout),
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_changed_host_key),
 		cmocka_unit_test(test_review_over_ssh),

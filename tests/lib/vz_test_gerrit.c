@@ -35,6 +35,7 @@ struct vz_test_gerrit {
 	long submit_fail_number;
 	char *submit_fail_text;
 	int fail_n, fail_status;
+	int delay_n, delay_ms;
 	int cut_upto; /* streams lines already cut */
 	int connections; /* TCP connections the REST server accepted */
 	vz_test_gerrit_req *reqs[MAX_REQS];
@@ -170,11 +171,18 @@ static void record(vz_test_gerrit *t, const char *method, req *r, const char *us
 	q->user = user ? vz_xstrdup(user) : NULL;
 	q->status = status;
 	pthread_mutex_lock(&t->mu);
-	if (t->nreqs < MAX_REQS)
+	int kept = t->nreqs < MAX_REQS;
+	if (kept)
 		t->reqs[t->nreqs++] = q;
-	else
-		free(q->uri), free(q->body), free(q->user), free(q);
 	pthread_mutex_unlock(&t->mu);
+	if (!kept) {
+		fprintf(stderr, "vz_test_gerrit: more than %d requests; not recording %s %s\n", MAX_REQS, method,
+			q->uri);
+		free(q->uri);
+		free(q->body);
+		free(q->user);
+		free(q);
+	}
 }
 
 /* Splits the path of uri (before '?') at '/' into at most max segments; returns how many. */
@@ -311,9 +319,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		t->fail_n--;
 		status = t->fail_status;
 	}
+	int delay = 0;
+	if (!status && t->delay_n > 0) {
+		t->delay_n--;
+		delay = t->delay_ms;
+	}
 	pthread_mutex_unlock(&t->mu);
+	if (delay)
+		usleep((useconds_t)delay * 1000);
 	if (status) {
-		res = answer(c, status, "text/plain; charset=UTF-8", "Service Unavailable\n");
+		res = answer(c, status, "text/plain; charset=UTF-8", status == 429 ? "Too Many Requests\n"
+										  : "Service Unavailable\n");
 		goto out;
 	}
 	res = route(t, c, method, r, &status);
@@ -371,7 +387,7 @@ int vz_test_gerrit_start(vz_test_gerrit **out, const char *password)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	t->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, t,
+	t->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, t,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_URI_LOG_CALLBACK, on_uri, t,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, t, MHD_OPTION_NOTIFY_CONNECTION,
 				on_connection, t, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -612,6 +628,14 @@ int vz_test_gerrit_http_connections(vz_test_gerrit *t)
 	int n = t->connections;
 	pthread_mutex_unlock(&t->mu);
 	return n;
+}
+
+void vz_test_gerrit_delay_next(vz_test_gerrit *t, int n, int ms)
+{
+	pthread_mutex_lock(&t->mu);
+	t->delay_n = n;
+	t->delay_ms = ms;
+	pthread_mutex_unlock(&t->mu);
 }
 
 size_t vz_test_gerrit_nrequests(vz_test_gerrit *t)

@@ -56,6 +56,9 @@ void vz_test_gerrit_fail_submit(vz_test_gerrit *t, long number, const char *text
 /* The next n authenticated REST requests answer status (e.g. 503). */
 void vz_test_gerrit_fail_next(vz_test_gerrit *t, int n, int status);
 
+/* The next n authenticated REST requests are answered only after ms milliseconds (each
+ * connection has its own thread, so other connections are served meanwhile). */
+void vz_test_gerrit_delay_next(vz_test_gerrit *t, int n, int ms);
 /* TCP connections the REST server has accepted (to see that clients reuse them). */
 int vz_test_gerrit_http_connections(vz_test_gerrit *t);
 
