@@ -92,18 +92,6 @@ static void want_add(mjob *j, size_t proj, const char *branch)
 	j->wants[j->nwants++] = (want){ proj, branch };
 }
 
-static const vz_spec_head *frozen_find(const mjob *j, const char *canon, const char *branch)
-{
-	for (size_t i = 0; i < j->nfrozen; i++) {
-		const char *r = j->frozen[i].ref;
-		if (strncmp(r, "refs/heads/", 11) == 0)
-			r += 11;
-		if (strcmp(j->frozen[i].project, canon) == 0 && strcmp(r, branch) == 0)
-			return &j->frozen[i];
-	}
-	return NULL;
-}
-
 static void frozen_add(mjob *j, const char *canon, const char *ref, const char *commit)
 {
 	j->frozen = grow(j->frozen, j->nfrozen + 1, sizeof(*j->frozen));
@@ -136,7 +124,7 @@ static int need_branch(mjob *j, mproj *x, const char *branch, vz_err *e)
 {
 	char ref[600], got[41];
 	snprintf(ref, sizeof(ref), "refs/heads/%s", branch);
-	const vz_spec_head *f = frozen_find(j, x->canonical, branch);
+	const vz_spec_head *f = vz_spec_head_find(j->frozen, j->nfrozen, x->canonical, branch);
 	if (f && j->checked[f - j->frozen] && x->gitdir)
 		return 0; /* once per request: the queue's items share their branch heads */
 	int rc = fetch(j, x, ref, f ? f->commit : NULL, got, e);

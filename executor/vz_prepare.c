@@ -108,18 +108,6 @@ static int fetch(prep *p, proj *x, const char *ref, const char *commit, char out
 	return 0;
 }
 
-static const vz_spec_head *frozen_find(const prep *p, const char *canon, const char *branch)
-{
-	for (size_t i = 0; i < p->nfrozen; i++) {
-		const char *r = p->frozen[i].ref;
-		if (strncmp(r, "refs/heads/", 11) == 0)
-			r += 11;
-		if (strcmp(p->frozen[i].project, canon) == 0 && strcmp(r, branch) == 0)
-			return &p->frozen[i];
-	}
-	return NULL;
-}
-
 static void frozen_add(prep *p, const char *canon, const char *ref, const char *commit)
 {
 	p->frozen = realloc(p->frozen, (p->nfrozen + 1) * sizeof(*p->frozen));
@@ -134,7 +122,7 @@ static int need_branch(prep *p, proj *x, const char *branch, int optional, vz_er
 {
 	char ref[600], got[41];
 	snprintf(ref, sizeof(ref), "refs/heads/%s", branch);
-	const vz_spec_head *f = frozen_find(p, x->canonical, branch);
+	const vz_spec_head *f = vz_spec_head_find(p->frozen, p->nfrozen, x->canonical, branch);
 	vz_err fe = { 0 };
 	int rc = fetch(p, x, ref, f ? f->commit : NULL, got, &fe);
 	if (rc == VZ_ENOTFOUND && optional)

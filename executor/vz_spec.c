@@ -577,3 +577,15 @@ out:
 	free(abs);
 	return rc;
 }
+
+const vz_spec_head *vz_spec_head_find(const vz_spec_head *hs, size_t n, const char *canon, const char *branch)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *r = hs[i].ref;
+		if (strncmp(r, "refs/heads/", 11) == 0)
+			r += 11;
+		if (strcmp(hs[i].project, canon) == 0 && strcmp(r, branch) == 0)
+			return &hs[i];
+	}
+	return NULL;
+}

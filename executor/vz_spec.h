@@ -35,6 +35,10 @@ typedef struct vz_spec_head {
 	const char *commit;   /* 40-hex */
 } vz_spec_head;
 
+/* The entry of hs (n of them) for branch of project canon (an entry's ref may be
+ * "refs/heads/BRANCH" or the bare name), or NULL. */
+const vz_spec_head *vz_spec_head_find(const vz_spec_head *hs, size_t n, const char *canon, const char *branch);
+
 typedef struct vz_spec_result {
 	int merged;           /* 1: commit is what the item is tested on; 0: conflict (or error) */
 	char commit[41];      /* speculative head of (project, branch) after this item, "" if not merged */
