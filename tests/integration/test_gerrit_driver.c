@@ -514,12 +514,12 @@ static void test_rest_timeout(void **state)
 	vz_gerrit *g = connect_conf(&c);
 	size_t from = vz_test_gerrit_nrequests(T);
 	vz_gerrit_review r = { .message = "slow", .labels = LABELS, .nlabels = 1 };
-	vz_test_gerrit_delay_next(T, 1, 1500);
+	vz_test_gerrit_delay_next(T, 1, 3000);
 	uint64_t t0 = vz_mono_ms();
 	int rc = vz_gerrit_review_post(g, "org/project", 1001, 2, "5b1d2c3e", &r, &e);
 	if (rc)
 		fail_msg("%s", vz_err_msg(&e));
-	assert_true(vz_mono_ms() - t0 < 1400); /* did not wait for the slow answer */
+	assert_true(vz_mono_ms() - t0 < 2800); /* did not wait for the slow (3 s) answer */
 	vz_test_gerrit_delay_next(T, 2, 1000);
 	rc = vz_gerrit_review_post(g, "org/project", 1001, 2, "5b1d2c3e", &r, &e);
 	assert_int_equal(rc, VZ_ETIMEOUT);

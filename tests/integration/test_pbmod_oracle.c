@@ -790,7 +790,7 @@ int main(void)
 		vz_buf_printf(&cmd, "ANSIBLE_STDOUT_CALLBACK=json ANSIBLE_LOAD_CALLBACK_PLUGINS=1 "
 			      "ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_PIPELINING=1 ANSIBLE_RETRY_FILES_ENABLED=0 "
 			      "ANSIBLE_LOCAL_TEMP='%s/ansible-local' ANSIBLE_NOCOLOR=1 "
-			      "ansible-playbook -i '%s' '%s' >'%s/ansible%d.json' 2>'%s/ansible%d.err' &\n",
+			      "timeout -k 10 240 ansible-playbook -i '%s' '%s' >'%s/ansible%d.json' 2>'%s/ansible%d.err' &\n",
 			      root, inv, pb, root, k, root, k);
 	}
 	vz_buf_puts(&cmd, "wait\n");

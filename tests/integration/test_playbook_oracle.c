@@ -402,6 +402,11 @@ int main(void)
 		}
 		const char *argv[40];
 		size_t na = 0;
+		/* a hung ansible-playbook ends as exit 124 with a clear mismatch, not a test timeout */
+		argv[na++] = "timeout";
+		argv[na++] = "-k";
+		argv[na++] = "10";
+		argv[na++] = "240";
 		argv[na++] = "ansible-playbook";
 		case_args(argv, na, inv, bvar, c->extra, c->nextra, c->pb);
 		c->t0 = vz_mono_ms();
