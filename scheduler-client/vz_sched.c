@@ -721,7 +721,7 @@ static int on_log_file(vz_sched *s, peer *p, vz_msg *m, vz_err *e)
 	size_t dl = strlen(data);
 	if (!b)
 		return 0;
-	if (!vz_proto_log_path_ok(rel) || off < 0 || size < 0 || dl % 4 || dl > 4u * LOG_FILE_B64_MAX / 4) {
+	if (!vz_proto_log_path_ok(rel) || off < 0 || size < 0 || dl % 4 || dl > LOG_FILE_B64_MAX) {
 		vz_warn("build %s: log file chunk refused (path '%.200s', offset %lld, %zu bytes of base64)", b->uuid, rel, off,
 			dl);
 		return 0;
